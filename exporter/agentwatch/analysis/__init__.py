@@ -1,0 +1,1 @@
+"""The analysis layer: pure functions over the domain model, no I/O."""

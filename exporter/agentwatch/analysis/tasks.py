@@ -1,0 +1,65 @@
+"""Task (issue) signals: queue depth, completions, durations, ages and stale locks."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from agentwatch.model import TERMINAL_ISSUE_STATUSES, CompanySnapshot, Issue, Run
+
+UNASSIGNED = ""
+
+
+@dataclass
+class TaskSignals:
+    # (agent_id or "", status, canary) -> count of tasks
+    by_agent_status: Counter = field(default_factory=Counter)
+    # agent_id -> completed (done) task count, canaries excluded
+    completed: Counter = field(default_factory=Counter)
+    # agent_id -> durations (startedAt -> completedAt) of done tasks, canaries excluded
+    durations: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    # agent_id -> ages of in-progress tasks, canaries excluded
+    in_progress_ages: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    # agent_id -> (lock kind) -> count of locks held by a run that has ended
+    stale_locks: Counter = field(default_factory=Counter)
+
+
+def task_signals(cs: CompanySnapshot, now: float) -> TaskSignals:
+    out = TaskSignals()
+    ended = ended_run_ids(cs.runs, cs.live_runs)
+    live = {r.id for r in cs.live_runs if r.live}
+    live_complete = cs.live_runs_known and len(cs.live_runs) < 50  # the list is capped at 50 rows
+    for issue in cs.issues.values():
+        agent = issue.assignee_agent_id or UNASSIGNED
+        out.by_agent_status[(agent, issue.status, issue.is_canary)] += 1
+        if issue.is_canary:
+            continue
+        if issue.status == "done":
+            out.completed[agent] += 1
+            if issue.started_at is not None and issue.completed_at is not None:
+                out.durations[agent].append(max(0.0, issue.completed_at - issue.started_at))
+        elif issue.status == "in_progress":
+            start = issue.started_at if issue.started_at is not None else issue.created_at
+            if start is not None:
+                out.in_progress_ages[agent].append(max(0.0, now - start))
+        for kind, run_id in (("execution", issue.execution_run_id), ("checkout", issue.checkout_run_id)):
+            if run_id and is_stale_lock(run_id, ended, live, live_complete):
+                out.stale_locks[(agent, kind)] += 1
+    return out
+
+
+def ended_run_ids(runs: Iterable[Run], live_runs: Iterable[Run]) -> set[str]:
+    live = {r.id for r in live_runs if r.live}
+    return {r.id for r in runs if not r.live and r.id not in live}
+
+
+def is_stale_lock(run_id: str, ended: set[str], live: set[str], live_complete: bool) -> bool:
+    """A lock is stale when its run is known to have ended, or is not live and the live list is complete."""
+    if run_id in ended:
+        return True
+    return live_complete and run_id not in live
+
+
+def open_issue(issue: Issue) -> bool:
+    return issue.status not in TERMINAL_ISSUE_STATUSES

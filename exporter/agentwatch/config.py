@@ -1,0 +1,238 @@
+"""Configuration: a YAML file, overridden by ``AGENTWATCH_*`` environment variables.
+
+With no file, one Paperclip source comes from ``AGENTWATCH_PAPERCLIP_URL`` and
+``AGENTWATCH_PAPERCLIP_TOKEN`` / ``AGENTWATCH_PAPERCLIP_TOKEN_FILE``. Every value is
+validated; ``load()`` raises ``ConfigError`` naming the key and the bad value.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+DEFAULT_LISTEN_ADDRESS = "0.0.0.0:10133"
+DEFAULT_PAPERCLIP_URL = "http://127.0.0.1:3100"
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+class ConfigError(Exception):
+    """A configuration value is invalid. The message names the key and the value."""
+
+
+def parse_duration(value: Any) -> float:
+    """``30``, ``"30"``, ``"30s"``, ``"5m"``, ``"1.5h"`` -> seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 30s, 5m or 1h")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if not match:
+            raise ValueError("expected a duration such as 30s, 5m or 1h")
+        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds <= 0:
+        raise ValueError("must be greater than zero")
+    return seconds
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SourceConfig(_Strict):
+    """One Paperclip instance. ``name`` becomes the ``source`` label."""
+
+    name: str = "paperclip"
+    url: str = DEFAULT_PAPERCLIP_URL
+    token: SecretStr | None = None
+    token_file: Path | None = None
+    companies: list[str] = Field(default_factory=list)  # allowlist of company ids or names; empty = all
+    poll_interval: float | None = None  # seconds; defaults to the global poll_interval
+    timeout: float = 10.0
+    retries: int = Field(default=2, ge=0, le=10)
+    max_concurrency: int = Field(default=8, ge=1, le=8)
+    full_resync_interval: float = 600.0
+    runs_limit: int = Field(default=200, ge=1, le=1000)
+    issue_page_size: int = Field(default=1000, ge=1, le=1000)
+
+    @field_validator("poll_interval", "timeout", "full_resync_interval", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return None if value is None else parse_duration(value)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("expected an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not re.match(r"^[A-Za-z0-9_.:-]{1,64}$", value):
+            raise ValueError("use 1-64 letters, digits, '_', '.', ':' or '-'")
+        return value
+
+    @model_validator(mode="after")
+    def _token(self) -> "SourceConfig":
+        if self.token_file is not None and self.token is None:
+            try:
+                self.token = SecretStr(self.token_file.read_text().strip())
+            except OSError as exc:
+                raise ValueError(f"token_file {str(self.token_file)!r} cannot be read: {exc.strerror}") from None
+        return self
+
+
+class EscalationConfig(_Strict):
+    """Which approval types are expected gates and which are unexpected escalations."""
+
+    expected: list[str] = Field(default_factory=lambda: ["hire_agent", "approve_ceo_strategy"])
+    unexpected: list[str] = Field(default_factory=lambda: ["budget_override_required", "request_board_approval"])
+    # A type in neither list is classified as this.
+    default: str = Field(default="unexpected", pattern="^(expected|unexpected)$")
+
+
+class LimitsConfig(_Strict):
+    """Cardinality guards."""
+
+    max_companies: int = Field(default=100, ge=1)
+    max_agents: int = Field(default=2000, ge=1)
+    top_n: int = Field(default=10, ge=0, le=1000)
+
+
+class CanaryMarkerConfig(_Strict):
+    """How canary tasks are recognised, so that they are kept out of real-work metrics."""
+
+    title_prefix: str = "[canary]"
+    label: str = "agentwatch-canary"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AGENTWATCH_", env_nested_delimiter="__", extra="forbid")
+
+    poll_interval: float = 30.0
+    listen_address: str = DEFAULT_LISTEN_ADDRESS
+    log_level: str = Field(default="info", pattern="^(debug|info|warning|error)$")
+    log_format: str = Field(default="logfmt", pattern="^(logfmt|json)$")
+    sources: list[SourceConfig] = Field(default_factory=list)
+    escalations: EscalationConfig = Field(default_factory=EscalationConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    canary: CanaryMarkerConfig = Field(default_factory=CanaryMarkerConfig)
+    # Single-source shorthand (the usual env-only setup).
+    paperclip_url: str | None = None
+    paperclip_token: SecretStr | None = None
+    paperclip_token_file: Path | None = None
+
+    @field_validator("poll_interval", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return parse_duration(value)
+
+    @field_validator("listen_address")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        split_listen_address(value)
+        return value
+
+    @model_validator(mode="after")
+    def _default_source(self) -> "Settings":
+        if not self.sources:
+            self.sources = [
+                SourceConfig(
+                    url=self.paperclip_url or DEFAULT_PAPERCLIP_URL,
+                    token=self.paperclip_token,
+                    token_file=self.paperclip_token_file,
+                )
+            ]
+        elif self.paperclip_url or self.paperclip_token or self.paperclip_token_file:
+            # The env shorthand overrides the first source of the file.
+            first = self.sources[0]
+            if self.paperclip_url:
+                first.url = SourceConfig(url=self.paperclip_url).url
+            if self.paperclip_token_file:
+                first.token_file = self.paperclip_token_file
+                first.token = None
+                first._token()
+            if self.paperclip_token:
+                first.token = self.paperclip_token
+        names = [s.name for s in self.sources]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"source names must be unique, {duplicates[0]!r} is repeated")
+        for source in self.sources:
+            if source.poll_interval is None:
+                source.poll_interval = self.poll_interval
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment first (it wins), then the YAML file passed as init kwargs.
+        return env_settings, init_settings
+
+
+def split_listen_address(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("expected HOST:PORT, for example 0.0.0.0:10133")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def _describe(error: dict, data: dict) -> str:
+    loc = [str(p) for p in error.get("loc", ())]
+    key = ".".join(loc) or "(root)"
+    value = error.get("input")
+    if error.get("type") == "extra_forbidden":
+        return f"unknown key {key}"
+    if isinstance(value, (dict, list)) and error.get("type") not in ("missing",):
+        value = "…"
+    if isinstance(value, SecretStr):
+        value = "**********"
+    if "token" in key.lower():
+        value = "**********"
+    msg = error.get("msg", "invalid").removeprefix("Value error, ")
+    return f"{key}={value!r}: {msg}"
+
+
+def load(path: str | os.PathLike[str] | None = None, overrides: dict[str, Any] | None = None) -> Settings:
+    """Read the YAML file (if any), apply env and ``overrides`` (CLI flags), and validate."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = Path(path).read_text()
+        except OSError as exc:
+            raise ConfigError(f"config.file={str(path)!r}: cannot be read: {exc.strerror}") from None
+        try:
+            loaded = yaml.safe_load(raw)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark else ""
+            raise ConfigError(f"config.file={str(path)!r}: not valid YAML{where}") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config.file={str(path)!r}: expected a mapping at the top level")
+        data.update(loaded)
+    data.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        raise ConfigError(_describe(errors[0], data)) from None
+    except ValueError as exc:  # raised outside field validation (e.g. a model validator)
+        raise ConfigError(str(exc)) from None

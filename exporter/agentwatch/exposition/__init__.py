@@ -1,0 +1,1 @@
+"""The exposition layer: the domain model and analysis results turned into metric families."""

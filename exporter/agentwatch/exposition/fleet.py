@@ -1,0 +1,334 @@
+"""The fleet metrics of one source: the five health signals and their raw inputs.
+
+``build()`` runs in the poller after each successful poll; a scrape only merges the
+prebuilt families, so it never waits on the platform.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from agentwatch.analysis import agents as agent_analysis
+from agentwatch.analysis.budget import expected_daily_spend
+from agentwatch.analysis.escalations import escalation_signals
+from agentwatch.analysis.tasks import UNASSIGNED, task_signals
+from agentwatch.config import Settings
+from agentwatch.exposition.families import Families, observe_all
+from agentwatch.ledger import RUN_DURATION_BUCKETS, RunLedger
+from agentwatch.model import AGENT_STATUSES, ISSUE_STATUSES, Agent, CompanySnapshot, Snapshot
+
+log = logging.getLogger("agentwatch.exposition")
+
+TASK_DURATION_BUCKETS = (60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 86400.0, 259200.0, 604800.0)
+POLICY_STATUSES = ("ok", "warning", "hard_stop")
+UNASSIGNED_LABEL = "(unassigned)"
+
+
+def agent_labels(cs: CompanySnapshot) -> dict[str, str]:
+    """A readable, unique ``agent`` label per agent id: its name, made unique by an id suffix."""
+    names: dict[str, int] = {}
+    for agent in cs.agents.values():
+        names[agent.name] = names.get(agent.name, 0) + 1
+    return {a.id: a.name if names[a.name] == 1 else f"{a.name} ({a.id[:8]})" for a in cs.agents.values()}
+
+
+class FleetBuilder:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def build(self, snapshot: Snapshot, ledger: RunLedger, now: float) -> tuple[Families, dict[str, int]]:
+        """Families for one snapshot, and the number of series dropped by the cardinality guard."""
+        f = Families()
+        dropped = {"companies": 0, "agents": 0}
+        limits = self.settings.limits
+        companies = sorted(snapshot.companies.values(), key=lambda c: c.company.id)
+        if len(companies) > limits.max_companies:
+            dropped["companies"] = len(companies) - limits.max_companies
+            companies = companies[: limits.max_companies]
+        agent_budget = limits.max_agents
+        runs_view, durations_view = ledger.view()
+        for cs in companies:
+            kept = sorted(cs.agents)[: max(0, agent_budget)]
+            dropped["agents"] += len(cs.agents) - len(kept)
+            agent_budget -= len(kept)
+            if len(kept) < len(cs.agents):
+                cs = _with_agents(cs, set(kept))
+            self._company(f, snapshot.source, cs, now, runs_view, durations_view)
+        return f, dropped
+
+    # -- per company -------------------------------------------------------------------------
+
+    def _company(self, f: Families, source: str, cs: CompanySnapshot, now: float, runs_view, durations_view) -> None:
+        company = cs.company
+        base = {"source": source, "company": company.name}
+        names = agent_labels(cs)
+
+        def alabels(agent_id: str) -> dict[str, str]:
+            agent = cs.agents.get(agent_id)
+            if agent is None:
+                return {**base, "agent": UNASSIGNED_LABEL if agent_id == UNASSIGNED else agent_id[:8], "role": ""}
+            return {**base, "agent": names[agent_id], "role": agent.role}
+
+        f.info("agentwatch_company", "Company metadata.", {**base, "company_id": company.id, "status": company.status})
+        f.gauge("agentwatch_company_budget_monthly_usd", "Company monthly budget (0 = none).", base, company.budget_monthly_usd)
+        f.gauge("agentwatch_company_spend_month_usd", "Company spend in the current UTC month.", base, company.spent_monthly_usd)
+        for w in cs.window_spend:
+            f.gauge(
+                "agentwatch_company_window_spend_usd",
+                "Company spend over a rolling window (5h, 24h, 7d) per provider.",
+                {**base, "window": w.window, "provider": w.provider},
+                w.cost_usd,
+            )
+
+        self._agents(f, cs, now, alabels)
+        self._tasks(f, base, cs, now, alabels)
+        self._runs(f, cs, now, alabels, runs_view, durations_view)
+        self._budget(f, base, cs, alabels)
+        self._escalations(f, base, cs, now, alabels)
+
+    def _agents(self, f: Families, cs: CompanySnapshot, now: float, alabels) -> None:
+        runs_by_agent = agent_analysis.runs_by_agent(cs.runs)
+        phantom = agent_analysis.phantom_running(cs)
+        in_flight = agent_analysis.in_flight_spend(cs)
+        for agent in cs.agents.values():
+            labels = alabels(agent.id)
+            f.info(
+                "agentwatch_agent",
+                "Agent metadata: id, title, adapter type and configured model.",
+                {**labels, "agent_id": agent.id, "title": agent.title, "adapter_type": agent.adapter_type, "model": agent.model},
+            )
+            for status in _statuses(agent):
+                f.gauge(
+                    "agentwatch_agent_status",
+                    "Agent status as a state set: 1 for the current status.",
+                    {**labels, "status": status},
+                    1.0 if agent.status == status else 0.0,
+                )
+            if agent.status == "paused":
+                f.gauge(
+                    "agentwatch_agent_paused",
+                    "1 while the agent is paused, by pause reason (budget = paused by a budget hard stop).",
+                    {**labels, "reason": agent.pause_reason or "unknown"},
+                    1.0,
+                )
+            f.gauge(
+                "agentwatch_agent_running_without_live_run",
+                "1 when the agent's status is running but it has no live run (Paperclip #2912, #9348).",
+                labels,
+                1.0 if agent.id in phantom else 0.0,
+            )
+            hb = agent.heartbeat
+            f.gauge("agentwatch_agent_heartbeat_enabled", "1 when the heartbeat timer is enabled.", labels, float(hb.enabled))
+            f.gauge(
+                "agentwatch_agent_heartbeat_interval_seconds",
+                "Configured heartbeat interval (0 = no timer).",
+                labels,
+                hb.interval_seconds,
+            )
+            if hb.scheduler_active is not None:
+                f.gauge(
+                    "agentwatch_agent_heartbeat_scheduler_active",
+                    "1 when the platform scheduler will wake the agent on its timer.",
+                    labels,
+                    float(hb.scheduler_active),
+                )
+            if agent.last_heartbeat_at is not None:
+                f.gauge(
+                    "agentwatch_agent_last_heartbeat_timestamp_seconds",
+                    "End of the agent's last run of any kind (Paperclip lastHeartbeatAt).",
+                    labels,
+                    agent.last_heartbeat_at,
+                )
+            gaps = agent_analysis.heartbeat_gaps(runs_by_agent.get(agent.id, []))
+            if gaps is not None:
+                f.gauge("agentwatch_agent_heartbeat_gaps", "Gaps between timer wakes in the recent run window.", labels, gaps.count)
+                f.gauge("agentwatch_agent_heartbeat_gap_mean_seconds", "Mean gap between timer wakes.", labels, gaps.mean)
+                f.gauge(
+                    "agentwatch_agent_heartbeat_gap_stddev_seconds", "Standard deviation of gaps between timer wakes.", labels, gaps.stddev
+                )
+                f.gauge("agentwatch_agent_heartbeat_gap_max_seconds", "Longest gap between timer wakes.", labels, gaps.maximum)
+            agent_runs = runs_by_agent.get(agent.id, [])
+            f.gauge(
+                "agentwatch_agent_consecutive_failed_runs",
+                "Failed or timed-out runs in a row, newest first (Paperclip #6390).",
+                labels,
+                agent_analysis.consecutive_failures(agent_runs),
+            )
+            f.gauge("agentwatch_agent_spend_month_usd", "Agent spend in the current UTC month.", labels, agent.spent_monthly_usd)
+            f.gauge("agentwatch_agent_budget_monthly_usd", "Agent monthly budget (0 = none).", labels, agent.budget_monthly_usd)
+            f.gauge(
+                "agentwatch_agent_budget_expected_daily_usd",
+                "Expected daily spend: the monthly budget spread over the days of the month.",
+                labels,
+                expected_daily_spend(agent.budget_monthly_usd, now),
+            )
+            f.gauge(
+                "agentwatch_agent_in_flight_spend_usd",
+                "Spend already reported by the agent's runs that are still live (Paperclip #11276).",
+                labels,
+                in_flight.get(agent.id, 0.0),
+            )
+            live = [r for r in cs.live_runs if r.live and r.agent_id == agent.id]
+            f.gauge("agentwatch_agent_live_runs", "Queued or running runs.", labels, len(live))
+            starts = [r.started_at for r in live if r.started_at is not None]
+            f.gauge(
+                "agentwatch_agent_oldest_live_run_age_seconds",
+                "Age of the agent's oldest running run (0 = none).",
+                labels,
+                max(0.0, now - min(starts)) if starts else 0.0,
+            )
+
+    def _tasks(self, f: Families, base: dict, cs: CompanySnapshot, now: float, alabels) -> None:
+        signals = task_signals(cs, now)
+        by_status = {s: 0 for s in ISSUE_STATUSES}
+        canaries = {s: 0 for s in ISSUE_STATUSES}
+        f.declare("agentwatch_agent_tasks", "Tasks per assignee and status (queue depth; canaries excluded).", "gauge")
+        for (agent_id, status, canary), n in sorted(signals.by_agent_status.items()):
+            if canary:
+                canaries[status] = canaries.get(status, 0) + n
+                continue
+            by_status[status] = by_status.get(status, 0) + n
+            if agent_id == UNASSIGNED or agent_id in cs.agents:
+                f.gauge("agentwatch_agent_tasks", "", {**alabels(agent_id), "status": status}, n)
+        for status, n in by_status.items():
+            f.gauge("agentwatch_company_tasks", "Tasks by status (canaries excluded).", {**base, "status": status}, n)
+        for status, n in canaries.items():
+            f.gauge("agentwatch_canary_tasks", "Canary tasks by status (kept out of every other task metric).", {**base, "status": status}, n)
+        for agent in cs.agents.values():
+            labels = alabels(agent.id)
+            f.counter(
+                "agentwatch_agent_tasks_completed",
+                "Tasks completed (status done) by the agent, from platform state: restart-safe; a reopened task lowers it.",
+                labels,
+                signals.completed.get(agent.id, 0),
+            )
+            counts, count, total = observe_all(signals.durations.get(agent.id, ()), TASK_DURATION_BUCKETS)
+            f.histogram(
+                "agentwatch_agent_task_duration_seconds",
+                "Duration of completed tasks, startedAt to completedAt.",
+                labels,
+                TASK_DURATION_BUCKETS,
+                counts,
+                count,
+                total,
+            )
+            ages = signals.in_progress_ages.get(agent.id, ())
+            f.gauge(
+                "agentwatch_agent_oldest_in_progress_task_age_seconds",
+                "Age of the agent's oldest in-progress task since startedAt (0 = none).",
+                labels,
+                max(ages) if ages else 0.0,
+            )
+            for lock in ("execution", "checkout"):
+                f.gauge(
+                    "agentwatch_agent_stale_locks",
+                    "Tasks whose execution or checkout lock points at a run that has ended (Paperclip #2912, #3819).",
+                    {**labels, "lock": lock},
+                    signals.stale_locks.get((agent.id, lock), 0),
+                )
+
+    def _runs(self, f: Families, cs: CompanySnapshot, now: float, alabels, runs_view, durations_view) -> None:
+        cid = cs.company.id
+        f.declare("agentwatch_agent_runs", "Finished heartbeat runs seen since the exporter started.", "counter")
+        for (company_id, agent_id, source, status, error_code), n in sorted(runs_view.items()):
+            if company_id != cid or agent_id not in cs.agents:
+                continue
+            f.counter(
+                "agentwatch_agent_runs",
+                "",
+                {**alabels(agent_id), "invocation_source": source, "status": status, "error_code": error_code},
+                n,
+            )
+        for (company_id, agent_id), hist in sorted(durations_view.items()):
+            if company_id != cid or agent_id not in cs.agents:
+                continue
+            f.histogram(
+                "agentwatch_agent_run_duration_seconds",
+                "Duration of finished heartbeat runs seen since the exporter started.",
+                alabels(agent_id),
+                RUN_DURATION_BUCKETS,
+                hist.counts,
+                hist.count,
+                hist.total,
+            )
+
+    def _budget(self, f: Families, base: dict, cs: CompanySnapshot, alabels) -> None:
+        for row in cs.costs:
+            if row.agent_id not in cs.agents:
+                continue
+            labels = {**alabels(row.agent_id), "provider": row.provider, "biller": row.biller, "model": row.model, "billing_type": row.billing_type}
+            f.counter(
+                "agentwatch_agent_cost_usd",
+                "All-time spend per agent and model (platform cost events): restart-safe, no monthly reset.",
+                labels,
+                row.cost_usd,
+            )
+            for kind, n in (("input", row.input_tokens), ("cached_input", row.cached_input_tokens), ("output", row.output_tokens)):
+                f.counter("agentwatch_agent_tokens", "All-time tokens per agent and model.", {**labels, "kind": kind}, n)
+        for policy in cs.policies:
+            labels = {**base, "scope_type": policy.scope_type, "scope": policy.scope_name, "window": policy.window_kind}
+            f.gauge("agentwatch_budget_policy_amount_usd", "Budget policy limit.", labels, policy.amount_usd)
+            f.gauge("agentwatch_budget_policy_observed_usd", "Spend counted against the policy in its window.", labels, policy.observed_usd)
+            f.gauge(
+                "agentwatch_budget_policy_utilization_ratio",
+                "Observed spend over the limit (1 = limit reached).",
+                labels,
+                policy.observed_usd / policy.amount_usd if policy.amount_usd > 0 else 0.0,
+            )
+            f.gauge("agentwatch_budget_policy_warn_ratio", "Utilization at which the platform warns.", labels, policy.warn_ratio)
+            f.gauge("agentwatch_budget_policy_hard_stop_enabled", "1 when reaching the limit pauses the scope.", labels, float(policy.hard_stop_enabled))
+            for status in _with_extra(POLICY_STATUSES, policy.status):
+                f.gauge(
+                    "agentwatch_budget_policy_status",
+                    "Budget policy status as a state set (ok, warning, hard_stop).",
+                    {**labels, "status": status},
+                    1.0 if policy.status == status else 0.0,
+                )
+        open_incidents: dict[tuple[str, str], int] = {}
+        for incident in cs.incidents:
+            if incident.status == "open":
+                key = (incident.scope_type, incident.threshold_type)
+                open_incidents[key] = open_incidents.get(key, 0) + 1
+        f.declare("agentwatch_budget_incidents_open", "Open budget incidents by scope type and threshold (soft, hard).", "gauge")
+        for (scope_type, threshold), n in sorted(open_incidents.items()):
+            f.gauge("agentwatch_budget_incidents_open", "", {**base, "scope_type": scope_type, "threshold": threshold}, n)
+
+    def _escalations(self, f: Families, base: dict, cs: CompanySnapshot, now: float, alabels) -> None:
+        signals = escalation_signals(cs, self.settings.escalations)
+        f.declare("agentwatch_approvals", "Approvals by type, status and class (expected gate or unexpected escalation).", "gauge")
+        for (typ, status, cls), n in sorted(signals.approvals.items()):
+            f.gauge("agentwatch_approvals", "", {**base, "type": typ, "status": status, "class": cls}, n)
+        f.declare("agentwatch_approval_oldest_pending_age_seconds", "Age of the oldest pending approval by type.", "gauge")
+        for (typ, cls), created in sorted(signals.oldest_pending.items()):
+            f.gauge(
+                "agentwatch_approval_oldest_pending_age_seconds",
+                "",
+                {**base, "type": typ, "class": cls},
+                max(0.0, now - created),
+            )
+        f.declare("agentwatch_agent_approvals_requested", "Approvals requested by the agent, by type and class.", "counter")
+        for (agent_id, typ, cls), n in sorted(signals.requested_by_agent.items()):
+            if agent_id in cs.agents:
+                f.counter("agentwatch_agent_approvals_requested", "", {**alabels(agent_id), "type": typ, "class": cls}, n)
+        for agent in cs.agents.values():
+            f.gauge(
+                "agentwatch_agent_tasks_blocked_on_human",
+                "The agent's blocked tasks that wait on the board or a person (an unexpected escalation).",
+                alabels(agent.id),
+                signals.blocked_on_human.get(agent.id, 0),
+            )
+
+
+def _statuses(agent: Agent) -> tuple[str, ...]:
+    return _with_extra(AGENT_STATUSES, agent.status)
+
+
+def _with_extra(known: tuple[str, ...], value: str) -> tuple[str, ...]:
+    return known if value in known else (*known, value)
+
+
+def _with_agents(cs: CompanySnapshot, keep: set[str]) -> CompanySnapshot:
+    """A shallow copy of ``cs`` restricted to ``keep`` agents (the cardinality guard)."""
+    from dataclasses import replace
+
+    return replace(cs, agents={k: v for k, v in cs.agents.items() if k in keep})

@@ -1,0 +1,205 @@
+"""The domain model: what agentwatch knows about one platform, independent of its API.
+
+The source layer turns API responses into these objects; the analysis layer reads them;
+the exposition layer turns them into metric families. Times are Unix seconds (float),
+money is US dollars (float), and a field the platform did not send is ``None``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+TERMINAL_ISSUE_STATUSES = frozenset({"done", "cancelled"})
+ISSUE_STATUSES = ("backlog", "todo", "in_progress", "in_review", "blocked", "done", "cancelled")
+LIVE_RUN_STATUSES = frozenset({"queued", "running", "scheduled_retry"})
+FAILED_RUN_STATUSES = frozenset({"failed", "timed_out"})
+AGENT_STATUSES = ("active", "idle", "running", "paused", "error", "pending_approval", "terminated")
+
+
+@dataclass(slots=True)
+class Company:
+    id: str
+    name: str
+    status: str = "active"
+    budget_monthly_usd: float = 0.0
+    spent_monthly_usd: float = 0.0
+
+
+@dataclass(slots=True)
+class Heartbeat:
+    """An agent's heartbeat schedule (``runtimeConfig.heartbeat``)."""
+
+    enabled: bool = False
+    interval_seconds: float = 0.0
+    scheduler_active: bool | None = None
+
+
+@dataclass(slots=True)
+class Agent:
+    id: str
+    company_id: str
+    name: str
+    role: str = "general"
+    title: str = ""
+    status: str = "idle"
+    adapter_type: str = ""
+    model: str = ""
+    pause_reason: str = ""
+    budget_monthly_usd: float = 0.0
+    spent_monthly_usd: float = 0.0
+    last_heartbeat_at: float | None = None
+    heartbeat: Heartbeat = field(default_factory=Heartbeat)
+    updated_at: float | None = None
+
+
+@dataclass(slots=True)
+class Issue:
+    id: str
+    company_id: str
+    identifier: str
+    status: str
+    title: str = ""
+    priority: str = ""
+    assignee_agent_id: str | None = None
+    assignee_user_id: str | None = None
+    parent_id: str | None = None
+    blocked_by: tuple[str, ...] = ()
+    execution_run_id: str | None = None
+    checkout_run_id: str | None = None
+    unblock_owner: str | None = None  # "board", "user" or "agent" when blocked with a descriptor
+    labels: tuple[str, ...] = ()
+    started_at: float | None = None
+    completed_at: float | None = None
+    created_at: float | None = None
+    updated_at: float | None = None
+    is_canary: bool = False
+
+
+@dataclass(slots=True)
+class Run:
+    id: str
+    company_id: str
+    agent_id: str
+    status: str
+    invocation_source: str = ""
+    error_code: str = ""
+    issue_id: str | None = None
+    liveness_state: str = ""
+    started_at: float | None = None
+    finished_at: float | None = None
+    created_at: float | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost_usd: float | None = None
+    model: str = ""
+
+    @property
+    def live(self) -> bool:
+        return self.status in LIVE_RUN_STATUSES
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return max(0.0, self.finished_at - self.started_at)
+
+
+@dataclass(slots=True)
+class CostRow:
+    """All-time spend of one agent on one model (``costs/by-agent-model``)."""
+
+    company_id: str
+    agent_id: str
+    provider: str
+    biller: str
+    billing_type: str
+    model: str
+    cost_usd: float
+    input_tokens: int = 0
+    cached_input_tokens: int = 0
+    output_tokens: int = 0
+
+
+@dataclass(slots=True)
+class WindowSpend:
+    company_id: str
+    provider: str
+    window: str
+    cost_usd: float
+
+
+@dataclass(slots=True)
+class CostEvent:
+    """A recent cost event seen in the activity feed (used for in-flight spend)."""
+
+    company_id: str
+    agent_id: str
+    run_id: str | None
+    cost_usd: float
+
+
+@dataclass(slots=True)
+class BudgetPolicy:
+    id: str
+    company_id: str
+    scope_type: str
+    scope_id: str
+    scope_name: str
+    window_kind: str
+    amount_usd: float
+    observed_usd: float
+    warn_ratio: float
+    hard_stop_enabled: bool
+    status: str
+    paused: bool
+    pause_reason: str = ""
+
+
+@dataclass(slots=True)
+class BudgetIncident:
+    id: str
+    company_id: str
+    policy_id: str
+    scope_type: str
+    scope_id: str
+    threshold_type: str
+    status: str
+    created_at: float | None = None
+
+
+@dataclass(slots=True)
+class Approval:
+    id: str
+    company_id: str
+    type: str
+    status: str
+    requested_by_agent_id: str | None = None
+    created_at: float | None = None
+
+
+@dataclass(slots=True)
+class CompanySnapshot:
+    """Everything read about one company in one poll."""
+
+    company: Company
+    agents: dict[str, Agent] = field(default_factory=dict)
+    issues: dict[str, Issue] = field(default_factory=dict)
+    runs: list[Run] = field(default_factory=list)  # the recent window, newest first
+    live_runs: list[Run] = field(default_factory=list)
+    live_runs_known: bool = True  # False when the build or token has no live-runs endpoint
+    costs: list[CostRow] = field(default_factory=list)
+    window_spend: list[WindowSpend] = field(default_factory=list)
+    recent_cost_events: list[CostEvent] = field(default_factory=list)
+    policies: list[BudgetPolicy] = field(default_factory=list)
+    incidents: list[BudgetIncident] = field(default_factory=list)
+    approvals: list[Approval] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """One source's view of the platform after a poll."""
+
+    source: str
+    taken_at: float
+    version: str = ""
+    companies: dict[str, CompanySnapshot] = field(default_factory=dict)

@@ -1,0 +1,156 @@
+"""One background poller per source.
+
+Each poll reads the platform, updates the run ledger and prebuilds the source's metric
+families. A failed poll keeps the last good families (their age is exposed), sets the
+source down and writes one log line when the failure starts or changes kind, not one per
+poll. A scrape reads only what is stored here.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from prometheus_client.core import Metric
+
+from agentwatch.config import Settings, SourceConfig
+from agentwatch.exposition.fleet import FleetBuilder
+from agentwatch.ledger import RunLedger
+from agentwatch.model import Snapshot
+from agentwatch.source.http import RequestStats, SourceError
+from agentwatch.source.parse import SchemaError
+
+log = logging.getLogger("agentwatch.poller")
+
+
+class Source(Protocol):
+    name: str
+
+    def poll(self, now: float | None = None) -> Snapshot: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class SourceState:
+    """What the last polls of one source left for the scrape to read."""
+
+    name: str
+    up: bool = False
+    families: dict[str, Metric] = field(default_factory=dict)
+    snapshot_taken_at: float | None = None
+    last_success: float | None = None
+    last_poll_duration: float = 0.0
+    last_poll_requests: int = 0
+    last_poll_bytes: int = 0
+    polls: int = 0
+    failures: dict[str, int] = field(default_factory=dict)
+    dropped_series: dict[str, int] = field(default_factory=dict)
+    dropped_rows: dict[str, int] = field(default_factory=dict)
+    platform_version: str = ""
+    last_error_kind: str | None = None
+
+
+class Poller:
+    def __init__(self, source: Source, config: SourceConfig, settings: Settings, clock=time.time) -> None:
+        self.source = source
+        self.config = config
+        self.settings = settings
+        self.clock = clock
+        self.ledger = RunLedger()
+        self.builder = FleetBuilder(settings)
+        self.state = SourceState(name=source.name)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_snapshot: Snapshot | None = None
+
+    @property
+    def request_stats(self) -> RequestStats | None:
+        client = getattr(self.source, "client", None)
+        return getattr(client, "stats", None)
+
+    @property
+    def last_snapshot(self) -> Snapshot | None:
+        return self._last_snapshot
+
+    def read(self) -> SourceState:
+        with self._lock:
+            return SourceState(**{k: getattr(self.state, k) for k in SourceState.__dataclass_fields__})
+
+    def poll_once(self) -> bool:
+        started = time.perf_counter()
+        now = self.clock()
+        kind: str | None = None
+        message = ""
+        snapshot = None
+        try:
+            snapshot = self.source.poll(now)
+            for cid, cs in snapshot.companies.items():
+                self.ledger.record(cid, cs.runs)
+                self.ledger.forget_agents(cid, set(cs.agents))
+            families, dropped = self.builder.build(snapshot, self.ledger, now)
+        except SourceError as exc:
+            kind, message = exc.kind, str(exc)
+        except SchemaError as exc:
+            kind, message = "schema", str(exc)
+        except Exception as exc:  # a bug must not kill the poller; it is counted and logged
+            kind, message = "internal", f"{type(exc).__name__}: {exc}"
+            log.debug("poll failed with an internal error", exc_info=True, extra={"source": self.source.name})
+        duration = time.perf_counter() - started
+        stats = getattr(self.source, "last_poll", None)
+        with self._lock:
+            st = self.state
+            st.polls += 1
+            st.last_poll_duration = duration
+            if stats is not None:
+                st.last_poll_requests = stats.requests
+                st.last_poll_bytes = stats.bytes
+                for endpoint, n in stats.dropped_rows.items():
+                    st.dropped_rows[endpoint] = st.dropped_rows.get(endpoint, 0) + n
+            if kind is None:
+                assert snapshot is not None
+                st.up = True
+                st.families = families.by_name()
+                st.snapshot_taken_at = snapshot.taken_at
+                st.last_success = now
+                st.platform_version = snapshot.version
+                st.dropped_series = dropped
+                recovered = st.last_error_kind is not None
+                st.last_error_kind = None
+                self._last_snapshot = snapshot
+            else:
+                st.up = False
+                st.failures[kind] = st.failures.get(kind, 0) + 1
+                changed = st.last_error_kind != kind
+                st.last_error_kind = kind
+        if kind is None:
+            if recovered:
+                log.info("poll recovered", extra={"source": self.source.name})
+            return True
+        if changed:
+            log.error(
+                "poll failed; serving the last good data",
+                extra={"source": self.source.name, "kind": kind, "error": message},
+            )
+        return False
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=f"poller-{self.source.name}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        interval = float(self.config.poll_interval or self.settings.poll_interval)
+        while not self._stop.is_set():
+            started = time.monotonic()
+            self.poll_once()
+            self._stop.wait(max(0.0, interval - (time.monotonic() - started)))
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self.source.close()

@@ -1,0 +1,57 @@
+"""The HTTP endpoint: /metrics, a landing page at /, and /-/healthy."""
+
+from __future__ import annotations
+
+import threading
+from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from prometheus_client import CollectorRegistry, make_wsgi_app
+
+from agentwatch import __version__
+
+LANDING = f"""<!doctype html><html><head><title>agentwatch</title></head><body>
+<h1>agentwatch {__version__}</h1><p>Prometheus exporter for AI-agent fleets.</p>
+<ul><li><a href="metrics">metrics</a></li><li><a href="-/healthy">health</a></li></ul></body></html>""".encode()
+
+
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 - access logs are not ours to flood
+        pass
+
+
+def make_app(registry: CollectorRegistry):
+    metrics = make_wsgi_app(registry)
+
+    def app(environ, start_response):
+        path = environ.get("PATH_INFO", "/")
+        if path == "/metrics":
+            return metrics(environ, start_response)
+        if path == "/":
+            start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+            return [LANDING]
+        if path in ("/-/healthy", "/-/ready"):
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"OK\n"]
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"not found\n"]
+
+    return app
+
+
+class MetricsServer:
+    def __init__(self, host: str, port: int, registry: CollectorRegistry) -> None:
+        self.httpd = make_server(host, port, make_app(registry), _ThreadingServer, handler_class=_QuietHandler)
+        self.port = self.httpd.server_port
+        self._thread = threading.Thread(target=self.httpd.serve_forever, name="http", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -1,0 +1,1 @@
+"""The source layer: the platform's API turned into the domain model (the only HTTP)."""

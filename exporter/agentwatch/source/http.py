@@ -1,0 +1,238 @@
+"""The only place that speaks HTTP to the platform.
+
+A ``requests`` session with urllib3 ``Retry`` (backoff, ``Retry-After`` on 429, capped),
+a timeout on every call, at most N requests in flight, and per-endpoint statistics that
+become the exporter's self-metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from agentwatch import __version__
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class SourceError(Exception):
+    """A request failed. ``kind`` is a bounded label value for the error counter."""
+
+    def __init__(self, kind: str, endpoint: str, message: str, status: int | None = None):
+        super().__init__(f"{endpoint}: {message}")
+        self.kind = kind
+        self.endpoint = endpoint
+        self.status = status
+
+
+class CappedRetry(Retry):
+    """urllib3 ``Retry`` that honours ``Retry-After`` but never sleeps longer than ``max_retry_after``."""
+
+    max_retry_after: float = 30.0
+
+    def get_retry_after(self, response):  # type: ignore[override]
+        value = super().get_retry_after(response)
+        return None if value is None else min(value, self.max_retry_after)
+
+    def new(self, **kw):  # keep the cap on the copies urllib3 makes
+        new = super().new(**kw)
+        new.max_retry_after = self.max_retry_after
+        return new
+
+
+@dataclass
+class EndpointStats:
+    requests: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    rate_limited: int = 0
+    not_modified: int = 0
+    bytes: int = 0
+    latency_buckets: list[int] = field(default_factory=lambda: [0] * len(LATENCY_BUCKETS))
+    latency_count: int = 0
+    latency_sum: float = 0.0
+
+
+class RequestStats:
+    """Thread-safe counters per endpoint template, read by the self-metrics collector."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_endpoint: dict[str, EndpointStats] = {}
+
+    def _get(self, endpoint: str) -> EndpointStats:
+        stats = self._by_endpoint.get(endpoint)
+        if stats is None:
+            stats = self._by_endpoint[endpoint] = EndpointStats()
+        return stats
+
+    def observe(self, endpoint: str, seconds: float, nbytes: int, status: int | None, error: str | None) -> None:
+        with self._lock:
+            stats = self._get(endpoint)
+            stats.requests += 1
+            stats.bytes += nbytes
+            stats.latency_count += 1
+            stats.latency_sum += seconds
+            for i, bound in enumerate(LATENCY_BUCKETS):
+                if seconds <= bound:
+                    stats.latency_buckets[i] += 1
+            if status == 429:
+                stats.rate_limited += 1
+            if status == 304:
+                stats.not_modified += 1
+            if error:
+                stats.errors[error] = stats.errors.get(error, 0) + 1
+
+    def count_error(self, endpoint: str, kind: str) -> None:
+        with self._lock:
+            stats = self._get(endpoint)
+            stats.errors[kind] = stats.errors.get(kind, 0) + 1
+
+    def snapshot(self) -> dict[str, EndpointStats]:
+        with self._lock:
+            return {
+                k: EndpointStats(
+                    v.requests, dict(v.errors), v.rate_limited, v.not_modified, v.bytes,
+                    list(v.latency_buckets), v.latency_count, v.latency_sum,
+                )
+                for k, v in self._by_endpoint.items()
+            }
+
+
+@dataclass
+class Response:
+    status: int
+    data: Any
+    etag: str | None
+    nbytes: int
+
+
+class HttpClient:
+    """GET JSON from one platform base URL."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        timeout: float = 10.0,
+        retries: int = 2,
+        max_concurrency: int = 8,
+        max_retry_after: float = 30.0,
+        max_response_bytes: int = 256 * 1024 * 1024,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.max_response_bytes = max_response_bytes
+        self.stats = RequestStats()
+        self._slots = threading.BoundedSemaphore(max_concurrency)
+        retry = CappedRetry(
+            total=retries,
+            connect=retries,
+            read=retries,
+            status=retries,
+            backoff_factor=0.5,
+            status_forcelist=(429, 502, 503, 504),
+            allowed_methods=frozenset({"GET"}),
+            respect_retry_after_header=True,
+            raise_on_status=False,
+        )
+        retry.max_retry_after = max_retry_after
+        adapter = HTTPAdapter(max_retries=retry, pool_connections=max_concurrency, pool_maxsize=max_concurrency)
+        self.session = requests.Session()
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.headers["User-Agent"] = f"agentwatch/{__version__}"
+        self.session.headers["Accept"] = "application/json"
+        if token:
+            self.session.headers["Authorization"] = f"Bearer {token}"
+
+    def close(self) -> None:
+        self.session.close()
+
+    def get(self, path: str, endpoint: str, params: dict[str, Any] | None = None, etag: str | None = None) -> Response:
+        """GET ``path``; ``endpoint`` is the bounded template used in metrics and logs.
+
+        Raises ``SourceError`` with a kind of ``timeout``, ``connection``, ``http_<code>``,
+        ``rate_limited``, ``too_large`` or ``decode``.
+        """
+        headers = {"If-None-Match": etag} if etag else None
+        started = time.perf_counter()
+        status: int | None = None
+        nbytes = 0
+        error: str | None = None
+        try:
+            with self._slots:
+                try:
+                    resp = self.session.get(
+                        self.base_url + path, params=params, headers=headers, timeout=self.timeout, stream=True
+                    )
+                except requests.exceptions.Timeout:
+                    error = "timeout"
+                    raise SourceError("timeout", endpoint, f"no answer within {self.timeout:g}s") from None
+                except requests.exceptions.RetryError as exc:
+                    error = "rate_limited" if "429" in str(exc) else "http_5xx"
+                    raise SourceError(error, endpoint, "gave up after retries") from None
+                except requests.exceptions.ConnectionError as exc:
+                    error = "timeout" if "timed out" in str(exc).lower() else "connection"
+                    raise SourceError(error, endpoint, "connection failed") from None
+                except requests.exceptions.RequestException as exc:
+                    error = "connection"
+                    raise SourceError("connection", endpoint, type(exc).__name__) from None
+                try:
+                    status = resp.status_code
+                    body = self._read(resp, endpoint)
+                except requests.exceptions.RequestException:
+                    error = "timeout"
+                    raise SourceError("timeout", endpoint, "reading the body failed") from None
+                except SourceError as exc:
+                    error = exc.kind
+                    raise
+                finally:
+                    resp.close()
+            nbytes = len(body)
+            if status == 304:
+                return Response(304, None, etag, nbytes)
+            if status == 429:
+                error = "rate_limited"
+                raise SourceError("rate_limited", endpoint, "HTTP 429", status)
+            if status >= 400:
+                error = "http_5xx" if status >= 500 else f"http_{status}" if status in (401, 403, 404) else "http_4xx"
+                raise SourceError(error, endpoint, f"HTTP {status}{_error_text(body)}", status)
+            try:
+                data = json.loads(body)
+            except (ValueError, UnicodeDecodeError):
+                error = "decode"
+                raise SourceError("decode", endpoint, "response is not valid JSON", status) from None
+            return Response(status, data, resp.headers.get("ETag"), nbytes)
+        finally:
+            self.stats.observe(endpoint, time.perf_counter() - started, nbytes, status, error)
+
+    def _read(self, resp: requests.Response, endpoint: str) -> bytes:
+        declared = resp.headers.get("Content-Length")
+        if declared and declared.isdigit() and int(declared) > self.max_response_bytes:
+            raise SourceError("too_large", endpoint, f"response of {declared} bytes exceeds the limit")
+        chunks = []
+        total = 0
+        for chunk in resp.iter_content(chunk_size=1 << 16):
+            total += len(chunk)
+            if total > self.max_response_bytes:
+                raise SourceError("too_large", endpoint, f"response exceeds {self.max_response_bytes} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def _error_text(body: bytes) -> str:
+    """A short, safe excerpt of the platform's ``{"error": "..."}``."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return ""
+    if isinstance(data, dict) and isinstance(data.get("error"), str):
+        return f" ({data['error'][:120]})"
+    return ""

@@ -1,0 +1,166 @@
+"""Incremental issue sync for one company.
+
+A full resync pages the whole list (keyset ``afterId`` paging, or ``offset`` on builds
+without it). Between resyncs only rows with ``updatedAt > since`` are fetched, with an
+overlap because ``updatedSince`` is exclusive, and the first page is revalidated with
+``If-None-Match``. Deletions and hidden issues show up at the next full resync.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable
+
+from agentwatch.model import Issue
+from agentwatch.source import parse
+from agentwatch.source.http import HttpClient, SourceError
+
+log = logging.getLogger("agentwatch.source")
+
+OVERLAP_SECONDS = 5.0
+
+
+@dataclass
+class Capabilities:
+    """What the platform build supports; a missing feature is detected once and remembered."""
+
+    updated_since: bool = True
+    after_id: bool = True
+    compact_view: bool = True
+    scheduler_heartbeats: bool = True
+    window_spend: bool = True
+    activity: bool = True
+    budgets: bool = True
+    live_runs: bool = True
+    missing_logged: set[str] = field(default_factory=set)
+
+    def disable(self, feature: str, source: str, reason: str) -> None:
+        setattr(self, feature, False)
+        if feature not in self.missing_logged:
+            self.missing_logged.add(feature)
+            log.warning("platform feature unavailable, degrading", extra={"source": source, "feature": feature, "reason": reason})
+
+
+def _unsupported(exc: SourceError) -> bool:
+    return exc.status in (400, 404, 422)
+
+
+@dataclass
+class IssueSync:
+    """Keeps the full set of one company's issues (optionally filtered) up to date."""
+
+    client: HttpClient
+    source: str
+    company_id: str
+    caps: Capabilities
+    parse_row: Callable[[dict], Issue | None]
+    page_size: int = 1000
+    status_filter: str | None = None
+    compact: bool = True
+    issues: dict[str, Issue] = field(default_factory=dict)
+    since: float | None = None
+    etag: str | None = None
+    dropped_rows: int = 0
+    last_full_sync: float | None = None
+    last_poll_requests: int = 0
+    last_poll_bytes: int = 0
+
+    @property
+    def endpoint(self) -> str:
+        return "/api/companies/{id}/issues"
+
+    def _base_params(self) -> dict[str, str]:
+        params = {"includeBlockedBy": "true"}
+        if self.compact and self.caps.compact_view:
+            params["view"] = "compact"
+        if self.status_filter:
+            params["status"] = self.status_filter
+        return params
+
+    def sync(self, now: float, full_resync_interval: float) -> None:
+        self.last_poll_requests = 0
+        self.last_poll_bytes = 0
+        full = (
+            self.last_full_sync is None
+            or not self.caps.updated_since
+            or now - self.last_full_sync >= full_resync_interval
+        )
+        if full:
+            rows = self._fetch_all(None)
+            fresh: dict[str, Issue] = {}
+            for issue in self._parse(rows):
+                fresh[issue.id] = issue
+            self.issues = fresh
+            self.last_full_sync = now
+        else:
+            rows = self._fetch_all(self.since)
+            if rows is not None:
+                for issue in self._parse(rows):
+                    self.issues[issue.id] = issue
+        newest = max((i.updated_at for i in self.issues.values() if i.updated_at is not None), default=None)
+        if newest is not None:
+            self.since = newest
+
+    def _parse(self, rows: list | None) -> list[Issue]:
+        if rows is None:
+            return []
+        parsed, dropped = parse.parse_rows(rows, self.parse_row)
+        self.dropped_rows += dropped
+        return parsed
+
+    def _get(self, params: dict[str, str], etag: str | None = None):
+        path = f"/api/companies/{self.company_id}/issues"
+        resp = self.client.get(path, self.endpoint, params=params, etag=etag)
+        self.last_poll_requests += 1
+        self.last_poll_bytes += resp.nbytes
+        return resp
+
+    def _fetch_all(self, since: float | None) -> list | None:
+        """All rows (``since`` None) or the rows updated after ``since``; None on 304."""
+        params = self._base_params()
+        if since is not None:
+            stamp = datetime.fromtimestamp(since - OVERLAP_SECONDS, tz=timezone.utc)
+            params["updatedSince"] = stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        rows: list = []
+        while True:
+            page_params = dict(params)
+            page_params["limit"] = str(self.page_size)
+            if self.caps.after_id:
+                page_params["sortField"] = "id"
+                page_params["sortDir"] = "asc"
+                if rows:
+                    last_id = rows[-1].get("id") if isinstance(rows[-1], dict) else None
+                    page_params["afterId"] = str(last_id)
+            else:
+                page_params["sortField"] = "id"
+                page_params["sortDir"] = "asc"
+                page_params["offset"] = str(len(rows))
+            first = not rows
+            try:
+                resp = self._get(page_params, self.etag if first and since is not None else None)
+            except SourceError as exc:
+                if not _unsupported(exc):
+                    raise
+                if "afterId" in page_params and self.caps.after_id:
+                    self.caps.disable("after_id", self.source, str(exc))
+                    continue
+                if "updatedSince" in page_params and self.caps.updated_since:
+                    self.caps.disable("updated_since", self.source, str(exc))
+                    params.pop("updatedSince")
+                    since = None
+                    continue
+                if "view" in page_params and self.caps.compact_view:
+                    self.caps.disable("compact_view", self.source, str(exc))
+                    params.pop("view")
+                    continue
+                raise
+            if resp.status == 304:
+                return None
+            page = parse.as_list(resp.data, self.endpoint)
+            if first and since is not None:
+                self.etag = resp.etag
+            rows.extend(page)
+            if len(page) < self.page_size or not page:
+                return rows

@@ -1,0 +1,269 @@
+"""The Paperclip source: one poll of the REST API turned into a ``Snapshot``.
+
+Endpoints per company: agents, issues (incremental), heartbeat runs (newest N), live runs,
+costs by agent and model (all time, so a restart-safe counter), window spend, recent cost
+events (for in-flight spend), the budgets overview and approvals. Instance-wide: health,
+companies and the scheduler's heartbeat table. ``costs/quota-windows`` is never called:
+it reaches out to LLM providers.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Callable
+
+from agentwatch.config import CanaryMarkerConfig, SourceConfig
+from agentwatch.model import CompanySnapshot, Snapshot
+from agentwatch.source import parse
+from agentwatch.source.http import HttpClient, SourceError
+from agentwatch.source.issues import Capabilities, IssueSync
+
+log = logging.getLogger("agentwatch.source")
+
+
+@dataclass
+class CompanyState:
+    """What is kept between polls for one company."""
+
+    issues: IssueSync
+    blocked: IssueSync
+
+
+@dataclass
+class PollStats:
+    requests: int = 0
+    bytes: int = 0
+    dropped_rows: dict[str, int] = field(default_factory=dict)
+
+
+class PaperclipSource:
+    def __init__(self, config: SourceConfig, canary: CanaryMarkerConfig | None = None, client: HttpClient | None = None):
+        self.config = config
+        self.name = config.name
+        token = config.token.get_secret_value() if config.token else None
+        self.client = client or HttpClient(
+            config.url,
+            token=token,
+            timeout=config.timeout,
+            retries=config.retries,
+            max_concurrency=config.max_concurrency,
+            max_retry_after=max(1.0, float(config.poll_interval or 30.0)),
+        )
+        self.caps = Capabilities()
+        canary = canary or CanaryMarkerConfig()
+        self._parse_issue = partial(parse.issue, canary_prefix=canary.title_prefix, canary_label=canary.label)
+        self._companies: dict[str, CompanyState] = {}
+        self._pool = ThreadPoolExecutor(max_workers=config.max_concurrency, thread_name_prefix=f"poll-{self.name}")
+        self.last_poll = PollStats()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self.client.close()
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _get(self, path: str, endpoint: str, params: dict[str, Any] | None = None) -> Any:
+        resp = self.client.get(path, endpoint, params=params)
+        self.last_poll.requests += 1
+        self.last_poll.bytes += resp.nbytes
+        return resp.data
+
+    def _optional(self, feature: str, fetch: Callable[[], Any], default: Any) -> Any:
+        """Fetch an endpoint that older builds or restricted tokens may not have."""
+        if not getattr(self.caps, feature):
+            return default
+        try:
+            return fetch()
+        except SourceError as exc:
+            if exc.status in (400, 403, 404, 422):
+                self.caps.disable(feature, self.name, str(exc))
+                return default
+            raise
+
+    def _rows(self, data: Any, endpoint: str, parser: Callable[[dict], Any]) -> list:
+        rows, dropped = parse.parse_rows(parse.as_list(data, endpoint), parser)
+        if dropped:
+            self.last_poll.dropped_rows[endpoint] = self.last_poll.dropped_rows.get(endpoint, 0) + dropped
+        return rows
+
+    def _allowed(self, company) -> bool:
+        allow = self.config.companies
+        return not allow or company.id in allow or company.name in allow
+
+    # -- the poll ------------------------------------------------------------------------
+
+    def poll(self, now: float | None = None) -> Snapshot:
+        """Read everything once. Raises ``SourceError`` or ``parse.SchemaError`` on failure."""
+        now = time.time() if now is None else now
+        self.last_poll = PollStats()
+        health = parse.as_dict(self._get("/api/health", "/api/health"), "/api/health")
+        status = health.get("status")
+        if status not in ("ok", "starting"):
+            raise SourceError("unhealthy", "/api/health", f"platform reports status {parse.text(status)!r}")
+        companies = self._rows(self._get("/api/companies", "/api/companies"), "/api/companies", parse.company)
+        companies = [c for c in companies if self._allowed(c)]
+        snapshot = Snapshot(source=self.name, taken_at=now, version=parse.text(health.get("version")))
+        schedule = self._optional(
+            "scheduler_heartbeats",
+            lambda: self._rows(
+                self._get("/api/instance/scheduler-heartbeats", "/api/instance/scheduler-heartbeats"),
+                "/api/instance/scheduler-heartbeats",
+                parse.scheduler_heartbeat,
+            ),
+            [],
+        )
+        futures = {c.id: self._pool.submit(self._poll_company, c, now) for c in companies}
+        for cid, future in futures.items():
+            snapshot.companies[cid] = future.result()
+        for cid in list(self._companies):
+            if cid not in futures:
+                del self._companies[cid]
+        by_agent = {aid: (hb, last) for aid, hb, last in schedule}
+        for cs in snapshot.companies.values():
+            for agent in cs.agents.values():
+                if agent.id in by_agent:
+                    hb, last = by_agent[agent.id]
+                    agent.heartbeat = hb
+                    agent.last_heartbeat_at = last or agent.last_heartbeat_at
+        return snapshot
+
+    def _company_state(self, company_id: str) -> CompanyState:
+        state = self._companies.get(company_id)
+        if state is None:
+            common = dict(
+                client=self.client,
+                source=self.name,
+                company_id=company_id,
+                caps=self.caps,
+                parse_row=self._parse_issue,
+                page_size=self.config.issue_page_size,
+            )
+            state = CompanyState(
+                issues=IssueSync(**common),
+                blocked=IssueSync(**common, status_filter="blocked", compact=False),
+            )
+            self._companies[company_id] = state
+        return state
+
+    def _poll_company(self, company, now: float) -> CompanySnapshot:
+        cid = company.id
+        base = f"/api/companies/{cid}"
+        state = self._company_state(cid)
+        cs = CompanySnapshot(company=company)
+
+        def agents():
+            return self._rows(self._get(f"{base}/agents", "/api/companies/{id}/agents"), "agents", parse.agent)
+
+        def runs():
+            data = self._get(
+                f"{base}/heartbeat-runs", "/api/companies/{id}/heartbeat-runs", {"limit": self.config.runs_limit}
+            )
+            return self._rows(data, "heartbeat-runs", parse.run)
+
+        def live_runs():
+            return self._optional(
+                "live_runs",
+                lambda: self._rows(
+                    self._get(f"{base}/live-runs", "/api/companies/{id}/live-runs", {"limit": 50}),
+                    "live-runs",
+                    parse.run,
+                ),
+                [],
+            )
+
+        def costs():
+            return self._rows(
+                self._get(f"{base}/costs/by-agent-model", "/api/companies/{id}/costs/by-agent-model"),
+                "costs/by-agent-model",
+                parse.cost_row,
+            )
+
+        def window_spend():
+            return self._optional(
+                "window_spend",
+                lambda: self._rows(
+                    self._get(f"{base}/costs/window-spend", "/api/companies/{id}/costs/window-spend"),
+                    "costs/window-spend",
+                    parse.window_spend,
+                ),
+                [],
+            )
+
+        def cost_events():
+            return self._optional(
+                "activity",
+                lambda: self._rows(
+                    [
+                        row
+                        for row in parse.as_list(
+                            self._get(
+                                f"{base}/activity",
+                                "/api/companies/{id}/activity",
+                                {"entityType": "cost_event", "limit": 100},
+                            ),
+                            "activity",
+                        )
+                        if isinstance(row, dict) and row.get("action") == "cost.reported" and row.get("agentId")
+                    ],
+                    "activity",
+                    parse.cost_event_activity,
+                ),
+                [],
+            )
+
+        def budgets():
+            def fetch():
+                data = parse.as_dict(
+                    self._get(f"{base}/budgets/overview", "/api/companies/{id}/budgets/overview"), "budgets/overview"
+                )
+                policies = self._rows(data.get("policies") or [], "budgets/overview", parse.budget_policy)
+                incidents = self._rows(data.get("activeIncidents") or [], "budgets/overview", parse.budget_incident)
+                return policies, incidents
+
+            return self._optional("budgets", fetch, ([], []))
+
+        def approvals():
+            return self._rows(
+                self._get(f"{base}/approvals", "/api/companies/{id}/approvals"), "approvals", parse.approval
+            )
+
+        def issues():
+            state.issues.sync(now, self.config.full_resync_interval)
+            state.blocked.sync(now, self.config.full_resync_interval)
+            for sync in (state.issues, state.blocked):
+                self.last_poll.requests += sync.last_poll_requests
+                self.last_poll.bytes += sync.last_poll_bytes
+
+        # Run the per-company reads side by side; the client bounds concurrency.
+        tasks = {
+            "agents": agents, "runs": runs, "live_runs": live_runs, "costs": costs, "window_spend": window_spend,
+            "cost_events": cost_events, "budgets": budgets, "approvals": approvals,
+        }
+        with ThreadPoolExecutor(max_workers=4, thread_name_prefix=f"company-{self.name}") as pool:
+            futures = {k: pool.submit(fn) for k, fn in tasks.items()}
+            issues()
+            results = {k: f.result() for k, f in futures.items()}
+
+        cs.agents = {a.id: a for a in results["agents"]}
+        cs.runs = results["runs"]
+        cs.live_runs = results["live_runs"]
+        cs.live_runs_known = self.caps.live_runs
+        cs.costs = results["costs"]
+        cs.window_spend = results["window_spend"]
+        cs.recent_cost_events = results["cost_events"]
+        cs.policies, cs.incidents = results["budgets"]
+        cs.approvals = results["approvals"]
+        for row in (*cs.costs, *cs.window_spend):
+            row.company_id = cid
+        owners = {i.id: i.unblock_owner for i in state.blocked.issues.values()}
+        issues_now = {}
+        for iid, issue in state.issues.issues.items():
+            if issue.status == "blocked" and owners.get(iid):
+                issue.unblock_owner = owners[iid]
+            issues_now[iid] = issue
+        cs.issues = issues_now
+        return cs

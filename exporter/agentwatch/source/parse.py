@@ -1,0 +1,351 @@
+"""Tolerant parsers: Paperclip JSON in, domain objects out.
+
+Schema drift must never crash the exporter. A row that lacks its id is dropped (and
+counted by the caller); every other missing or mistyped field falls back to a neutral
+value. A response of the wrong top-level shape raises ``SchemaError``.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any, Callable, Iterable, TypeVar
+
+from agentwatch.model import (
+    Agent,
+    Approval,
+    BudgetIncident,
+    BudgetPolicy,
+    Company,
+    CostEvent,
+    CostRow,
+    Heartbeat,
+    Issue,
+    Run,
+    WindowSpend,
+)
+
+T = TypeVar("T")
+
+
+class SchemaError(ValueError):
+    """The response does not have the shape the endpoint documents."""
+
+
+def as_list(payload: Any, what: str) -> list:
+    if not isinstance(payload, list):
+        raise SchemaError(f"{what}: expected a JSON array, got {type(payload).__name__}")
+    return payload
+
+
+def as_dict(payload: Any, what: str) -> dict:
+    if not isinstance(payload, dict):
+        raise SchemaError(f"{what}: expected a JSON object, got {type(payload).__name__}")
+    return payload
+
+
+def text(value: Any, default: str = "") -> str:
+    if value is None:
+        return default
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float, bool)):
+        return str(value)
+    return default
+
+
+def number(value: Any, default: float = 0.0) -> float:
+    if isinstance(value, bool):
+        return default
+    if isinstance(value, (int, float)):
+        f = float(value)
+        return f if math.isfinite(f) else default
+    if isinstance(value, str):
+        try:
+            f = float(value)
+        except ValueError:
+            return default
+        return f if math.isfinite(f) else default
+    return default
+
+
+def integer(value: Any) -> int | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    f = number(value, math.nan)
+    return None if math.isnan(f) else int(f)
+
+
+def cents_to_usd(value: Any) -> float:
+    return number(value) / 100.0
+
+
+def timestamp(value: Any) -> float | None:
+    """ISO-8601 (``2026-11-24T05:10:46.834Z``) to Unix seconds; ``None`` if absent or invalid."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def parse_rows(rows: Iterable[Any], parse: Callable[[dict], T | None]) -> tuple[list[T], int]:
+    """Parse every row; return the parsed objects and the number of rows dropped."""
+    out: list[T] = []
+    dropped = 0
+    for row in rows:
+        obj = parse(row) if isinstance(row, dict) else None
+        if obj is None:
+            dropped += 1
+        else:
+            out.append(obj)
+    return out, dropped
+
+
+def company(row: dict) -> Company | None:
+    cid = text(row.get("id"))
+    if not cid:
+        return None
+    return Company(
+        id=cid,
+        name=text(row.get("name")) or cid,
+        status=text(row.get("status"), "active"),
+        budget_monthly_usd=cents_to_usd(row.get("budgetMonthlyCents")),
+        spent_monthly_usd=cents_to_usd(row.get("spentMonthlyCents")),
+    )
+
+
+def _heartbeat(runtime_config: Any) -> Heartbeat:
+    hb = runtime_config.get("heartbeat") if isinstance(runtime_config, dict) else None
+    if not isinstance(hb, dict):
+        return Heartbeat()
+    return Heartbeat(enabled=hb.get("enabled") is True, interval_seconds=max(0.0, number(hb.get("intervalSec"))))
+
+
+def agent(row: dict) -> Agent | None:
+    aid = text(row.get("id"))
+    if not aid:
+        return None
+    adapter_config = row.get("adapterConfig") if isinstance(row.get("adapterConfig"), dict) else {}
+    return Agent(
+        id=aid,
+        company_id=text(row.get("companyId")),
+        name=text(row.get("name")) or aid,
+        role=text(row.get("role"), "general") or "general",
+        title=text(row.get("title")),
+        status=text(row.get("status"), "unknown") or "unknown",
+        adapter_type=text(row.get("adapterType")),
+        model=text(adapter_config.get("model")),
+        pause_reason=text(row.get("pauseReason")),
+        budget_monthly_usd=cents_to_usd(row.get("budgetMonthlyCents")),
+        spent_monthly_usd=cents_to_usd(row.get("spentMonthlyCents")),
+        last_heartbeat_at=timestamp(row.get("lastHeartbeatAt")),
+        heartbeat=_heartbeat(row.get("runtimeConfig")),
+        updated_at=timestamp(row.get("updatedAt")),
+    )
+
+
+def scheduler_heartbeat(row: dict) -> tuple[str, Heartbeat, float | None] | None:
+    """A row of ``/api/instance/scheduler-heartbeats``: (agent id, schedule, last heartbeat)."""
+    aid = text(row.get("id"))
+    if not aid:
+        return None
+    hb = Heartbeat(
+        enabled=row.get("heartbeatEnabled") is True,
+        interval_seconds=max(0.0, number(row.get("intervalSec"))),
+        scheduler_active=row.get("schedulerActive") is True,
+    )
+    return aid, hb, timestamp(row.get("lastHeartbeatAt"))
+
+
+def _blocked_by(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        return ()
+    ids = []
+    for item in value:
+        if isinstance(item, dict):
+            bid = text(item.get("id"))
+        else:
+            bid = text(item)
+        if bid:
+            ids.append(bid)
+    return tuple(ids)
+
+
+def _unblock_owner(descriptor: Any) -> str | None:
+    if not isinstance(descriptor, dict):
+        return None
+    owner = descriptor.get("owner")
+    if owner == "board":
+        return "board"
+    if isinstance(owner, dict):
+        if owner.get("userId"):
+            return "user"
+        if owner.get("agentId"):
+            return "agent"
+    return None
+
+
+def _labels(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        return ()
+    names = []
+    for item in value:
+        name = text(item.get("name")) if isinstance(item, dict) else text(item)
+        if name:
+            names.append(name)
+    return tuple(names)
+
+
+def issue(row: dict, canary_prefix: str = "", canary_label: str = "") -> Issue | None:
+    iid = text(row.get("id"))
+    if not iid:
+        return None
+    title = text(row.get("title"))
+    labels = _labels(row.get("labels"))
+    is_canary = bool(canary_prefix and title.startswith(canary_prefix)) or bool(canary_label and canary_label in labels)
+    return Issue(
+        id=iid,
+        company_id=text(row.get("companyId")),
+        identifier=text(row.get("identifier")) or iid[:8],
+        status=text(row.get("status"), "unknown") or "unknown",
+        title=title,
+        priority=text(row.get("priority")),
+        assignee_agent_id=text(row.get("assigneeAgentId")) or None,
+        assignee_user_id=text(row.get("assigneeUserId")) or None,
+        parent_id=text(row.get("parentId")) or None,
+        blocked_by=_blocked_by(row.get("blockedBy")),
+        execution_run_id=text(row.get("executionRunId")) or None,
+        checkout_run_id=text(row.get("checkoutRunId")) or None,
+        unblock_owner=_unblock_owner(row.get("unblockDescriptor")),
+        labels=labels,
+        started_at=timestamp(row.get("startedAt")),
+        completed_at=timestamp(row.get("completedAt")),
+        created_at=timestamp(row.get("createdAt")),
+        updated_at=timestamp(row.get("updatedAt")),
+        is_canary=is_canary,
+    )
+
+
+def run(row: dict) -> Run | None:
+    rid = text(row.get("id"))
+    if not rid:
+        return None
+    context = row.get("contextSnapshot") if isinstance(row.get("contextSnapshot"), dict) else {}
+    usage = row.get("usageJson") if isinstance(row.get("usageJson"), dict) else {}
+    cost = usage.get("costUsd")
+    return Run(
+        id=rid,
+        company_id=text(row.get("companyId")),
+        agent_id=text(row.get("agentId")),
+        status=text(row.get("status"), "unknown") or "unknown",
+        invocation_source=text(row.get("invocationSource")),
+        error_code=text(row.get("errorCode")),
+        issue_id=text(context.get("issueId")) or text(row.get("issueId")) or None,
+        liveness_state=text(row.get("livenessState")),
+        started_at=timestamp(row.get("startedAt")),
+        finished_at=timestamp(row.get("finishedAt")),
+        created_at=timestamp(row.get("createdAt")),
+        input_tokens=integer(usage.get("inputTokens")),
+        output_tokens=integer(usage.get("outputTokens")),
+        cost_usd=None if cost is None else number(cost),
+        model=text(usage.get("model")),
+    )
+
+
+def cost_row(row: dict) -> CostRow | None:
+    aid = text(row.get("agentId"))
+    if not aid:
+        return None
+    return CostRow(
+        company_id="",
+        agent_id=aid,
+        provider=text(row.get("provider"), "unknown") or "unknown",
+        biller=text(row.get("biller"), "unknown") or "unknown",
+        billing_type=text(row.get("billingType"), "unknown") or "unknown",
+        model=text(row.get("model"), "unknown") or "unknown",
+        cost_usd=cents_to_usd(row.get("costCents")),
+        input_tokens=integer(row.get("inputTokens")) or 0,
+        cached_input_tokens=integer(row.get("cachedInputTokens")) or 0,
+        output_tokens=integer(row.get("outputTokens")) or 0,
+    )
+
+
+def window_spend(row: dict) -> WindowSpend | None:
+    window = text(row.get("window"))
+    if not window:
+        return None
+    return WindowSpend(
+        company_id="",
+        provider=text(row.get("provider"), "unknown") or "unknown",
+        window=window,
+        cost_usd=cents_to_usd(row.get("costCents")),
+    )
+
+
+def cost_event_activity(row: dict) -> CostEvent | None:
+    """An activity row with ``action == cost.reported``."""
+    if row.get("action") != "cost.reported":
+        return None
+    details = row.get("details") if isinstance(row.get("details"), dict) else {}
+    aid = text(row.get("agentId"))
+    if not aid:
+        return None
+    return CostEvent(
+        company_id=text(row.get("companyId")),
+        agent_id=aid,
+        run_id=text(row.get("runId")) or None,
+        cost_usd=cents_to_usd(details.get("costCents")),
+    )
+
+
+def budget_policy(row: dict) -> BudgetPolicy | None:
+    pid = text(row.get("policyId"))
+    if not pid:
+        return None
+    return BudgetPolicy(
+        id=pid,
+        company_id=text(row.get("companyId")),
+        scope_type=text(row.get("scopeType"), "unknown") or "unknown",
+        scope_id=text(row.get("scopeId")),
+        scope_name=text(row.get("scopeName")) or text(row.get("scopeId")),
+        window_kind=text(row.get("windowKind"), "unknown") or "unknown",
+        amount_usd=cents_to_usd(row.get("amount")),
+        observed_usd=cents_to_usd(row.get("observedAmount")),
+        warn_ratio=number(row.get("warnPercent"), 80.0) / 100.0,
+        hard_stop_enabled=row.get("hardStopEnabled") is True,
+        status=text(row.get("status"), "unknown") or "unknown",
+        paused=row.get("paused") is True,
+        pause_reason=text(row.get("pauseReason")),
+    )
+
+
+def budget_incident(row: dict) -> BudgetIncident | None:
+    iid = text(row.get("id"))
+    if not iid:
+        return None
+    return BudgetIncident(
+        id=iid,
+        company_id=text(row.get("companyId")),
+        policy_id=text(row.get("policyId")),
+        scope_type=text(row.get("scopeType"), "unknown") or "unknown",
+        scope_id=text(row.get("scopeId")),
+        threshold_type=text(row.get("thresholdType"), "unknown") or "unknown",
+        status=text(row.get("status"), "open") or "open",
+        created_at=timestamp(row.get("createdAt")),
+    )
+
+
+def approval(row: dict) -> Approval | None:
+    aid = text(row.get("id"))
+    if not aid:
+        return None
+    return Approval(
+        id=aid,
+        company_id=text(row.get("companyId")),
+        type=text(row.get("type"), "unknown") or "unknown",
+        status=text(row.get("status"), "unknown") or "unknown",
+        requested_by_agent_id=text(row.get("requestedByAgentId")) or None,
+        created_at=timestamp(row.get("createdAt")),
+    )
