@@ -116,6 +116,20 @@ class CanaryMarkerConfig(_Strict):
     label: str = "agentwatch-canary"
 
 
+class AnalysisConfig(_Strict):
+    """Definitions used by the failure-mode detectors (the alert thresholds live in thresholds)."""
+
+    loop_min_age: float = 4 * 3600.0  # seconds in progress without progression
+    loop_min_calls: int = Field(default=20, ge=1)  # runs or LLM calls without progression
+    context_high_ratio: float = Field(default=0.8, gt=0, le=1)  # prompt / window marking "high" runs
+    context_windows: dict[str, int] = Field(default_factory=dict)  # model -> window, overrides the table
+
+    @field_validator("loop_min_age", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return parse_duration(value)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AGENTWATCH_", env_nested_delimiter="__", extra="forbid")
 
@@ -127,6 +141,7 @@ class Settings(BaseSettings):
     escalations: EscalationConfig = Field(default_factory=EscalationConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     canary: CanaryMarkerConfig = Field(default_factory=CanaryMarkerConfig)
+    analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
     # Single-source shorthand (the usual env-only setup).
     paperclip_url: str | None = None
     paperclip_token: SecretStr | None = None

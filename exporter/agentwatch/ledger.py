@@ -12,7 +12,9 @@ import threading
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 
-from agentwatch.model import Run
+from agentwatch.analysis.context import RATIO_BUCKETS, UNKNOWN, ContextWindows
+from agentwatch.model import FAILED_RUN_STATUSES, Run
+from agentwatch.progress import UNPRODUCTIVE_LIVENESS
 
 RUN_DURATION_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0)
 
@@ -28,6 +30,9 @@ class Histogram:
         if not self.counts:
             self.counts = [0] * len(self.buckets)
 
+    def copy(self) -> "Histogram":
+        return Histogram(self.buckets, list(self.counts), self.count, self.total)
+
     def observe(self, value: float) -> None:
         self.count += 1
         self.total += value
@@ -38,9 +43,15 @@ class Histogram:
 
 
 class RunLedger:
-    """Finished runs per (company, agent, invocation source, status, error code), and durations."""
+    """Finished runs per (company, agent, invocation source, status, error code), durations,
+    liveness, and the prompt-to-window ratio per model with the outcome of high and low runs."""
 
-    def __init__(self, remember: int = 50000) -> None:
+    def __init__(self, windows: ContextWindows | None = None, high_ratio: float = 0.8, remember: int = 50000) -> None:
+        self.windows = windows or ContextWindows()
+        self.high_ratio = high_ratio
+        self.liveness: Counter = Counter()  # (company, agent, liveness_state)
+        self.context: dict[tuple[str, str, str], Histogram] = {}  # (company, agent, model) -> ratio
+        self.context_outcomes: Counter = Counter()  # (company, agent, model, band, outcome)
         self._lock = threading.Lock()
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._remember = remember
@@ -69,18 +80,58 @@ class RunLedger:
                     if hist is None:
                         hist = self.durations[key] = Histogram(RUN_DURATION_BUCKETS)
                     hist.observe(duration)
+                if run.liveness_state:
+                    self.liveness[(company_id, run.agent_id, run.liveness_state)] += 1
+                if run.input_tokens is not None:
+                    self._observe_context(company_id, run)
             while len(self._seen) > self._remember:
                 self._seen.popitem(last=False)
             return new
 
+    def _observe_context(self, company_id: str, run: Run) -> None:
+        model = run.model or UNKNOWN
+        ratio = self.windows.ratio(run.model, run.input_tokens)
+        if ratio is None:  # a model missing from the table is reported as unknown, never guessed
+            band = UNKNOWN
+        else:
+            key = (company_id, run.agent_id, model)
+            hist = self.context.get(key)
+            if hist is None:
+                hist = self.context[key] = Histogram(RATIO_BUCKETS)
+            hist.observe(ratio)
+            band = "high" if ratio >= self.high_ratio else "low"
+        if run.status in FAILED_RUN_STATUSES:
+            outcome = "failed"
+        elif run.liveness_state in UNPRODUCTIVE_LIVENESS:
+            outcome = "empty"
+        else:
+            outcome = "ok"
+        self.context_outcomes[(company_id, run.agent_id, model, band, outcome)] += 1
+
     def forget_agents(self, company_id: str, keep: set[str]) -> None:
         """Drop the series of agents that no longer exist."""
         with self._lock:
-            for key in [k for k in self.runs if k[0] == company_id and k[1] not in keep]:
-                del self.runs[key]
-            for key in [k for k in self.durations if k[0] == company_id and k[1] not in keep]:
-                del self.durations[key]
+            for table in (self.runs, self.durations, self.liveness, self.context, self.context_outcomes):
+                for key in [k for k in table if k[0] == company_id and k[1] not in keep]:
+                    del table[key]
 
-    def view(self) -> tuple[dict, dict]:
+    def view(self) -> "LedgerView":
         with self._lock:
-            return dict(self.runs), {k: Histogram(h.buckets, list(h.counts), h.count, h.total) for k, h in self.durations.items()}
+            return LedgerView(
+                runs=dict(self.runs),
+                durations={k: h.copy() for k, h in self.durations.items()},
+                liveness=dict(self.liveness),
+                context={k: h.copy() for k, h in self.context.items()},
+                context_outcomes=dict(self.context_outcomes),
+            )
+
+
+@dataclass
+class LedgerView:
+    """A consistent copy of the ledger's counters for one build of the families."""
+
+    runs: dict
+    durations: dict
+    liveness: dict
+    context: dict
+    context_outcomes: dict

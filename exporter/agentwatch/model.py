@@ -132,6 +132,7 @@ class WindowSpend:
 class CostEvent:
     """A recent cost event seen in the activity feed (used for in-flight spend)."""
 
+    id: str
     company_id: str
     agent_id: str
     run_id: str | None

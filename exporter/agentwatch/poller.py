@@ -20,6 +20,7 @@ from agentwatch.config import Settings, SourceConfig
 from agentwatch.exposition.fleet import FleetBuilder
 from agentwatch.ledger import RunLedger
 from agentwatch.model import Snapshot
+from agentwatch.progress import TaskTracker
 from agentwatch.source.http import RequestStats, SourceError
 from agentwatch.source.parse import SchemaError
 
@@ -60,8 +61,9 @@ class Poller:
         self.config = config
         self.settings = settings
         self.clock = clock
-        self.ledger = RunLedger()
         self.builder = FleetBuilder(settings)
+        self.ledger = RunLedger(self.builder.windows, settings.analysis.context_high_ratio)
+        self.trackers: dict[str, TaskTracker] = {}
         self.state = SourceState(name=source.name)
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -92,7 +94,10 @@ class Poller:
             for cid, cs in snapshot.companies.items():
                 self.ledger.record(cid, cs.runs)
                 self.ledger.forget_agents(cid, set(cs.agents))
-            families, dropped = self.builder.build(snapshot, self.ledger, now)
+                self.trackers.setdefault(cid, TaskTracker()).update(cs, now)
+            for cid in set(self.trackers) - set(snapshot.companies):
+                del self.trackers[cid]
+            families, dropped = self.builder.build(snapshot, self.ledger, now, self.trackers)
         except SourceError as exc:
             kind, message = exc.kind, str(exc)
         except SchemaError as exc:

@@ -13,8 +13,11 @@ from agentwatch.analysis.budget import expected_daily_spend
 from agentwatch.analysis.escalations import escalation_signals
 from agentwatch.analysis.tasks import UNASSIGNED, task_signals
 from agentwatch.config import Settings
+from agentwatch.analysis.context import ContextWindows
+from agentwatch.exposition import failure_modes
 from agentwatch.exposition.families import Families, observe_all
-from agentwatch.ledger import RUN_DURATION_BUCKETS, RunLedger
+from agentwatch.progress import TaskTracker
+from agentwatch.ledger import RUN_DURATION_BUCKETS, LedgerView, RunLedger
 from agentwatch.model import AGENT_STATUSES, ISSUE_STATUSES, Agent, CompanySnapshot, Snapshot
 
 log = logging.getLogger("agentwatch.exposition")
@@ -33,10 +36,13 @@ def agent_labels(cs: CompanySnapshot) -> dict[str, str]:
 
 
 class FleetBuilder:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, windows: ContextWindows | None = None) -> None:
         self.settings = settings
+        self.windows = windows or ContextWindows(settings.analysis.context_windows)
 
-    def build(self, snapshot: Snapshot, ledger: RunLedger, now: float) -> tuple[Families, dict[str, int]]:
+    def build(
+        self, snapshot: Snapshot, ledger: RunLedger, now: float, trackers: dict[str, TaskTracker] | None = None
+    ) -> tuple[Families, dict[str, int]]:
         """Families for one snapshot, and the number of series dropped by the cardinality guard."""
         f = Families()
         dropped = {"companies": 0, "agents": 0}
@@ -46,19 +52,22 @@ class FleetBuilder:
             dropped["companies"] = len(companies) - limits.max_companies
             companies = companies[: limits.max_companies]
         agent_budget = limits.max_agents
-        runs_view, durations_view = ledger.view()
+        view = ledger.view()
         for cs in companies:
             kept = sorted(cs.agents)[: max(0, agent_budget)]
             dropped["agents"] += len(cs.agents) - len(kept)
             agent_budget -= len(kept)
             if len(kept) < len(cs.agents):
                 cs = _with_agents(cs, set(kept))
-            self._company(f, snapshot.source, cs, now, runs_view, durations_view)
+            tracker = (trackers or {}).get(cs.company.id) or TaskTracker()
+            self._company(f, snapshot.source, cs, now, view, tracker)
         return f, dropped
 
     # -- per company -------------------------------------------------------------------------
 
-    def _company(self, f: Families, source: str, cs: CompanySnapshot, now: float, runs_view, durations_view) -> None:
+    def _company(
+        self, f: Families, source: str, cs: CompanySnapshot, now: float, view: LedgerView, tracker: TaskTracker
+    ) -> None:
         company = cs.company
         base = {"source": source, "company": company.name}
         names = agent_labels(cs)
@@ -82,9 +91,12 @@ class FleetBuilder:
 
         self._agents(f, cs, now, alabels)
         self._tasks(f, base, cs, now, alabels)
-        self._runs(f, cs, now, alabels, runs_view, durations_view)
+        self._runs(f, cs, alabels, view)
         self._budget(f, base, cs, alabels)
         self._escalations(f, base, cs, now, alabels)
+        failure_modes.loops(f, cs, alabels, tracker, self.settings, now)
+        failure_modes.context(f, cs, alabels, tracker, view, self.windows)
+        failure_modes.deadlocks(f, base, cs, self.settings, now)
 
     def _agents(self, f: Families, cs: CompanySnapshot, now: float, alabels) -> None:
         runs_by_agent = agent_analysis.runs_by_agent(cs.runs)
@@ -227,10 +239,10 @@ class FleetBuilder:
                     signals.stale_locks.get((agent.id, lock), 0),
                 )
 
-    def _runs(self, f: Families, cs: CompanySnapshot, now: float, alabels, runs_view, durations_view) -> None:
+    def _runs(self, f: Families, cs: CompanySnapshot, alabels, view: LedgerView) -> None:
         cid = cs.company.id
         f.declare("agentwatch_agent_runs", "Finished heartbeat runs seen since the exporter started.", "counter")
-        for (company_id, agent_id, source, status, error_code), n in sorted(runs_view.items()):
+        for (company_id, agent_id, source, status, error_code), n in sorted(view.runs.items()):
             if company_id != cid or agent_id not in cs.agents:
                 continue
             f.counter(
@@ -239,7 +251,7 @@ class FleetBuilder:
                 {**alabels(agent_id), "invocation_source": source, "status": status, "error_code": error_code},
                 n,
             )
-        for (company_id, agent_id), hist in sorted(durations_view.items()):
+        for (company_id, agent_id), hist in sorted(view.durations.items()):
             if company_id != cid or agent_id not in cs.agents:
                 continue
             f.histogram(

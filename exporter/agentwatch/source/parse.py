@@ -187,6 +187,14 @@ def _unblock_owner(descriptor: Any) -> str | None:
     return None
 
 
+def _recovery_owner(action: Any) -> str | None:
+    """Paperclip's own recovery (``activeRecoveryAction``) that hands the task to the board or a person."""
+    if not isinstance(action, dict) or action.get("status") not in ("active", "escalated"):
+        return None
+    owner = action.get("ownerType")
+    return owner if owner in ("board", "user") else None
+
+
 def _labels(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list):
         return ()
@@ -218,7 +226,7 @@ def issue(row: dict, canary_prefix: str = "", canary_label: str = "") -> Issue |
         blocked_by=_blocked_by(row.get("blockedBy")),
         execution_run_id=text(row.get("executionRunId")) or None,
         checkout_run_id=text(row.get("checkoutRunId")) or None,
-        unblock_owner=_unblock_owner(row.get("unblockDescriptor")),
+        unblock_owner=_unblock_owner(row.get("unblockDescriptor")) or _recovery_owner(row.get("activeRecoveryAction")),
         labels=labels,
         started_at=timestamp(row.get("startedAt")),
         completed_at=timestamp(row.get("completedAt")),
@@ -290,9 +298,11 @@ def cost_event_activity(row: dict) -> CostEvent | None:
         return None
     details = row.get("details") if isinstance(row.get("details"), dict) else {}
     aid = text(row.get("agentId"))
-    if not aid:
+    eid = text(row.get("entityId")) or text(row.get("id"))
+    if not aid or not eid:
         return None
     return CostEvent(
+        id=eid,
         company_id=text(row.get("companyId")),
         agent_id=aid,
         run_id=text(row.get("runId")) or None,

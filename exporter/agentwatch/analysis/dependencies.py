@@ -1,0 +1,185 @@
+"""Dependency deadlocks: cycles, and blocked chains whose end cannot move.
+
+The graph has an edge ``blocker -> dependent`` for every unresolved ``blockedBy`` link and,
+for a parent in status ``blocked``, for each of its open children (the parent is held by
+them). Paperclip resolves a blocker only when it is ``done``: a ``cancelled`` blocker blocks
+forever. Only issues that take part in an edge enter the graph, so its size is bounded by
+the number of links, not of issues. Everything is linear in the graph's size: strongly
+connected components for cycles, then one pass in topological order over the condensation.
+
+A chain's *end* is a blocker with no unresolved blocker of its own. An end is *stuck* when:
+
+- ``cancelled_blocker``: it is cancelled;
+- ``missing_blocker``: it is not in the issue list (deleted, hidden or never seen);
+- ``unassigned_blocker``: it is open and nobody is assigned;
+- ``blocker_assignee_unavailable``: its agent is paused, terminated or in error;
+- ``waiting_on_human``: it is blocked and waits on the board or a person;
+- ``blocked_without_path``: it is blocked with no blocker, no owner and no open children;
+- ``cycle``: it is part of a dependency cycle.
+
+An end that is ``in_progress``, or open and assigned to an available agent or a person, can
+move. A dependent is stalled when any end it waits on is stuck (all blockers must be done).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from agentwatch.model import TERMINAL_ISSUE_STATUSES, Agent, Issue
+
+UNAVAILABLE_AGENT_STATUSES = frozenset({"paused", "terminated", "error"})
+CAUSES = (
+    "cycle",
+    "cancelled_blocker",
+    "missing_blocker",
+    "blocker_assignee_unavailable",
+    "unassigned_blocker",
+    "waiting_on_human",
+    "blocked_without_path",
+)
+_RANK = {cause: i for i, cause in enumerate(CAUSES)}
+
+
+@dataclass(frozen=True)
+class StalledChain:
+    head: str  # issue id of the most downstream stalled dependent
+    identifier: str
+    cause: str
+    length: int  # issues on the longest path from an end to the head, both included
+    since: float | None  # when the chain's stuck end last changed (approximates when it got stuck)
+
+
+@dataclass
+class DependencyReport:
+    nodes: int = 0
+    edges: int = 0
+    missing_edges: int = 0
+    cycles: int = 0
+    issues_in_cycles: int = 0
+    longest_chain: int = 0
+    stalled_by_cause: Counter = field(default_factory=Counter)  # chain heads by cause
+    stalled_tasks: int = 0
+    heads: list[StalledChain] = field(default_factory=list)  # oldest first, capped at top_n
+    oldest_stalled_since: float | None = None
+
+
+def _end_cause(issue: Issue | None, agents: dict[str, Agent], has_open_children: bool) -> str | None:
+    if issue is None:
+        return "missing_blocker"
+    if issue.status == "cancelled":
+        return "cancelled_blocker"
+    if issue.status == "in_progress":
+        return None
+    if issue.status == "blocked":
+        if issue.unblock_owner in ("board", "user"):
+            return "waiting_on_human"
+        if not has_open_children:
+            return "blocked_without_path"
+    if issue.assignee_agent_id:
+        agent = agents.get(issue.assignee_agent_id)
+        if agent is None or agent.status in UNAVAILABLE_AGENT_STATUSES:
+            return "blocker_assignee_unavailable"
+        return None
+    if issue.assignee_user_id:
+        return None
+    return "unassigned_blocker"
+
+
+def build_graph(issues: dict[str, Issue]) -> tuple[nx.DiGraph, int]:
+    """The dependency graph (edges blocker -> dependent) and the number of edges to unknown issues."""
+    graph = nx.DiGraph()
+    missing = 0
+    open_children: dict[str, list[str]] = {}
+    for issue in issues.values():
+        if issue.parent_id and issue.status not in TERMINAL_ISSUE_STATUSES and not issue.is_canary:
+            open_children.setdefault(issue.parent_id, []).append(issue.id)
+    for issue in issues.values():
+        if issue.status in TERMINAL_ISSUE_STATUSES or issue.is_canary:
+            continue
+        for blocker_id in issue.blocked_by:
+            blocker = issues.get(blocker_id)
+            if blocker is not None and blocker.status == "done":
+                continue  # resolved
+            if blocker is None:
+                missing += 1
+            graph.add_edge(blocker_id, issue.id)
+        if issue.status == "blocked":
+            for child in open_children.get(issue.id, ()):
+                graph.add_edge(child, issue.id)
+    return graph, missing
+
+
+def analyse(issues: dict[str, Issue], agents: dict[str, Agent], now: float, top_n: int = 10) -> DependencyReport:
+    graph, missing = build_graph(issues)
+    report = DependencyReport(nodes=graph.number_of_nodes(), edges=graph.number_of_edges(), missing_edges=missing)
+    if not graph:
+        return report
+    parents_with_open_children = {
+        i.parent_id for i in issues.values() if i.parent_id and i.status not in TERMINAL_ISSUE_STATUSES
+    }
+    condensed = nx.condensation(graph)
+    members = condensed.graph["mapping"]  # node -> component
+    component_nodes: dict[int, list[str]] = {}
+    for node, comp in members.items():
+        component_nodes.setdefault(comp, []).append(node)
+    cyclic = {
+        comp for comp, nodes in component_nodes.items() if len(nodes) > 1 or graph.has_edge(nodes[0], nodes[0])
+    }
+    report.cycles = len(cyclic)
+    report.issues_in_cycles = sum(len(component_nodes[c]) for c in cyclic)
+
+    cause: dict[int, str | None] = {}
+    since: dict[int, float | None] = {}
+    depth: dict[int, int] = {}
+    for comp in nx.topological_sort(condensed):
+        nodes = component_nodes[comp]
+        preds = list(condensed.predecessors(comp))
+        if comp in cyclic:
+            own: str | None = "cycle"
+            own_since = max((issues[n].updated_at or 0.0 for n in nodes if n in issues), default=None)
+        elif not preds:
+            node = nodes[0]
+            own = _end_cause(issues.get(node), agents, node in parents_with_open_children)
+            own_since = issues[node].updated_at if node in issues else None
+        else:
+            own, own_since = None, None
+        best, best_since = own, own_since
+        for p in preds:
+            pc = cause.get(p)
+            if pc is not None and (best is None or _RANK[pc] < _RANK[best]):
+                best, best_since = pc, since.get(p)
+        cause[comp] = best
+        since[comp] = best_since
+        depth[comp] = len(nodes) + max((depth[p] for p in preds), default=0)
+    report.longest_chain = max(depth.values(), default=0)
+
+    heads: list[StalledChain] = []
+    for comp in condensed.nodes:
+        c = cause[comp]
+        if c is None or not list(condensed.predecessors(comp)) and comp not in cyclic:
+            continue  # not a dependent, or not stalled
+        report.stalled_tasks += len(component_nodes[comp])
+        if any(cause.get(s) is not None for s in condensed.successors(comp)):
+            continue  # a downstream dependent is the head of this chain
+        head_id = min(component_nodes[comp])
+        head = issues.get(head_id)
+        started = since[comp]
+        if head is not None and head.created_at is not None:
+            started = max(started or head.created_at, head.created_at)
+        heads.append(
+            StalledChain(
+                head=head_id,
+                identifier=head.identifier if head else head_id[:8],
+                cause=c,
+                length=depth[comp],
+                since=started,
+            )
+        )
+        report.stalled_by_cause[c] += 1
+    heads.sort(key=lambda h: (h.since if h.since is not None else now, h.identifier))
+    report.heads = heads[:top_n] if top_n >= 0 else heads
+    report.oldest_stalled_since = heads[0].since if heads else None
+    return report

@@ -1,0 +1,165 @@
+"""Metric families for the failure modes: reasoning loops, context pressure, dependency deadlocks."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from agentwatch.analysis import dependencies
+from agentwatch.analysis.context import RATIO_BUCKETS, ContextWindows, growth
+from agentwatch.analysis.loops import loop_signals
+from agentwatch.config import Settings
+from agentwatch.exposition.families import Families
+from agentwatch.ledger import LedgerView
+from agentwatch.model import CompanySnapshot
+from agentwatch.progress import TaskTracker
+
+Labels = Callable[[str], dict[str, str]]
+
+
+def loops(f: Families, cs: CompanySnapshot, alabels: Labels, tracker: TaskTracker, settings: Settings, now: float) -> None:
+    cfg = settings.analysis
+    signals = loop_signals(tracker.tasks.values(), now, cfg.loop_min_age, cfg.loop_min_calls)
+    for agent in cs.agents.values():
+        s = signals.get(agent.id)
+        labels = alabels(agent.id)
+        f.gauge(
+            "agentwatch_agent_looping_tasks",
+            "In-progress tasks without progression for longer than analysis.loop_min_age and with more than "
+            "analysis.loop_min_calls runs or LLM calls since (a reasoning loop).",
+            labels,
+            s.looping_tasks if s else 0,
+        )
+        f.gauge(
+            "agentwatch_agent_max_runs_without_progress",
+            "Most runs on one in-progress task since its last progression.",
+            labels,
+            s.max_runs_without_progress if s else 0,
+        )
+        f.gauge(
+            "agentwatch_agent_max_llm_calls_without_progress",
+            "Most LLM calls (cost events) on one in-progress task since its last progression.",
+            labels,
+            s.max_calls_without_progress if s else 0,
+        )
+        f.gauge(
+            "agentwatch_agent_oldest_progress_age_seconds",
+            "Longest time an in-progress task of the agent has gone without progression (0 = none in progress).",
+            labels,
+            s.oldest_progress_age if s else 0.0,
+        )
+        f.gauge(
+            "agentwatch_agent_looping_spend_usd",
+            "Spend since their last progression on the agent's tasks that look like a loop.",
+            labels,
+            s.looping_spend_usd if s else 0.0,
+        )
+        f.gauge(
+            "agentwatch_agent_unproductive_runs_without_progress",
+            "Runs with liveness empty_response or plan_only on in-progress tasks since their last progression.",
+            labels,
+            s.unproductive_runs if s else 0,
+        )
+
+
+def context(
+    f: Families, cs: CompanySnapshot, alabels: Labels, tracker: TaskTracker, view: LedgerView, windows: ContextWindows
+) -> None:
+    cid = cs.company.id
+    f.declare(
+        "agentwatch_agent_context_window_ratio",
+        "Prompt (input) tokens of finished runs over the model's context window, per agent and model.",
+        "histogram",
+    )
+    for (company_id, agent_id, model), hist in sorted(view.context.items()):
+        if company_id == cid and agent_id in cs.agents:
+            f.histogram(
+                "agentwatch_agent_context_window_ratio",
+                "",
+                {**alabels(agent_id), "model": model},
+                RATIO_BUCKETS,
+                hist.counts,
+                hist.count,
+                hist.total,
+            )
+    f.declare(
+        "agentwatch_agent_context_runs",
+        "Finished runs by prompt band (high = at or above analysis.context_high_ratio of the window, low, or "
+        "unknown when the model's window is not known) and outcome (ok, failed, empty).",
+        "counter",
+    )
+    for (company_id, agent_id, model, band, outcome), n in sorted(view.context_outcomes.items()):
+        if company_id == cid and agent_id in cs.agents:
+            f.counter(
+                "agentwatch_agent_context_runs", "", {**alabels(agent_id), "model": model, "band": band, "outcome": outcome}, n
+            )
+    f.declare(
+        "agentwatch_agent_run_liveness",
+        "Finished runs by the platform's liveness verdict (completed, advanced, plan_only, empty_response, ...).",
+        "counter",
+    )
+    for (company_id, agent_id, state), n in sorted(view.liveness.items()):
+        if company_id == cid and agent_id in cs.agents:
+            f.counter("agentwatch_agent_run_liveness", "", {**alabels(agent_id), "liveness_state": state}, n)
+    latest: dict[tuple[str, str], float] = {}
+    growths: dict[tuple[str, str], float] = {}
+    for task in tracker.tasks.values():
+        if not task.agent_id or task.agent_id not in cs.agents or task.last_input_tokens is None:
+            continue
+        key = (task.agent_id, task.model or "unknown")
+        ratio = windows.ratio(task.model, task.last_input_tokens)
+        if ratio is not None:
+            latest[key] = max(latest.get(key, 0.0), ratio)
+        g = growth(task.first_input_tokens, task.last_input_tokens)
+        if g is not None:
+            growths[key] = max(growths.get(key, 0.0), g)
+    f.declare(
+        "agentwatch_agent_context_latest_ratio",
+        "Highest prompt-to-window ratio of the latest run on any in-progress task, per agent and model.",
+        "gauge",
+    )
+    for (agent_id, model), value in sorted(latest.items()):
+        f.gauge("agentwatch_agent_context_latest_ratio", "", {**alabels(agent_id), "model": model}, value)
+    f.declare(
+        "agentwatch_agent_context_growth_ratio",
+        "Highest growth of prompt tokens from the first to the latest run on one in-progress task (1 = flat).",
+        "gauge",
+    )
+    for (agent_id, model), value in sorted(growths.items()):
+        f.gauge("agentwatch_agent_context_growth_ratio", "", {**alabels(agent_id), "model": model}, value)
+
+
+def deadlocks(f: Families, base: dict[str, str], cs: CompanySnapshot, settings: Settings, now: float) -> None:
+    report = dependencies.analyse(cs.issues, cs.agents, now, top_n=settings.limits.top_n)
+    f.gauge("agentwatch_dependency_graph_edges", "Unresolved dependency edges (blockedBy, and children holding a blocked parent).", base, report.edges)
+    f.gauge("agentwatch_dependency_missing_blockers", "Dependency edges that point at an issue not in the list.", base, report.missing_edges)
+    f.gauge("agentwatch_dependency_cycles", "Dependency cycles (strongly connected components).", base, report.cycles)
+    f.gauge("agentwatch_dependency_longest_chain_length", "Issues on the longest chain of unresolved dependencies.", base, report.longest_chain)
+    f.gauge("agentwatch_dependency_stalled_tasks", "Tasks that wait on a chain whose end cannot move.", base, report.stalled_tasks)
+    for cause in dependencies.CAUSES:
+        f.gauge(
+            "agentwatch_dependency_stalled_chains",
+            "Stalled dependency chains (counted by their most downstream task) by the cause at the chain's end.",
+            {**base, "cause": cause},
+            report.stalled_by_cause.get(cause, 0),
+        )
+    f.gauge(
+        "agentwatch_dependency_oldest_stalled_chain_age_seconds",
+        "Age of the oldest stalled chain, since its stuck end last changed (0 = none).",
+        base,
+        max(0.0, now - report.oldest_stalled_since) if report.oldest_stalled_since is not None else 0.0,
+    )
+    f.declare(
+        "agentwatch_dependency_stalled_chain_age_seconds",
+        "Top-N stalled chains (limits.top_n), oldest first, by the identifier of their head task.",
+        "gauge",
+    )
+    f.declare(
+        "agentwatch_dependency_stalled_chain_length",
+        "Top-N stalled chains: issues on the chain, by the identifier of their head task.",
+        "gauge",
+    )
+    for chain in report.heads:
+        labels = {**base, "issue": chain.identifier, "cause": chain.cause}
+        age = max(0.0, now - chain.since) if chain.since is not None else 0.0
+        f.gauge("agentwatch_dependency_stalled_chain_age_seconds", "", labels, age)
+        f.gauge("agentwatch_dependency_stalled_chain_length", "", labels, chain.length)
