@@ -129,17 +129,6 @@ class WindowSpend:
 
 
 @dataclass(slots=True)
-class CostEvent:
-    """A recent cost event seen in the activity feed (used for in-flight spend)."""
-
-    id: str
-    company_id: str
-    agent_id: str
-    run_id: str | None
-    cost_usd: float
-
-
-@dataclass(slots=True)
 class BudgetPolicy:
     id: str
     company_id: str
@@ -190,7 +179,8 @@ class CompanySnapshot:
     live_runs_known: bool = True  # False when the build or token has no live-runs endpoint
     costs: list[CostRow] = field(default_factory=list)
     window_spend: list[WindowSpend] = field(default_factory=list)
-    recent_cost_events: list[CostEvent] = field(default_factory=list)
+    # agent id -> spend recorded since the agent's oldest live run started (Paperclip #11276)
+    in_flight_spend: dict[str, float] = field(default_factory=dict)
     policies: list[BudgetPolicy] = field(default_factory=list)
     incidents: list[BudgetIncident] = field(default_factory=list)
     approvals: list[Approval] = field(default_factory=list)

@@ -6,10 +6,12 @@ re-entering sets a new ``startedAt``), a handoff (the assignee changes) or a new
 typically keeps commenting, and a comment bumps ``updatedAt``, so neither counts.
 
 For every in-progress task the tracker keeps what happened since its last progression:
-the runs on it (from ``contextSnapshot.issueId``), the LLM calls (cost events of those
-runs), their spend, the unproductive runs (liveness ``empty_response`` / ``plan_only``,
-and retries), and the prompt size of its first and latest run. Runs and cost events are
-deduplicated by id, so the short windows the API returns add up over polls.
+the runs on it (from ``contextSnapshot.issueId``), the LLM calls (runs that reported LLM
+usage) and their spend (the runs' reported ``costUsd``), the unproductive runs (liveness
+``empty_response`` / ``plan_only``), and the prompt size of its first and latest run. Runs
+are deduplicated by id, so the short windows the API returns add up over polls. The API
+does not tie cost events to runs, so an adapter that reports no usage (``process``) shows
+runs but no LLM calls or spend here.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ class TaskProgress:
     agent_id: str | None
     progressed_at: float
     runs: set[str] = field(default_factory=set)
-    cost_events: set[str] = field(default_factory=set)
+    llm_calls: int = 0
     spend_usd: float = 0.0
     unproductive_runs: int = 0
     model: str = ""
@@ -37,17 +39,12 @@ class TaskProgress:
     last_input_tokens: int | None = None
     last_run_at: float | None = None
 
-    @property
-    def llm_calls(self) -> int:
-        return len(self.cost_events)
-
 
 class TaskTracker:
     """Keeps a ``TaskProgress`` for every in-progress task of one company."""
 
     def __init__(self) -> None:
         self.tasks: dict[str, TaskProgress] = {}
-        self._run_issue: dict[str, str] = {}
 
     def update(self, cs: CompanySnapshot, now: float) -> None:
         newest_child: dict[str, float] = {}
@@ -75,25 +72,17 @@ class TaskTracker:
             task = self.tasks.get(run.issue_id or "")
             if task is None:
                 continue
-            self._run_issue[run.id] = task.issue_id
             when = run.created_at or run.started_at or 0.0
             if when < task.progressed_at or run.id in task.runs or run.live:
                 continue
             task.runs.add(run.id)
             if run.liveness_state in UNPRODUCTIVE_LIVENESS:
                 task.unproductive_runs += 1
+            if run.input_tokens is not None or run.cost_usd is not None:
+                task.llm_calls += 1
+                task.spend_usd += run.cost_usd or 0.0
             if run.input_tokens is not None:
                 if task.first_input_tokens is None:
                     task.first_input_tokens, task.first_run_at = run.input_tokens, when
                 task.last_input_tokens, task.last_run_at = run.input_tokens, when
                 task.model = run.model or task.model
-        for event in cs.recent_cost_events:
-            issue_id = self._run_issue.get(event.run_id or "")
-            task = self.tasks.get(issue_id or "")
-            if task is None or event.id in task.cost_events or event.run_id not in task.runs:
-                continue
-            task.cost_events.add(event.id)
-            task.spend_usd += event.cost_usd
-        live_ids = {r.id for r in cs.runs} | {r.id for r in cs.live_runs}
-        if len(self._run_issue) > 50000:
-            self._run_issue = {k: v for k, v in self._run_issue.items() if k in live_ids or v in self.tasks}

@@ -1,4 +1,4 @@
-"""Per-agent signals from runs: heartbeat gaps, failure streaks, phantom `running` status, in-flight spend."""
+"""Per-agent signals from runs: heartbeat gaps, failure streaks, phantom `running` status."""
 
 from __future__ import annotations
 
@@ -62,13 +62,3 @@ def phantom_running(cs: CompanySnapshot) -> set[str]:
         return set()
     live_agents = {r.agent_id for r in cs.live_runs if r.live}
     return {a.id for a in cs.agents.values() if a.status == "running" and a.id not in live_agents}
-
-
-def in_flight_spend(cs: CompanySnapshot) -> dict[str, float]:
-    """Spend already reported by runs that are still live, per agent (Paperclip #11276)."""
-    live = {r.id for r in cs.live_runs if r.live}
-    out: dict[str, float] = defaultdict(float)
-    for event in cs.recent_cost_events:
-        if event.run_id and event.run_id in live:
-            out[event.agent_id] += event.cost_usd
-    return dict(out)

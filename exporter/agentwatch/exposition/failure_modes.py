@@ -37,7 +37,7 @@ def loops(f: Families, cs: CompanySnapshot, alabels: Labels, tracker: TaskTracke
         )
         f.gauge(
             "agentwatch_agent_max_llm_calls_without_progress",
-            "Most LLM calls (cost events) on one in-progress task since its last progression.",
+            "Most LLM calls (runs that reported LLM usage) on one in-progress task since its last progression.",
             labels,
             s.max_calls_without_progress if s else 0,
         )

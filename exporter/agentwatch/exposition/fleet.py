@@ -101,7 +101,6 @@ class FleetBuilder:
     def _agents(self, f: Families, cs: CompanySnapshot, now: float, alabels) -> None:
         runs_by_agent = agent_analysis.runs_by_agent(cs.runs)
         phantom = agent_analysis.phantom_running(cs)
-        in_flight = agent_analysis.in_flight_spend(cs)
         for agent in cs.agents.values():
             labels = alabels(agent.id)
             f.info(
@@ -176,9 +175,9 @@ class FleetBuilder:
             )
             f.gauge(
                 "agentwatch_agent_in_flight_spend_usd",
-                "Spend already reported by the agent's runs that are still live (Paperclip #11276).",
+                "Spend recorded since the agent's oldest live run started; 0 with no live run (Paperclip #11276).",
                 labels,
-                in_flight.get(agent.id, 0.0),
+                cs.in_flight_spend.get(agent.id, 0.0),
             )
             live = [r for r in cs.live_runs if r.live and r.agent_id == agent.id]
             f.gauge("agentwatch_agent_live_runs", "Queued or running runs.", labels, len(live))

@@ -1,8 +1,8 @@
 """The Paperclip source: one poll of the REST API turned into a ``Snapshot``.
 
 Endpoints per company: agents, issues (incremental), heartbeat runs (newest N), live runs,
-costs by agent and model (all time, so a restart-safe counter), window spend, recent cost
-events (for in-flight spend), the budgets overview and approvals. Instance-wide: health,
+costs by agent and model (all time, so a restart-safe counter), window spend, the spend of
+agents with live runs (in-flight spend), the budgets overview and approvals. Instance-wide: health,
 companies and the scheduler's heartbeat table. ``costs/quota-windows`` is never called:
 it reaches out to LLM providers.
 """
@@ -13,6 +13,7 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from functools import partial
 from typing import Any, Callable
 
@@ -23,6 +24,8 @@ from agentwatch.source.http import HttpClient, SourceError
 from agentwatch.source.issues import Capabilities, IssueSync
 
 log = logging.getLogger("agentwatch.source")
+
+MAX_IN_FLIGHT_QUERIES = 20
 
 
 @dataclass
@@ -131,6 +134,26 @@ class PaperclipSource:
                     agent.last_heartbeat_at = last or agent.last_heartbeat_at
         return snapshot
 
+    def _in_flight_spend(self, base: str, live_runs: list) -> dict[str, float]:
+        """Spend recorded since each agent's oldest live run started: costs land while runs are
+        still going (agents report them), which a hard stop cannot yet act on (Paperclip #11276).
+        One request per agent with a live run, at most ``MAX_IN_FLIGHT_QUERIES`` per poll."""
+        oldest: dict[str, float] = {}
+        for run in live_runs:
+            if run.live and run.started_at is not None and run.agent_id:
+                oldest[run.agent_id] = min(oldest.get(run.agent_id, run.started_at), run.started_at)
+        spend: dict[str, float] = {}
+        for agent_id, started in sorted(oldest.items(), key=lambda kv: kv[1])[:MAX_IN_FLIGHT_QUERIES]:
+            since = datetime.fromtimestamp(started, tz=timezone.utc).isoformat(timespec="milliseconds")
+            rows = parse.as_list(
+                self._get(f"{base}/costs/by-agent", "/api/companies/{id}/costs/by-agent", {"from": since.replace("+00:00", "Z")}),
+                "costs/by-agent",
+            )
+            for row in rows:
+                if isinstance(row, dict) and row.get("agentId") == agent_id:
+                    spend[agent_id] = parse.cents_to_usd(row.get("costCents"))
+        return spend
+
     def _company_state(self, company_id: str) -> CompanyState:
         state = self._companies.get(company_id)
         if state is None:
@@ -193,28 +216,6 @@ class PaperclipSource:
                 [],
             )
 
-        def cost_events():
-            return self._optional(
-                "activity",
-                lambda: self._rows(
-                    [
-                        row
-                        for row in parse.as_list(
-                            self._get(
-                                f"{base}/activity",
-                                "/api/companies/{id}/activity",
-                                {"entityType": "cost_event", "limit": 100},
-                            ),
-                            "activity",
-                        )
-                        if isinstance(row, dict) and row.get("action") == "cost.reported" and row.get("agentId")
-                    ],
-                    "activity",
-                    parse.cost_event_activity,
-                ),
-                [],
-            )
-
         def budgets():
             def fetch():
                 data = parse.as_dict(
@@ -241,7 +242,7 @@ class PaperclipSource:
         # Run the per-company reads side by side; the client bounds concurrency.
         tasks = {
             "agents": agents, "runs": runs, "live_runs": live_runs, "costs": costs, "window_spend": window_spend,
-            "cost_events": cost_events, "budgets": budgets, "approvals": approvals,
+"budgets": budgets, "approvals": approvals,
         }
         with ThreadPoolExecutor(max_workers=4, thread_name_prefix=f"company-{self.name}") as pool:
             futures = {k: pool.submit(fn) for k, fn in tasks.items()}
@@ -254,7 +255,7 @@ class PaperclipSource:
         cs.live_runs_known = self.caps.live_runs
         cs.costs = results["costs"]
         cs.window_spend = results["window_spend"]
-        cs.recent_cost_events = results["cost_events"]
+        cs.in_flight_spend = self._in_flight_spend(base, cs.live_runs)
         cs.policies, cs.incidents = results["budgets"]
         cs.approvals = results["approvals"]
         for row in (*cs.costs, *cs.window_spend):

@@ -17,7 +17,6 @@ from agentwatch.model import (
     BudgetIncident,
     BudgetPolicy,
     Company,
-    CostEvent,
     CostRow,
     Heartbeat,
     Issue,
@@ -289,24 +288,6 @@ def window_spend(row: dict) -> WindowSpend | None:
         provider=text(row.get("provider"), "unknown") or "unknown",
         window=window,
         cost_usd=cents_to_usd(row.get("costCents")),
-    )
-
-
-def cost_event_activity(row: dict) -> CostEvent | None:
-    """An activity row with ``action == cost.reported``."""
-    if row.get("action") != "cost.reported":
-        return None
-    details = row.get("details") if isinstance(row.get("details"), dict) else {}
-    aid = text(row.get("agentId"))
-    eid = text(row.get("entityId")) or text(row.get("id"))
-    if not aid or not eid:
-        return None
-    return CostEvent(
-        id=eid,
-        company_id=text(row.get("companyId")),
-        agent_id=aid,
-        run_id=text(row.get("runId")) or None,
-        cost_usd=cents_to_usd(details.get("costCents")),
     )
 
 
