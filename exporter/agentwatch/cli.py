@@ -20,7 +20,11 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from agentwatch import __version__, config, logs
 from agentwatch.exposition.collector import AgentwatchCollector
+from agentwatch.canary.runner import CanaryRunner
+from agentwatch.canary.suite import load_suite
 from agentwatch.poller import Poller
+from agentwatch.source.canary_api import CanaryAPI, CanaryPermissionError
+from agentwatch.source.http import HttpClient, SourceError
 from agentwatch.source.paperclip import PaperclipSource
 
 log = logging.getLogger("agentwatch")
@@ -42,16 +46,49 @@ def _parser() -> argparse.ArgumentParser:
 def build_pollers(settings: config.Settings) -> list[Poller]:
     pollers = []
     for source_config in settings.sources:
-        if source_config.token:
-            logs.register_secret(source_config.token.get_secret_value())
-        source = PaperclipSource(source_config, canary=settings.canary)
+        for secret in (source_config.token, source_config.canary.token):
+            if secret:
+                logs.register_secret(secret.get_secret_value())
+        source = PaperclipSource(source_config, marker=settings.canary_marker)
         pollers.append(Poller(source, source_config, settings))
     return pollers
 
 
-def build_registry(pollers: list[Poller]) -> CollectorRegistry:
+def build_runners(settings: config.Settings, pollers: list[Poller]) -> dict[str, CanaryRunner]:
+    """One canary runner per source that enables it. Raises ``ConfigError`` for a bad suite."""
+    runners = {}
+    for poller in pollers:
+        cfg = poller.config.canary
+        if not cfg.enabled or cfg.suite_file is None:
+            continue
+        suite = load_suite(cfg.suite_file)
+        secret = cfg.token or poller.config.token
+        client = HttpClient(poller.config.url, token=secret.get_secret_value() if secret else None, timeout=poller.config.timeout)
+        runners[poller.source.name] = CanaryRunner(
+            suite,
+            CanaryAPI(client),
+            poller.source.name,
+            lambda p=poller: p.last_snapshot,
+            title_prefix=settings.canary_marker.title_prefix,
+            check_interval=cfg.check_interval,
+        )
+    return runners
+
+
+def check_canary_access(runners: dict[str, CanaryRunner]) -> None:
+    """Fail at start-up when a canary token cannot write; a platform that is down is checked later."""
+    for runner in runners.values():
+        try:
+            runner.api.check_write_access([])
+        except SourceError as exc:
+            log.warning("canary write access not checked yet", extra={"source": runner.source, "error": str(exc)})
+            continue
+        runner.write_checked = True
+
+
+def build_registry(pollers: list[Poller], runners: dict[str, CanaryRunner] | None = None) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(AgentwatchCollector(pollers))
+    registry.register(AgentwatchCollector(pollers, runners=runners))
     return registry
 
 
@@ -69,17 +106,29 @@ def main(argv: list[str] | None = None) -> int:
         print(f"configuration OK: {len(settings.sources)} source(s): {names}")
         return 0
     pollers = build_pollers(settings)
-    registry = build_registry(pollers)
+    try:
+        runners = build_runners(settings, pollers)
+        if args.command == "serve":
+            check_canary_access(runners)
+    except config.ConfigError as exc:
+        print(f"agentwatch: invalid configuration: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except CanaryPermissionError as exc:
+        print(f"agentwatch: canary: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    registry = build_registry(pollers, runners)
     if args.command == "once":
         ok = all([p.poll_once() for p in pollers])
         sys.stdout.write(generate_latest(registry).decode())
         for p in pollers:
             p.source.close()
         return 0 if ok else 1
-    return serve(settings, pollers, registry)
+    return serve(settings, pollers, registry, runners)
 
 
-def serve(settings: config.Settings, pollers: list[Poller], registry: CollectorRegistry) -> int:
+def serve(
+    settings: config.Settings, pollers: list[Poller], registry: CollectorRegistry, runners: dict[str, CanaryRunner]
+) -> int:
     from agentwatch.server import MetricsServer
 
     host, port = config.split_listen_address(settings.listen_address)
@@ -103,8 +152,12 @@ def serve(settings: config.Settings, pollers: list[Poller], registry: CollectorR
     )
     for p in pollers:
         p.start()
+    for r in runners.values():
+        r.start()
     stop.wait()
     server.stop()
+    for r in runners.values():
+        r.stop()
     for p in pollers:
         p.stop()
     log.info("stopped")

@@ -47,6 +47,36 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class CanaryConfig(_Strict):
+    """The canary runner of one source (off by default)."""
+
+    enabled: bool = False
+    suite_file: Path | None = None
+    token: SecretStr | None = None  # a separate token for the canary's writes; defaults to the source token
+    token_file: Path | None = None
+    check_interval: float = 5.0
+
+    @field_validator("check_interval", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return parse_duration(value)
+
+    @model_validator(mode="after")
+    def _token(self) -> "CanaryConfig":
+        if self.enabled and self.suite_file is None:
+            raise ValueError("canary.enabled needs canary.suite_file")
+        if self.token_file is not None and self.token is None:
+            self.token = SecretStr(_read_token(self.token_file))
+        return self
+
+
+def _read_token(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError as exc:
+        raise ValueError(f"token_file {str(path)!r} cannot be read: {exc.strerror}") from None
+
+
 class SourceConfig(_Strict):
     """One Paperclip instance. ``name`` becomes the ``source`` label."""
 
@@ -62,6 +92,7 @@ class SourceConfig(_Strict):
     full_resync_interval: float = 600.0
     runs_limit: int = Field(default=200, ge=1, le=1000)
     issue_page_size: int = Field(default=1000, ge=1, le=1000)
+    canary: CanaryConfig = Field(default_factory=CanaryConfig)
 
     @field_validator("poll_interval", "timeout", "full_resync_interval", mode="before")
     @classmethod
@@ -85,10 +116,7 @@ class SourceConfig(_Strict):
     @model_validator(mode="after")
     def _token(self) -> "SourceConfig":
         if self.token_file is not None and self.token is None:
-            try:
-                self.token = SecretStr(self.token_file.read_text().strip())
-            except OSError as exc:
-                raise ValueError(f"token_file {str(self.token_file)!r} cannot be read: {exc.strerror}") from None
+            self.token = SecretStr(_read_token(self.token_file))
         return self
 
 
@@ -140,7 +168,7 @@ class Settings(BaseSettings):
     sources: list[SourceConfig] = Field(default_factory=list)
     escalations: EscalationConfig = Field(default_factory=EscalationConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
-    canary: CanaryMarkerConfig = Field(default_factory=CanaryMarkerConfig)
+    canary_marker: CanaryMarkerConfig = Field(default_factory=CanaryMarkerConfig)
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
     # Single-source shorthand (the usual env-only setup).
     paperclip_url: str | None = None

@@ -59,8 +59,10 @@ class RunLedger:
         self.runs: Counter = Counter()
         self.durations: dict[tuple[str, str], Histogram] = {}
 
-    def record(self, company_id: str, runs: list[Run]) -> int:
-        """Count the finished runs not seen before; return how many were new."""
+    def record(self, company_id: str, runs: list[Run], canary_issues: frozenset[str] | set[str] = frozenset()) -> int:
+        """Count the finished runs not seen before; return how many were new.
+
+        Runs on canary tasks are remembered but not counted: they are not real work."""
         with self._lock:
             priming = company_id not in self._primed
             self._primed.add(company_id)
@@ -69,7 +71,7 @@ class RunLedger:
                 if run.live or run.finished_at is None or run.id in self._seen:
                     continue
                 self._seen[run.id] = None
-                if priming:
+                if priming or (run.issue_id is not None and run.issue_id in canary_issues):
                     continue
                 new += 1
                 self.runs[(company_id, run.agent_id, run.invocation_source, run.status, run.error_code)] += 1

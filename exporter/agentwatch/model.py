@@ -49,6 +49,7 @@ class Agent:
     spent_monthly_usd: float = 0.0
     last_heartbeat_at: float | None = None
     heartbeat: Heartbeat = field(default_factory=Heartbeat)
+    created_at: float | None = None
     updated_at: float | None = None
 
 

@@ -20,6 +20,7 @@ from agentwatch.config import Settings, SourceConfig
 from agentwatch.exposition.fleet import FleetBuilder
 from agentwatch.ledger import RunLedger
 from agentwatch.model import Snapshot
+from agentwatch.models_in_use import ModelTracker
 from agentwatch.progress import TaskTracker
 from agentwatch.source.http import RequestStats, SourceError
 from agentwatch.source.parse import SchemaError
@@ -64,6 +65,7 @@ class Poller:
         self.builder = FleetBuilder(settings)
         self.ledger = RunLedger(self.builder.windows, settings.analysis.context_high_ratio)
         self.trackers: dict[str, TaskTracker] = {}
+        self.models = ModelTracker()
         self.state = SourceState(name=source.name)
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -92,12 +94,13 @@ class Poller:
         try:
             snapshot = self.source.poll(now)
             for cid, cs in snapshot.companies.items():
-                self.ledger.record(cid, cs.runs)
+                self.ledger.record(cid, cs.runs, {i.id for i in cs.issues.values() if i.is_canary})
+                self.models.update(cs, now)
                 self.ledger.forget_agents(cid, set(cs.agents))
                 self.trackers.setdefault(cid, TaskTracker()).update(cs, now)
             for cid in set(self.trackers) - set(snapshot.companies):
                 del self.trackers[cid]
-            families, dropped = self.builder.build(snapshot, self.ledger, now, self.trackers)
+            families, dropped = self.builder.build(snapshot, self.ledger, now, self.trackers, self.models)
         except SourceError as exc:
             kind, message = exc.kind, str(exc)
         except SchemaError as exc:

@@ -9,14 +9,16 @@ from typing import Iterable
 from prometheus_client.core import Metric
 
 from agentwatch import __version__
+from agentwatch.exposition.canary import canary_families
 from agentwatch.exposition.families import Families, merge
 from agentwatch.source.http import LATENCY_BUCKETS
 
 
 class AgentwatchCollector:
-    def __init__(self, pollers: list, clock=time.time) -> None:
+    def __init__(self, pollers: list, clock=time.time, runners: dict | None = None) -> None:
         self.pollers = pollers
         self.clock = clock
+        self.runners = runners or {}  # source name -> CanaryRunner
 
     def describe(self) -> Iterable[Metric]:
         return []  # never poll at registration time
@@ -30,6 +32,11 @@ class AgentwatchCollector:
             state = poller.read()
             self._source(own, state, now, poller.request_stats)
             groups.append(state.families)
+            runner = self.runners.get(state.name)
+            if runner is not None:
+                canary = Families()
+                canary_families(canary, state.name, runner, poller.models)
+                groups.append(canary.by_name())
         return merge(groups)
 
     @staticmethod

@@ -16,6 +16,8 @@ from agentwatch.config import Settings
 from agentwatch.analysis.context import ContextWindows
 from agentwatch.exposition import failure_modes
 from agentwatch.exposition.families import Families, observe_all
+from agentwatch.exposition.canary import model_families
+from agentwatch.models_in_use import ModelTracker
 from agentwatch.progress import TaskTracker
 from agentwatch.ledger import RUN_DURATION_BUCKETS, LedgerView, RunLedger
 from agentwatch.model import AGENT_STATUSES, ISSUE_STATUSES, Agent, CompanySnapshot, Snapshot
@@ -41,7 +43,12 @@ class FleetBuilder:
         self.windows = windows or ContextWindows(settings.analysis.context_windows)
 
     def build(
-        self, snapshot: Snapshot, ledger: RunLedger, now: float, trackers: dict[str, TaskTracker] | None = None
+        self,
+        snapshot: Snapshot,
+        ledger: RunLedger,
+        now: float,
+        trackers: dict[str, TaskTracker] | None = None,
+        models: ModelTracker | None = None,
     ) -> tuple[Families, dict[str, int]]:
         """Families for one snapshot, and the number of series dropped by the cardinality guard."""
         f = Families()
@@ -60,13 +67,20 @@ class FleetBuilder:
             if len(kept) < len(cs.agents):
                 cs = _with_agents(cs, set(kept))
             tracker = (trackers or {}).get(cs.company.id) or TaskTracker()
-            self._company(f, snapshot.source, cs, now, view, tracker)
+            self._company(f, snapshot.source, cs, now, view, tracker, models or ModelTracker())
         return f, dropped
 
     # -- per company -------------------------------------------------------------------------
 
     def _company(
-        self, f: Families, source: str, cs: CompanySnapshot, now: float, view: LedgerView, tracker: TaskTracker
+        self,
+        f: Families,
+        source: str,
+        cs: CompanySnapshot,
+        now: float,
+        view: LedgerView,
+        tracker: TaskTracker,
+        models: ModelTracker,
     ) -> None:
         company = cs.company
         base = {"source": source, "company": company.name}
@@ -97,6 +111,7 @@ class FleetBuilder:
         failure_modes.loops(f, cs, alabels, tracker, self.settings, now)
         failure_modes.context(f, cs, alabels, tracker, view, self.windows)
         failure_modes.deadlocks(f, base, cs, self.settings, now)
+        model_families(f, alabels, models, cs.agents)
 
     def _agents(self, f: Families, cs: CompanySnapshot, now: float, alabels) -> None:
         runs_by_agent = agent_analysis.runs_by_agent(cs.runs)

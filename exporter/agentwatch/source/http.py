@@ -156,7 +156,19 @@ class HttpClient:
         self.session.close()
 
     def get(self, path: str, endpoint: str, params: dict[str, Any] | None = None, etag: str | None = None) -> Response:
-        """GET ``path``; ``endpoint`` is the bounded template used in metrics and logs.
+        """GET ``path``; ``endpoint`` is the bounded template used in metrics and logs."""
+        return self.request("GET", path, endpoint, params=params, etag=etag)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        endpoint: str,
+        params: dict[str, Any] | None = None,
+        etag: str | None = None,
+        body: Any = None,
+    ) -> Response:
+        """Send one request and decode the JSON answer. Only GETs are retried.
 
         Raises ``SourceError`` with a kind of ``timeout``, ``connection``, ``http_<code>``,
         ``rate_limited``, ``too_large`` or ``decode``.
@@ -169,8 +181,14 @@ class HttpClient:
         try:
             with self._slots:
                 try:
-                    resp = self.session.get(
-                        self.base_url + path, params=params, headers=headers, timeout=self.timeout, stream=True
+                    resp = self.session.request(
+                        method,
+                        self.base_url + path,
+                        params=params,
+                        headers=headers,
+                        json=body,
+                        timeout=self.timeout,
+                        stream=True,
                     )
                 except requests.exceptions.Timeout:
                     error = "timeout"
@@ -186,7 +204,7 @@ class HttpClient:
                     raise SourceError("connection", endpoint, type(exc).__name__) from None
                 try:
                     status = resp.status_code
-                    body = self._read(resp, endpoint)
+                    raw = self._read(resp, endpoint)
                 except requests.exceptions.RequestException:
                     error = "timeout"
                     raise SourceError("timeout", endpoint, "reading the body failed") from None
@@ -195,7 +213,7 @@ class HttpClient:
                     raise
                 finally:
                     resp.close()
-            nbytes = len(body)
+            nbytes = len(raw)
             if status == 304:
                 return Response(304, None, etag, nbytes)
             if status == 429:
@@ -203,9 +221,9 @@ class HttpClient:
                 raise SourceError("rate_limited", endpoint, "HTTP 429", status)
             if status >= 400:
                 error = "http_5xx" if status >= 500 else f"http_{status}" if status in (401, 403, 404) else "http_4xx"
-                raise SourceError(error, endpoint, f"HTTP {status}{_error_text(body)}", status)
+                raise SourceError(error, endpoint, f"HTTP {status}{_error_text(raw)}", status)
             try:
-                data = json.loads(body)
+                data = json.loads(raw) if raw else None
             except (ValueError, UnicodeDecodeError):
                 error = "decode"
                 raise SourceError("decode", endpoint, "response is not valid JSON", status) from None

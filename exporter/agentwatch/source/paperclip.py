@@ -44,7 +44,7 @@ class PollStats:
 
 
 class PaperclipSource:
-    def __init__(self, config: SourceConfig, canary: CanaryMarkerConfig | None = None, client: HttpClient | None = None):
+    def __init__(self, config: SourceConfig, marker: CanaryMarkerConfig | None = None, client: HttpClient | None = None):
         self.config = config
         self.name = config.name
         token = config.token.get_secret_value() if config.token else None
@@ -57,8 +57,8 @@ class PaperclipSource:
             max_retry_after=max(1.0, float(config.poll_interval or 30.0)),
         )
         self.caps = Capabilities()
-        canary = canary or CanaryMarkerConfig()
-        self._parse_issue = partial(parse.issue, canary_prefix=canary.title_prefix, canary_label=canary.label)
+        marker = marker or CanaryMarkerConfig()
+        self._parse_issue = partial(parse.issue, canary_prefix=marker.title_prefix, canary_label=marker.label)
         self._companies: dict[str, CompanyState] = {}
         self._pool = ThreadPoolExecutor(max_workers=config.max_concurrency, thread_name_prefix=f"poll-{self.name}")
         self.last_poll = PollStats()

@@ -141,6 +141,7 @@ def agent(row: dict) -> Agent | None:
         spent_monthly_usd=cents_to_usd(row.get("spentMonthlyCents")),
         last_heartbeat_at=timestamp(row.get("lastHeartbeatAt")),
         heartbeat=_heartbeat(row.get("runtimeConfig")),
+        created_at=timestamp(row.get("createdAt")),
         updated_at=timestamp(row.get("updatedAt")),
     )
 

@@ -1,0 +1,69 @@
+"""Which model each agent uses, and when that last changed.
+
+Two witnesses: the model in the agent's adapter configuration, and the models the platform
+records in cost events (``costs/by-agent-model``) and run usage. A change is the adapter's
+model changing, or a model the agent had not used before starting to cost money (once it
+has used some model). The first observation, and the first cost ever, are not changes: the
+change time starts at the agent's creation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from agentwatch.model import CompanySnapshot
+
+
+@dataclass
+class AgentModel:
+    adapter_model: str = ""
+    recorded_model: str = ""  # newest model seen in cost events or run usage
+    changed_at: float = 0.0
+    costs: dict[str, float] = field(default_factory=dict)  # model -> all-time cost seen
+
+    @property
+    def current(self) -> str:
+        return self.adapter_model or self.recorded_model or "unknown"
+
+
+class ModelTracker:
+    def __init__(self) -> None:
+        self.agents: dict[str, AgentModel] = {}
+
+    def update(self, cs: CompanySnapshot, now: float) -> None:
+        costs: dict[str, dict[str, float]] = {}
+        for row in cs.costs:
+            costs.setdefault(row.agent_id, {})[row.model] = costs.get(row.agent_id, {}).get(row.model, 0.0) + row.cost_usd
+        run_models: dict[str, tuple[float, str]] = {}
+        for run in cs.runs:
+            if run.model and not run.live:
+                when = run.finished_at or run.created_at or 0.0
+                if run.agent_id not in run_models or when > run_models[run.agent_id][0]:
+                    run_models[run.agent_id] = (when, run.model)
+        fresh: dict[str, AgentModel] = {}
+        for agent in cs.agents.values():
+            seen = costs.get(agent.id, {})
+            prev = self.agents.get(agent.id)
+            if prev is None:
+                newest = run_models.get(agent.id, (0.0, max(seen, key=seen.get) if seen else ""))[1]
+                fresh[agent.id] = AgentModel(agent.model, newest, agent.created_at or now, dict(seen))
+                continue
+            state = prev
+            recorded = state.recorded_model
+            grown = [m for m, c in seen.items() if c > state.costs.get(m, 0.0)]
+            new_models = [m for m in grown if m not in state.costs]
+            if agent.id in run_models:
+                recorded = run_models[agent.id][1]
+            elif grown:
+                recorded = max(grown, key=lambda m: seen[m] - state.costs.get(m, 0.0))
+            adapter_changed = agent.model != state.adapter_model
+            # a recorded model that matches the adapter's is the same change seen a second time
+            recorded_changed = bool(state.recorded_model) and recorded not in (state.recorded_model, agent.model)
+            new_model_used = bool(state.costs) and any(m != agent.model for m in new_models)
+            if adapter_changed or recorded_changed or new_model_used:
+                state.changed_at = now
+            state.adapter_model = agent.model
+            state.recorded_model = recorded
+            state.costs = dict(seen)
+            fresh[agent.id] = state
+        self.agents = fresh
