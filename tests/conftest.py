@@ -1,0 +1,41 @@
+"""Shared fixtures. Tests marked ``paperclip`` run against the real Paperclip server, which the
+harness installs from npm (cached) and starts on 127.0.0.1 once per session."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from harness.paperclip import PaperclipAPI, PaperclipServer, ensure_installed, seed_standard_company
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.environ.get("AGENTWATCH_SKIP_PAPERCLIP") == "1":
+        skip = pytest.mark.skip(reason="AGENTWATCH_SKIP_PAPERCLIP=1 (local quick run only; CI never sets it)")
+        for item in items:
+            if "paperclip" in item.keywords:
+                item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def paperclip_root():
+    return ensure_installed()
+
+
+@pytest.fixture(scope="session")
+def paperclip_server(paperclip_root):
+    server = PaperclipServer(paperclip_root)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def paperclip_api(paperclip_server):
+    return PaperclipAPI(paperclip_server.url)
+
+
+@pytest.fixture(scope="session")
+def seeded(paperclip_api, paperclip_root):
+    return seed_standard_company(paperclip_api, root=paperclip_root)
