@@ -1,11 +1,12 @@
 """Per-task progression tracking, across polls, for the reasoning-loop and context detectors.
 
-*Progression* on an in-progress task is: a status change (the task leaves ``in_progress``;
-re-entering sets a new ``startedAt``), a handoff (the assignee changes) or a new subtask
-(a child issue appears). A comment alone is **not** progression: an agent stuck in a loop
+*Progression* on a task is: a status change (seen between polls, or ``startedAt`` when the
+task entered ``in_progress``), a handoff (the assignee changes) or a new subtask (a child
+issue appears). A comment alone is **not** progression: an agent stuck in a loop
 typically keeps commenting, and a comment bumps ``updatedAt``, so neither counts.
 
-For every in-progress task the tracker keeps what happened since its last progression:
+For every open task the tracker keeps what happened since its last progression
+(prompt sizes span the whole task, across progressions):
 the runs on it (from ``contextSnapshot.issueId``), the LLM calls (runs that reported LLM
 usage) and their spend (the runs' reported ``costUsd``), the unproductive runs (liveness
 ``empty_response`` / ``plan_only``), and the prompt size of its first and latest run. Runs
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from agentwatch.model import CompanySnapshot
+from agentwatch.model import TERMINAL_ISSUE_STATUSES, CompanySnapshot
 
 UNPRODUCTIVE_LIVENESS = frozenset({"empty_response", "plan_only"})
 
@@ -29,6 +30,7 @@ class TaskProgress:
     identifier: str
     agent_id: str | None
     progressed_at: float
+    status: str = "in_progress"
     runs: set[str] = field(default_factory=set)
     llm_calls: int = 0
     spend_usd: float = 0.0
@@ -39,9 +41,17 @@ class TaskProgress:
     last_input_tokens: int | None = None
     last_run_at: float | None = None
 
+    def progressed(self, at: float, agent_id: str | None) -> "TaskProgress":
+        """The same task after a progression: loop counters restart, prompt growth spans the task."""
+        return TaskProgress(
+            self.issue_id, self.identifier, agent_id, at, status=self.status, model=self.model,
+            first_input_tokens=self.first_input_tokens, first_run_at=self.first_run_at,
+            last_input_tokens=self.last_input_tokens, last_run_at=self.last_run_at,
+        )
+
 
 class TaskTracker:
-    """Keeps a ``TaskProgress`` for every in-progress task of one company."""
+    """Keeps a ``TaskProgress`` for every open task of one company (loops count only those in progress)."""
 
     def __init__(self) -> None:
         self.tasks: dict[str, TaskProgress] = {}
@@ -53,27 +63,39 @@ class TaskTracker:
                 newest_child[issue.parent_id] = max(newest_child.get(issue.parent_id, 0.0), issue.created_at)
         current: dict[str, TaskProgress] = {}
         for issue in cs.issues.values():
-            if issue.status != "in_progress" or issue.is_canary:
+            if issue.status in TERMINAL_ISSUE_STATUSES or issue.is_canary:
                 continue
-            # the latest status change (startedAt) or new subtask
-            progressed = max(issue.started_at or issue.created_at or now, newest_child.get(issue.id, 0.0))
+            # the latest status change we know of (startedAt for in_progress), or a new subtask
+            entered = issue.started_at if issue.status == "in_progress" else None
+            progressed = min(now, max(entered or issue.created_at or now, newest_child.get(issue.id, 0.0)))
             prev = self.tasks.get(issue.id)
-            if prev is not None and prev.agent_id != issue.assignee_agent_id:
-                progressed = now  # a handoff
-            elif prev is not None:
-                progressed = max(progressed, prev.progressed_at)
-            if prev is None or progressed > prev.progressed_at:
-                current[issue.id] = TaskProgress(issue.id, issue.identifier, issue.assignee_agent_id, progressed)
+            if prev is not None:
+                if prev.agent_id != issue.assignee_agent_id or prev.status != issue.status:
+                    progressed = now  # a handoff or a status change seen between polls
+                else:
+                    progressed = max(progressed, prev.progressed_at)
+            if prev is None:
+                task = TaskProgress(issue.id, issue.identifier, issue.assignee_agent_id, progressed, status=issue.status)
+            elif progressed > prev.progressed_at:
+                task = prev.progressed(progressed, issue.assignee_agent_id)
             else:
-                current[issue.id] = prev
+                task = prev
+            task.status = issue.status
+            current[issue.id] = task
         self.tasks = current
 
         for run in sorted(cs.runs, key=lambda r: (r.created_at or 0.0, r.id)):
             task = self.tasks.get(run.issue_id or "")
-            if task is None:
+            if task is None or run.live:
                 continue
             when = run.created_at or run.started_at or 0.0
-            if when < task.progressed_at or run.id in task.runs or run.live:
+            if run.input_tokens is not None:  # prompt growth spans the whole task
+                if task.first_run_at is None or when < task.first_run_at:
+                    task.first_input_tokens, task.first_run_at = run.input_tokens, when
+                if task.last_run_at is None or when > task.last_run_at:
+                    task.last_input_tokens, task.last_run_at = run.input_tokens, when
+                    task.model = run.model or task.model
+            if when < task.progressed_at or run.id in task.runs:
                 continue
             task.runs.add(run.id)
             if run.liveness_state in UNPRODUCTIVE_LIVENESS:
@@ -81,8 +103,3 @@ class TaskTracker:
             if run.input_tokens is not None or run.cost_usd is not None:
                 task.llm_calls += 1
                 task.spend_usd += run.cost_usd or 0.0
-            if run.input_tokens is not None:
-                if task.first_input_tokens is None:
-                    task.first_input_tokens, task.first_run_at = run.input_tokens, when
-                task.last_input_tokens, task.last_run_at = run.input_tokens, when
-                task.model = run.model or task.model

@@ -89,6 +89,8 @@ class ExporterProcess:
         return self.log_path.read_text(errors="replace")
 
     def wait_for(self, predicate: Callable[[Samples], object], timeout: float = 60.0, what: str = "metrics") -> Samples:
+        """Scrape until ``predicate`` returns something truthy that is not a tuple (a tuple is the
+        reason to keep waiting, shown if time runs out)."""
         deadline = time.monotonic() + timeout
         last: object = None
         while time.monotonic() < deadline:
@@ -97,7 +99,7 @@ class ExporterProcess:
             try:
                 samples = self.scrape()
                 last = predicate(samples)
-                if last:
+                if last and not isinstance(last, tuple):
                     return samples
             except requests.RequestException as exc:
                 last = exc

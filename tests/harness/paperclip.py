@@ -352,6 +352,8 @@ class PaperclipAPI:
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, interval: float = 0.5, what: str = "condition") -> Any:
+    """Poll until ``predicate`` returns something truthy that is not a tuple (a tuple is the reason to
+    keep waiting, shown if time runs out)."""
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
@@ -360,7 +362,7 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, interval: floa
         except Exception as exc:  # keep polling through transient errors
             last = exc
         else:
-            if last:
+            if last and not isinstance(last, tuple):
                 return last
         time.sleep(interval)
     raise TimeoutError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")

@@ -71,6 +71,10 @@ def _end_cause(issue: Issue | None, agents: dict[str, Agent], has_open_children:
         return "missing_blocker"
     if issue.status == "cancelled":
         return "cancelled_blocker"
+    if issue.assignee_agent_id:
+        agent = agents.get(issue.assignee_agent_id)
+        if agent is None or agent.status in UNAVAILABLE_AGENT_STATUSES:
+            return "blocker_assignee_unavailable"
     if issue.status == "in_progress":
         return None
     if issue.status == "blocked":
@@ -78,12 +82,8 @@ def _end_cause(issue: Issue | None, agents: dict[str, Agent], has_open_children:
             return "waiting_on_human"
         if not has_open_children:
             return "blocked_without_path"
-    if issue.assignee_agent_id:
-        agent = agents.get(issue.assignee_agent_id)
-        if agent is None or agent.status in UNAVAILABLE_AGENT_STATUSES:
-            return "blocker_assignee_unavailable"
         return None
-    if issue.assignee_user_id:
+    if issue.assignee_agent_id or issue.assignee_user_id:
         return None
     return "unassigned_blocker"
 

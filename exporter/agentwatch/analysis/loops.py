@@ -31,7 +31,7 @@ def loop_signals(tasks: Iterable[TaskProgress], now: float, min_age: float, min_
     """Per agent id."""
     out: dict[str, LoopSignals] = {}
     for task in tasks:
-        if not task.agent_id:
+        if not task.agent_id or task.status != "in_progress":
             continue
         s = out.setdefault(task.agent_id, LoopSignals())
         s.max_runs_without_progress = max(s.max_runs_without_progress, len(task.runs))

@@ -114,14 +114,14 @@ def context(
             growths[key] = max(growths.get(key, 0.0), g)
     f.declare(
         "agentwatch_agent_context_latest_ratio",
-        "Highest prompt-to-window ratio of the latest run on any in-progress task, per agent and model.",
+        "Highest prompt-to-window ratio of the latest run on any open task, per agent and model.",
         "gauge",
     )
     for (agent_id, model), value in sorted(latest.items()):
         f.gauge("agentwatch_agent_context_latest_ratio", "", {**alabels(agent_id), "model": model}, value)
     f.declare(
         "agentwatch_agent_context_growth_ratio",
-        "Highest growth of prompt tokens from the first to the latest run on one in-progress task (1 = flat).",
+        "Highest growth of prompt tokens from the first to the latest run on one open task (1 = flat).",
         "gauge",
     )
     for (agent_id, model), value in sorted(growths.items()):
