@@ -26,6 +26,7 @@ ROUTES = [
     (r"^/api/companies/[^/]+/heartbeat-runs$", "api_companies_{companyId}_heartbeat-runs__limit-50.json"),
     (r"^/api/companies/[^/]+/live-runs$", "api_companies_{companyId}_live-runs.json"),
     (r"^/api/companies/[^/]+/costs/by-agent-model$", "api_companies_{companyId}_costs_by-agent-model.json"),
+    (r"^/api/companies/[^/]+/costs/by-agent$", "api_companies_{companyId}_costs_by-agent.json"),
     (r"^/api/companies/[^/]+/costs/window-spend$", "api_companies_{companyId}_costs_window-spend.json"),
     (r"^/api/companies/[^/]+/activity$", "api_companies_{companyId}_activity__limit-20_entityType-cost_event.json"),
     (r"^/api/companies/[^/]+/budgets/overview$", "api_companies_{companyId}_budgets_overview.json"),

@@ -64,7 +64,7 @@ class PaperclipSource:
         self.last_poll = PollStats()
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.shutdown(wait=True, cancel_futures=True)
         self.client.close()
 
     # -- helpers -----------------------------------------------------------------------

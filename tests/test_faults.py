@@ -1,0 +1,211 @@
+"""Bad input never crashes the exporter and never loses data.
+
+For each fault the source goes down (``agentwatch_up`` 0), the last good metrics keep being
+served with their age visible, errors are counted by kind, one log line is written per
+failure episode (not per poll), and the next good poll recovers without a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import pytest
+from prometheus_client import generate_latest
+
+from agentwatch.cli import build_registry
+from agentwatch.config import Settings, SourceConfig
+from agentwatch.poller import Poller
+from agentwatch.source.paperclip import PaperclipSource
+from harness.exporter import parse_exposition
+from harness.paperclip import free_port
+from replay import ReplayServer
+
+
+class Clock:
+    def __init__(self, t: float = 1_795_000_000.0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def make_exporter(url: str, clock: Clock, **source):
+    cfg = SourceConfig(name="pc", url=url, timeout=source.pop("timeout", 2.0), retries=source.pop("retries", 0), **source)
+    settings = Settings(sources=[cfg])
+    poller = Poller(PaperclipSource(cfg), cfg, settings, clock=clock)
+    from agentwatch.exposition.collector import AgentwatchCollector
+
+    registry = build_registry([poller])
+    for collector in list(registry._collector_to_names):  # the collector reads the same fake clock
+        if isinstance(collector, AgentwatchCollector):
+            collector.clock = clock
+    return poller, registry
+
+
+def scrape(registry):
+    return parse_exposition(generate_latest(registry).decode())
+
+
+@pytest.fixture
+def server():
+    with ReplayServer() as s:
+        yield s
+
+
+@pytest.fixture
+def errors(caplog):
+    caplog.set_level(logging.INFO, logger="agentwatch")
+    logger = logging.getLogger("agentwatch")
+    old = logger.propagate
+    logger.propagate = True  # let caplog see the exporter's own logger
+    yield lambda: [r for r in caplog.records if r.levelno >= logging.ERROR]
+    logger.propagate = old
+
+
+FAULTS = [
+    ("500", "http_5xx"),
+    ("429", "rate_limited"),
+    ("slow", "timeout"),
+    ("malformed", "decode"),
+    ("401", "http_401"),
+]
+
+
+@pytest.mark.parametrize("fault, kind", FAULTS)
+def test_fault_keeps_last_good_data_and_recovers(server, errors, caplog, fault, kind):
+    clock = Clock()
+    poller, registry = make_exporter(server.url, clock, timeout=0.5)
+    assert poller.poll_once()
+    good = scrape(registry)
+    tasks_before = good.select("agentwatch_company_tasks")
+    assert good.get_value("agentwatch_up", source="pc") == 1.0 and tasks_before
+
+    server.fault, server.slow_seconds = fault, 1.5
+    for _ in range(3):
+        clock.t += 30
+        assert poller.poll_once() is False
+    s = scrape(registry)
+    assert s.get_value("agentwatch_up", source="pc") == 0.0
+    assert s.select("agentwatch_company_tasks") == tasks_before  # last good data kept
+    assert s.get_value("agentwatch_snapshot_age_seconds", source="pc") == 90.0  # and its staleness visible
+    assert s.get_value("agentwatch_poll_failures_total", source="pc", kind=kind) == 3.0
+    assert s.total("agentwatch_source_request_errors_total", kind=kind) >= 3.0
+    failures = errors()
+    assert len(failures) == 1, [r.getMessage() for r in failures]  # one clear line, not a flood
+    assert failures[0].kind == kind and failures[0].source == "pc"
+
+    server.fault = None
+    clock.t += 30
+    assert poller.poll_once()
+    s = scrape(registry)
+    assert s.get_value("agentwatch_up", source="pc") == 1.0
+    assert s.get_value("agentwatch_snapshot_age_seconds", source="pc") == 0.0
+    assert any(r.getMessage() == "poll recovered" for r in caplog.records)
+
+
+def test_platform_down_at_start_then_up(errors):
+    clock = Clock()
+    poller, registry = make_exporter(f"http://127.0.0.1:{free_port()}", clock)  # nothing listens there
+    assert poller.poll_once() is False
+    s = scrape(registry)
+    assert s.get_value("agentwatch_up", source="pc") == 0.0
+    assert s.get_value("agentwatch_snapshot_age_seconds", source="pc") == -1.0
+    assert s.get_value("agentwatch_poll_failures_total", source="pc", kind="connection") == 1.0
+    assert s.get_value("agentwatch_last_successful_poll_timestamp_seconds", source="pc") is None
+    assert len(errors()) == 1
+
+
+def test_platform_goes_down_mid_run(server, errors):
+    clock = Clock()
+    poller, registry = make_exporter(server.url, clock)
+    assert poller.poll_once()
+    before = scrape(registry).select("agentwatch_agent_info")
+    server.stop()
+    clock.t += 10
+    assert poller.poll_once() is False
+    s = scrape(registry)
+    assert s.get_value("agentwatch_up", source="pc") == 0.0
+    assert s.select("agentwatch_agent_info") == before
+    assert s.get_value("agentwatch_last_successful_poll_timestamp_seconds", source="pc") == clock.t - 10
+
+
+def test_missing_fields_are_tolerated(server):
+    """Rows that keep only their id still parse; nothing crashes and the source stays up."""
+    clock = Clock()
+    server.fault = "missing_fields"
+    poller, registry = make_exporter(server.url, clock)
+    assert poller.poll_once()
+    s = scrape(registry)
+    assert s.get_value("agentwatch_up", source="pc") == 1.0
+    assert len(s.select("agentwatch_agent_info")) == 5
+
+
+def test_schema_drift_unknown_enums_and_wrong_types(server):
+    clock = Clock()
+    server.fault = "drift"
+    poller, registry = make_exporter(server.url, clock)
+    assert poller.poll_once()
+    s = scrape(registry)
+    assert s.get_value("agentwatch_up", source="pc") == 1.0
+    # an unknown agent status is still shown as the current state
+    assert s.get_value("agentwatch_agent_status", agent="Ceo Bot", status="brand_new_status") == 1.0
+    tasks = s.select("agentwatch_company_tasks", status="brand_new_status")
+    assert tasks and tasks[0][1] == 12.0
+
+
+def test_rows_without_ids_are_dropped_and_counted(server):
+    clock = Clock()
+    server.overrides["/api/companies/07473e15-1df6-4a00-8bf2-802cea090451/approvals"] = [{"type": "hire_agent"}, 7, None, {"id": "x", "type": "hire_agent", "status": "pending"}]
+    poller, registry = make_exporter(server.url, clock)
+    assert poller.poll_once()
+    s = scrape(registry)
+    assert s.get_value("agentwatch_source_dropped_rows_total", endpoint="approvals") == 3.0
+    assert s.get_value("agentwatch_approvals", type="hire_agent", status="pending") == 1.0
+
+
+def test_wrong_top_level_shape_is_a_schema_error(server, errors):
+    clock = Clock()
+    poller, registry = make_exporter(server.url, clock)
+    assert poller.poll_once()
+    server.overrides["/api/companies"] = {"not": "a list"}
+    clock.t += 5
+    assert poller.poll_once() is False
+    s = scrape(registry)
+    assert s.get_value("agentwatch_poll_failures_total", source="pc", kind="schema") == 1.0
+    assert s.get_value("agentwatch_up", source="pc") == 0.0
+
+
+def test_huge_response_is_refused_not_buffered_forever(server):
+    clock = Clock()
+    poller, registry = make_exporter(server.url, clock)
+    assert poller.poll_once()
+    poller.source.client.max_response_bytes = 200_000
+    server.fault = "huge"
+    clock.t += 5
+    assert poller.poll_once() is False
+    assert scrape(registry).get_value("agentwatch_poll_failures_total", source="pc", kind="too_large") == 1.0
+
+
+def test_unhealthy_platform_is_down(server):
+    clock = Clock()
+    server.overrides["/api/health"] = {"status": "unhealthy", "error": "database_unreachable"}
+    poller, registry = make_exporter(server.url, clock)
+    assert poller.poll_once() is False
+    assert scrape(registry).get_value("agentwatch_poll_failures_total", source="pc", kind="unhealthy") == 1.0
+
+
+def test_no_threads_leak_across_failing_polls(server):
+    baseline = threading.active_count()
+    clock = Clock()
+    poller, _ = make_exporter(server.url, clock, timeout=0.3)
+    server.fault = "500"
+    for _ in range(10):
+        clock.t += 1
+        poller.poll_once()
+    server.fault = None
+    poller.poll_once()
+    poller.stop()
+    leftover = [t for t in threading.enumerate() if t.name.startswith(("poll-", "company-", "poller-"))]
+    assert leftover == []
+    assert threading.active_count() <= baseline + 1
