@@ -33,7 +33,7 @@ def heartbeat_gaps(runs: list[Run], sources: frozenset[str] = frozenset({"timer"
     Only timer runs are scheduled heartbeats; assignment and on-demand wakes are not.
     ``runs`` must be one agent's runs, oldest first. None when fewer than two wakes.
     """
-    starts = [r.started_at or r.created_at for r in runs if r.invocation_source in sources]
+    starts = [r.started_at if r.started_at is not None else r.created_at for r in runs if r.invocation_source in sources]
     starts = [s for s in starts if s is not None]
     if len(starts) < 2:
         return None
