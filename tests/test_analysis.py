@@ -295,3 +295,15 @@ def test_consecutive_failures_count_from_the_newest_finished_run():
     statuses = ["succeeded", "failed", "cancelled", "timed_out", "failed", "running"]
     runs = [Run(f"r{k}", "c", "alice", s, created_at=float(k)) for k, s in enumerate(statuses)]
     assert agent_analysis.consecutive_failures(runs) == 3
+
+
+def test_a_run_on_a_task_not_yet_listed_waits_for_the_task():
+    ledger = RunLedger()
+    ledger.record("c", [])  # primed
+    run = Run("r", "c", "alice", "succeeded", issue_id="new-canary", finished_at=1.0)
+    assert ledger.record("c", [run], known_issues=set()) == 0  # the issue list lags: wait
+    assert ledger.record("c", [run], canary_issues={"new-canary"}, known_issues={"new-canary"}) == 0  # a canary: never counted
+    assert ledger.view().runs == {}
+    late = Run("r2", "c", "alice", "succeeded", issue_id="deleted", finished_at=2.0)
+    counts = [ledger.record("c", [late], known_issues=set()) for _ in range(4)]
+    assert counts == [0, 0, 0, 1]  # counted after MAX_DEFERRALS polls all the same

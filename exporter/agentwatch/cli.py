@@ -71,6 +71,7 @@ def build_runners(settings: config.Settings, pollers: list[Poller]) -> dict[str,
             lambda p=poller: p.last_snapshot,
             title_prefix=settings.canary_marker.title_prefix,
             check_interval=cfg.check_interval,
+            model_of=poller.models.current,
         )
     return runners
 

@@ -16,6 +16,7 @@ from agentwatch.analysis.context import RATIO_BUCKETS, UNKNOWN, ContextWindows
 from agentwatch.model import FAILED_RUN_STATUSES, Run
 from agentwatch.progress import UNPRODUCTIVE_LIVENESS
 
+MAX_DEFERRALS = 3
 RUN_DURATION_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0)
 
 
@@ -56,13 +57,22 @@ class RunLedger:
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._remember = remember
         self._primed: set[str] = set()
+        self._deferred: dict[str, int] = {}
         self.runs: Counter = Counter()
         self.durations: dict[tuple[str, str], Histogram] = {}
 
-    def record(self, company_id: str, runs: list[Run], canary_issues: frozenset[str] | set[str] = frozenset()) -> int:
+    def record(
+        self,
+        company_id: str,
+        runs: list[Run],
+        canary_issues: frozenset[str] | set[str] = frozenset(),
+        known_issues: frozenset[str] | set[str] | None = None,
+    ) -> int:
         """Count the finished runs not seen before; return how many were new.
 
-        Runs on canary tasks are remembered but not counted: they are not real work."""
+        Runs on canary tasks are remembered but not counted: they are not real work. A run on
+        a task not yet in the issue list (the list can lag the runs by a poll or two) waits up
+        to ``MAX_DEFERRALS`` polls for the task to show, so a canary's runs are known as such."""
         with self._lock:
             priming = company_id not in self._primed
             self._primed.add(company_id)
@@ -70,6 +80,12 @@ class RunLedger:
             for run in runs:
                 if run.live or run.finished_at is None or run.id in self._seen:
                     continue
+                if known_issues is not None and run.issue_id and run.issue_id not in known_issues:
+                    waited = self._deferred.get(run.id, 0)
+                    if waited < MAX_DEFERRALS and not priming:
+                        self._deferred[run.id] = waited + 1
+                        continue
+                self._deferred.pop(run.id, None)
                 self._seen[run.id] = None
                 if priming or (run.issue_id is not None and run.issue_id in canary_issues):
                     continue
@@ -86,6 +102,8 @@ class RunLedger:
                     self.liveness[(company_id, run.agent_id, run.liveness_state)] += 1
                 if run.input_tokens is not None:
                     self._observe_context(company_id, run)
+            if len(self._deferred) > self._remember:
+                self._deferred.clear()
             while len(self._seen) > self._remember:
                 self._seen.popitem(last=False)
             return new

@@ -30,6 +30,10 @@ class ModelTracker:
     def __init__(self) -> None:
         self.agents: dict[str, AgentModel] = {}
 
+    def current(self, agent_id: str) -> str:
+        state = self.agents.get(agent_id)
+        return state.current if state is not None and state.current != "unknown" else ""
+
     def update(self, cs: CompanySnapshot, now: float) -> None:
         costs: dict[str, dict[str, float]] = {}
         for row in cs.costs:

@@ -94,7 +94,7 @@ class Poller:
         try:
             snapshot = self.source.poll(now)
             for cid, cs in snapshot.companies.items():
-                self.ledger.record(cid, cs.runs, {i.id for i in cs.issues.values() if i.is_canary})
+                self.ledger.record(cid, cs.runs, {i.id for i in cs.issues.values() if i.is_canary}, set(cs.issues))
                 self.models.update(cs, now)
                 self.ledger.forget_agents(cid, set(cs.agents))
                 self.trackers.setdefault(cid, TaskTracker()).update(cs, now)

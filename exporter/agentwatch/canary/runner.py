@@ -66,6 +66,7 @@ class CanaryRunner:
         title_prefix: str = "[canary]",
         check_interval: float = 5.0,
         clock: Callable[[], float] = time.time,
+        model_of: Callable[[str], str] | None = None,
     ) -> None:
         self.suite = suite
         self.api = api
@@ -74,6 +75,7 @@ class CanaryRunner:
         self.title_prefix = title_prefix
         self.check_interval = check_interval
         self.clock = clock
+        self.model_of = model_of or (lambda agent_id: "")  # the model the agent is known to use
         self.records: dict[tuple[str, str], CanaryRecord] = {}  # (canary, agent id)
         self.next_due: dict[tuple[str, str], float] = {}
         self.in_flight: dict[tuple[str, str], InFlight] = {}
@@ -179,7 +181,7 @@ class CanaryRunner:
         reason = self._skip_reason(canary, cs, agent, rec, now)
         if reason is not None:
             log.info("canary skipped", extra={"source": self.source, "canary": canary.name, "agent_id": agent.id, "reason": reason})
-            self._finish(canary, agent.id, "skipped", agent.model, now)
+            self._finish(canary, agent.id, "skipped", self.model_of(agent.id) or agent.model, now)
             return
         title = f"{self.title_prefix} {canary.name}: {canary.title}"
         try:
@@ -188,7 +190,7 @@ class CanaryRunner:
             if exc.status in (401, 403):
                 raise CanaryPermissionError(str(exc)) from None
             log.warning("canary task could not be created", extra={"source": self.source, "canary": canary.name, "agent_id": agent.id, "error": str(exc)})
-            self._finish(canary, agent.id, "error", agent.model, now)
+            self._finish(canary, agent.id, "error", self.model_of(agent.id) or agent.model, now)
             return
         log.info("canary started", extra={"source": self.source, "canary": canary.name, "agent_id": agent.id, "task_id": task_id})
         self.in_flight[key] = InFlight(canary, cs.company.id, agent.id, task_id, identifier, now)
@@ -197,7 +199,7 @@ class CanaryRunner:
         canary = flight.canary
         cs = snapshot.companies.get(flight.company_id)
         agent = cs.agents.get(flight.agent_id) if cs else None
-        fallback_model = agent.model if agent else ""
+        fallback_model = self.model_of(flight.agent_id) or (agent.model if agent else "")
         try:
             state = self.api.task_state(flight.task_id, flight.agent_id)
         except SourceError as exc:
