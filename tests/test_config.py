@@ -129,3 +129,22 @@ def test_unreadable_config_file():
     result = run_cli("--config.file=/nonexistent/agentwatch.yml", "check-config")
     assert result.returncode == 2
     assert "config.file='/nonexistent/agentwatch.yml': cannot be read" in result.stderr
+
+
+def test_shipped_examples_validate(monkeypatch, tmp_path):
+    from pathlib import Path
+
+    from agentwatch.canary.suite import load_suite
+
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    # the example points at secret files; stand them in
+    text = (examples / "agentwatch.yml").read_text()
+    for name in ("paperclip_board_token", "paperclip_canary_token"):
+        (tmp_path / name).write_text("pcp_board_x\n")
+        text = text.replace(f"/run/secrets/{name}", str(tmp_path / name))
+    path = tmp_path / "agentwatch.yml"
+    path.write_text(text)
+    settings = config.load(path)
+    assert [s.name for s in settings.sources] == ["prod", "staging"] and settings.sources[0].canary.enabled
+    suite = load_suite(examples / "canaries.yml")
+    assert len(suite.canaries) == 5
