@@ -47,6 +47,8 @@ class ReplayServer:
         self.slow_seconds = 3.0
         self.requests: list[str] = []
         self.overrides: dict[str, object] = {}
+        self.reject_params: set[str] = set()  # query parameters an older build answers with 400
+        self.missing_paths: set[str] = set()  # regexes of routes an older build does not have (404)
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -77,10 +79,10 @@ class ReplayServer:
         if path in self.overrides:
             return self.overrides[path]
         if re.match(r"^/api/companies/[^/]+/issues$", path):
-            if query.get("status") == ["blocked"]:
-                return load("api_companies_{companyId}_issues__status-blocked_includeBlockedBy-true.json")
             if query.get("afterId") or query.get("offset", ["0"]) != ["0"]:
                 return []
+            if query.get("status") == ["blocked"]:
+                return load("api_companies_{companyId}_issues__status-blocked_includeBlockedBy-true.json")
             rows = load("api_companies_{companyId}_issues__view-compact.json")
             blocked = {r["id"]: r for r in load("api_companies_{companyId}_issues__status-blocked_includeBlockedBy-true.json")}
             for row in rows:
@@ -106,6 +108,10 @@ class ReplayServer:
             return self._send(h, 429, b'{"error":"Too many requests","retryAfterSeconds":1}', {"Retry-After": "1"})
         if fault == "401":
             return self._send(h, 401, b'{"error":"Unauthorized"}')
+        if any(p in query for p in self.reject_params):
+            return self._send(h, 400, b'{"error":"Unsupported query parameter"}')
+        if any(re.match(rx, parts.path) for rx in self.missing_paths):
+            return self._send(h, 404, b'{"error":"API route not found"}')
         body = self.body_for(parts.path, query)
         if body is None:
             return self._send(h, 404, b'{"error":"API route not found"}')

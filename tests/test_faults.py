@@ -209,3 +209,27 @@ def test_no_threads_leak_across_failing_polls(server):
     leftover = [t for t in threading.enumerate() if t.name.startswith(("poll-", "company-", "poller-"))]
     assert leftover == []
     assert threading.active_count() <= baseline + 1
+
+
+def test_an_older_build_degrades_gracefully_and_says_so_once(server, caplog):
+    """No afterId/updatedSince, no scheduler table, no live runs or window spend: the poll still works."""
+    caplog.set_level(logging.WARNING, logger="agentwatch")
+    logger = logging.getLogger("agentwatch")
+    logger.propagate = True
+    try:
+        server.reject_params = {"afterId", "updatedSince"}
+        server.missing_paths = {r"^/api/instance/scheduler-heartbeats$", r"^/api/companies/[^/]+/costs/window-spend$"}
+        clock = Clock()
+        poller, registry = make_exporter(server.url, clock, issue_page_size=5)
+        for _ in range(3):
+            clock.t += 30
+            assert poller.poll_once()
+        s = scrape(registry)
+        assert s.get_value("agentwatch_up", source="pc") == 1.0
+        assert s.total("agentwatch_company_tasks") == 12.0
+        assert s.select("agentwatch_agent_heartbeat_scheduler_active") == []
+        assert any("offset=" in r for r in server.requests)  # paging fell back to offsets
+        features = sorted(r.feature for r in caplog.records if r.getMessage() == "platform feature unavailable, degrading")
+        assert features == ["after_id", "scheduler_heartbeats", "updated_since", "window_spend"]  # each once
+    finally:
+        logger.propagate = False

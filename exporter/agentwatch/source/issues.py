@@ -124,6 +124,7 @@ class IssueSync:
             stamp = datetime.fromtimestamp(since - OVERLAP_SECONDS, tz=timezone.utc)
             params["updatedSince"] = stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
         rows: list = []
+        seen: set = set()
         while True:
             page_params = dict(params)
             page_params["limit"] = str(self.page_size)
@@ -161,6 +162,8 @@ class IssueSync:
             page = parse.as_list(resp.data, self.endpoint)
             if first and since is not None:
                 self.etag = resp.etag
-            rows.extend(page)
-            if len(page) < self.page_size or not page:
+            fresh = [row for row in page if not (isinstance(row, dict) and row.get("id") in seen)]
+            seen.update(row.get("id") for row in fresh if isinstance(row, dict))
+            rows.extend(fresh)
+            if len(page) < self.page_size or not fresh:  # a page that adds nothing new ends paging
                 return rows
