@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from harness.exporter import ExporterProcess
-from harness.paperclip import wait_for
+from harness.paperclip import free_port, wait_for
 
 pytestmark = pytest.mark.paperclip
 
@@ -96,6 +96,40 @@ def test_canary_goes_from_pass_to_fail_after_a_model_change(canary_setup):
     assert s.total("agentwatch_company_tasks", company="Canary Co") == len(tasks)
     assert s.total("agentwatch_canary_tasks", company="Canary Co") >= 2
     assert s.total("agentwatch_agent_runs_total", agent="Canary Carl") <= 2  # the heartbeats only, no canary runs
+
+
+def test_canary_tasks_carry_the_label_and_the_prefix(canary_setup):
+    api, c = canary_setup["api"], canary_setup["company"]
+    canaries = [i for i in api.get(f"/api/companies/{c}/issues") if i["title"].startswith("[canary] arithmetic")]
+    assert canaries
+    assert all("agentwatch-canary" in [label["name"] for label in i.get("labels", [])] for i in canaries)
+
+
+def test_a_token_without_write_permission_stops_startup(canary_setup, tmp_path):
+    """An agent's own API key cannot assign tasks to others: agentwatch refuses to start, clearly."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    api = canary_setup["api"]
+    key = api.post(f"/api/agents/{canary_setup['carl']}/keys", {"name": "not-for-canaries"})["token"]
+    suite = tmp_path / "suite.yml"
+    suite.write_text(SUITE)
+    config = tmp_path / "agentwatch.yml"
+    config.write_text(
+        yaml.safe_dump(
+            {"sources": [{"name": "cn", "url": api.url, "canary": {"enabled": True, "suite_file": str(suite), "token": key}}]}
+        )
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "agentwatch", f"--config.file={config}", f"--web.listen-address=127.0.0.1:{free_port()}"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2
+    assert "canary" in result.stderr and "write" in result.stderr
+    assert key not in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
 
 
 def test_canary_tasks_are_cleaned_up(canary_setup):

@@ -66,7 +66,7 @@ def build_runners(settings: config.Settings, pollers: list[Poller]) -> dict[str,
         client = HttpClient(poller.config.url, token=secret.get_secret_value() if secret else None, timeout=poller.config.timeout)
         runners[poller.source.name] = CanaryRunner(
             suite,
-            CanaryAPI(client),
+            CanaryAPI(client, label=settings.canary_marker.label),
             poller.source.name,
             lambda p=poller: p.last_snapshot,
             title_prefix=settings.canary_marker.title_prefix,

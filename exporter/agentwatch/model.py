@@ -86,6 +86,7 @@ class Run:
     error_code: str = ""
     issue_id: str | None = None
     liveness_state: str = ""
+    retry_of_run_id: str | None = None
     started_at: float | None = None
     finished_at: float | None = None
     created_at: float | None = None

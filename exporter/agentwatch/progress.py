@@ -9,7 +9,7 @@ For every open task the tracker keeps what happened since its last progression
 (prompt sizes span the whole task, across progressions):
 the runs on it (from ``contextSnapshot.issueId``), the LLM calls (runs that reported LLM
 usage) and their spend (the runs' reported ``costUsd``), the unproductive runs (liveness
-``empty_response`` / ``plan_only``), and the prompt size of its first and latest run. Runs
+``empty_response`` / ``plan_only``, and retries of a failed run), and the prompt size of its first and latest run. Runs
 are deduplicated by id, so the short windows the API returns add up over polls. The API
 does not tie cost events to runs, so an adapter that reports no usage (``process``) shows
 runs but no LLM calls or spend here.
@@ -98,7 +98,7 @@ class TaskTracker:
             if when < task.progressed_at or run.id in task.runs:
                 continue
             task.runs.add(run.id)
-            if run.liveness_state in UNPRODUCTIVE_LIVENESS:
+            if run.liveness_state in UNPRODUCTIVE_LIVENESS or run.retry_of_run_id:
                 task.unproductive_runs += 1
             if run.input_tokens is not None or run.cost_usd is not None:
                 task.llm_calls += 1

@@ -55,7 +55,7 @@ def loops(f: Families, cs: CompanySnapshot, alabels: Labels, tracker: TaskTracke
         )
         f.gauge(
             "agentwatch_agent_unproductive_runs_without_progress",
-            "Runs with liveness empty_response or plan_only on in-progress tasks since their last progression.",
+            "Runs with liveness empty_response or plan_only, or retries, on in-progress tasks since their last progression.",
             labels,
             s.unproductive_runs if s else 0,
         )

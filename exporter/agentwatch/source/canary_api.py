@@ -25,8 +25,33 @@ class TaskState:
 
 
 class CanaryAPI:
-    def __init__(self, client: HttpClient) -> None:
+    def __init__(self, client: HttpClient, label: str = "agentwatch-canary") -> None:
         self.client = client
+        self.label = label
+        self._label_ids: dict[str, str | None] = {}
+
+    def label_id(self, company_id: str) -> str | None:
+        """The id of the canary label in the company, created on first use; None where labels are unavailable."""
+        if company_id in self._label_ids:
+            return self._label_ids[company_id]
+        label_id = None
+        try:
+            rows = parse.as_list(
+                self.client.get(f"/api/companies/{company_id}/labels", "/api/companies/{id}/labels").data, "labels"
+            )
+            label_id = next((parse.text(r.get("id")) for r in rows if isinstance(r, dict) and r.get("name") == self.label), None)
+            if label_id is None:
+                created = self.client.request(
+                    "POST",
+                    f"/api/companies/{company_id}/labels",
+                    "/api/companies/{id}/labels",
+                    body={"name": self.label, "color": "#f59e0b"},
+                )
+                label_id = parse.text(parse.as_dict(created.data, "label").get("id")) or None
+        except (SourceError, parse.SchemaError):
+            label_id = None  # the title prefix still marks the task
+        self._label_ids[company_id] = label_id
+        return label_id
 
     def check_write_access(self, company_ids: list[str]) -> None:
         """Fail unless the token acts as the board with access to every company (agents cannot assign others)."""
@@ -48,12 +73,11 @@ class CanaryAPI:
             raise CanaryPermissionError(f"the canary token has no write access to company {missing[0]}")
 
     def create_task(self, company_id: str, agent_id: str, title: str, description: str) -> tuple[str, str]:
-        resp = self.client.request(
-            "POST",
-            f"/api/companies/{company_id}/issues",
-            "/api/companies/{id}/issues",
-            body={"title": title, "description": description, "status": "todo", "priority": "low", "assigneeAgentId": agent_id},
-        )
+        body = {"title": title, "description": description, "status": "todo", "priority": "low", "assigneeAgentId": agent_id}
+        label_id = self.label_id(company_id)
+        if label_id:
+            body["labelIds"] = [label_id]
+        resp = self.client.request("POST", f"/api/companies/{company_id}/issues", "/api/companies/{id}/issues", body=body)
         data = parse.as_dict(resp.data, "create issue")
         return parse.text(data.get("id")), parse.text(data.get("identifier"))
 

@@ -252,6 +252,7 @@ def run(row: dict) -> Run | None:
         error_code=text(row.get("errorCode")),
         issue_id=text(context.get("issueId")) or text(row.get("issueId")) or None,
         liveness_state=text(row.get("livenessState")),
+        retry_of_run_id=text(row.get("retryOfRunId")) or None,
         started_at=timestamp(row.get("startedAt")),
         finished_at=timestamp(row.get("finishedAt")),
         created_at=timestamp(row.get("createdAt")),
