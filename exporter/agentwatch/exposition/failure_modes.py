@@ -6,7 +6,7 @@ from typing import Callable
 
 from agentwatch.analysis import dependencies
 from agentwatch.analysis.context import RATIO_BUCKETS, ContextWindows, growth
-from agentwatch.analysis.loops import loop_signals
+from agentwatch.analysis.loops import LoopSignals, loop_signals
 from agentwatch.config import Settings
 from agentwatch.exposition.families import Families
 from agentwatch.ledger import LedgerView
@@ -16,49 +16,49 @@ from agentwatch.progress import TaskTracker
 Labels = Callable[[str], dict[str, str]]
 
 
+LOOP_GAUGES = (
+    (
+        "agentwatch_agent_looping_tasks",
+        "looping_tasks",
+        "In-progress tasks without progression for longer than analysis.loop_min_age and with more than "
+        "analysis.loop_min_calls runs or LLM calls since (a reasoning loop).",
+    ),
+    (
+        "agentwatch_agent_max_runs_without_progress",
+        "max_runs_without_progress",
+        "Most runs on one in-progress task since its last progression.",
+    ),
+    (
+        "agentwatch_agent_max_llm_calls_without_progress",
+        "max_calls_without_progress",
+        "Most LLM calls (runs that reported LLM usage) on one in-progress task since its last progression.",
+    ),
+    (
+        "agentwatch_agent_oldest_progress_age_seconds",
+        "oldest_progress_age",
+        "Longest time an in-progress task of the agent has gone without progression (0 = none in progress).",
+    ),
+    (
+        "agentwatch_agent_looping_spend_usd",
+        "looping_spend_usd",
+        "Spend since their last progression on the agent's tasks that look like a loop.",
+    ),
+    (
+        "agentwatch_agent_unproductive_runs_without_progress",
+        "unproductive_runs",
+        "Runs with liveness empty_response or plan_only, or retries, on in-progress tasks since their last progression.",
+    ),
+)
+
+
 def loops(f: Families, cs: CompanySnapshot, alabels: Labels, tracker: TaskTracker, settings: Settings, now: float) -> None:
     cfg = settings.analysis
     signals = loop_signals(tracker.tasks.values(), now, cfg.loop_min_age, cfg.loop_min_calls)
     for agent in cs.agents.values():
-        s = signals.get(agent.id)
+        s = signals.get(agent.id) or LoopSignals()
         labels = alabels(agent.id)
-        f.gauge(
-            "agentwatch_agent_looping_tasks",
-            "In-progress tasks without progression for longer than analysis.loop_min_age and with more than "
-            "analysis.loop_min_calls runs or LLM calls since (a reasoning loop).",
-            labels,
-            s.looping_tasks if s else 0,
-        )
-        f.gauge(
-            "agentwatch_agent_max_runs_without_progress",
-            "Most runs on one in-progress task since its last progression.",
-            labels,
-            s.max_runs_without_progress if s else 0,
-        )
-        f.gauge(
-            "agentwatch_agent_max_llm_calls_without_progress",
-            "Most LLM calls (runs that reported LLM usage) on one in-progress task since its last progression.",
-            labels,
-            s.max_calls_without_progress if s else 0,
-        )
-        f.gauge(
-            "agentwatch_agent_oldest_progress_age_seconds",
-            "Longest time an in-progress task of the agent has gone without progression (0 = none in progress).",
-            labels,
-            s.oldest_progress_age if s else 0.0,
-        )
-        f.gauge(
-            "agentwatch_agent_looping_spend_usd",
-            "Spend since their last progression on the agent's tasks that look like a loop.",
-            labels,
-            s.looping_spend_usd if s else 0.0,
-        )
-        f.gauge(
-            "agentwatch_agent_unproductive_runs_without_progress",
-            "Runs with liveness empty_response or plan_only, or retries, on in-progress tasks since their last progression.",
-            labels,
-            s.unproductive_runs if s else 0,
-        )
+        for name, attr, doc in LOOP_GAUGES:
+            f.gauge(name, doc, labels, getattr(s, attr))
 
 
 def context(
