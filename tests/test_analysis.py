@@ -171,7 +171,7 @@ def runs_on(task, n, start, agent="alice", **kw):
 
 
 def loops(tracker, now):
-    return loop_signals(tracker.tasks.values(), now, 4 * 3600, 20)
+    return loop_signals(tracker.tasks.values(), now, lambda agent_id: (4 * 3600, 20))
 
 
 def test_a_loop_needs_both_the_age_and_the_calls():

@@ -27,7 +27,7 @@ def test_defaults():
     src = s.sources[0]
     assert (src.name, src.url, src.token, src.poll_interval, src.max_concurrency) == ("paperclip", "http://127.0.0.1:3100", None, 30.0, 8)
     assert s.escalations.expected == ["hire_agent", "approve_ceo_strategy"]
-    assert s.analysis.loop_min_age == 4 * 3600 and s.analysis.loop_min_calls == 20
+    assert s.thresholds.defaults.loop_min_age == 4 * 3600 and s.thresholds.defaults.loop_min_calls == 20
 
 
 @pytest.mark.parametrize("value, seconds", [("30s", 30), ("2m", 120), ("45", 45), ("1.5h", 5400), ("500ms", 0.5)])
@@ -129,6 +129,25 @@ def test_unreadable_config_file():
     result = run_cli("--config.file=/nonexistent/agentwatch.yml", "check-config")
     assert result.returncode == 2
     assert "config.file='/nonexistent/agentwatch.yml': cannot be read" in result.stderr
+
+
+def test_thresholds_resolve_agent_over_role_over_defaults():
+    s = config.load(
+        None,
+        {"thresholds": {"defaults": {"stuck_factor": 4}, "roles": {"qa": {"stuck_factor": 5, "loop_min_age": "1h"}}, "agents": {"Qa Bot": {"stuck_factor": 6}}}},
+    )
+    t = s.thresholds
+    assert t.resolve("Other", "id", "engineer").stuck_factor == 4
+    assert t.resolve("Other", "id", "qa").stuck_factor == 5 and t.resolve("Other", "id", "qa").loop_min_age == 3600
+    assert t.resolve("Qa Bot", "id", "qa").stuck_factor == 6
+    assert t.resolve("Qa Bot", "id", "qa").runs_failing_consecutive == 3  # untouched keys keep their defaults
+
+
+def test_unknown_threshold_names_the_key(tmp_path):
+    path = tmp_path / "bad.yml"
+    path.write_text("thresholds: {roles: {qa: {stuk_factor: 5}}}\n")
+    result = run_cli(f"--config.file={path}", "check-config")
+    assert result.returncode == 2 and "thresholds.roles" in result.stderr
 
 
 def test_shipped_examples_validate(monkeypatch, tmp_path):

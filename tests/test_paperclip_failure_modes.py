@@ -5,7 +5,7 @@ whose end is assigned to a paused agent, (c) an agent that keeps waking on an in
 task without changing its status, reporting a cost each run, (d) an agent whose prompt
 grows with each run on the same task. A healthy control company works beside it. The
 exporter must flag exactly these and stay quiet on the control. Time is compressed with the
-analysis thresholds in the exporter's config (the definitions under test are the shipped ones).
+loop thresholds in the exporter's config (the definitions under test are the shipped ones).
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def scenario(paperclip_api, paperclip_root):
 def exporter(scenario, paperclip_server, paperclip_api, tmp_path_factory):
     config = {
         "poll_interval": "1s",
-        "analysis": {"loop_min_age": f"{LOOP_MIN_AGE}s", "loop_min_calls": LOOP_MIN_CALLS},
+        "thresholds": {"defaults": {"loop_min_age": f"{LOOP_MIN_AGE}s", "loop_min_calls": LOOP_MIN_CALLS}},
         "sources": [{"name": "fm", "url": paperclip_server.url, "companies": [scenario["company"], scenario["control"]]}],
     }
     with ExporterProcess(config, tmp_path_factory.mktemp("fm")) as exp:

@@ -145,17 +145,64 @@ class CanaryMarkerConfig(_Strict):
 
 
 class AnalysisConfig(_Strict):
-    """Definitions used by the failure-mode detectors (the alert thresholds live in thresholds)."""
+    """Definitions used by the context detector (alert thresholds live in ``thresholds``)."""
 
-    loop_min_age: float = 4 * 3600.0  # seconds in progress without progression
-    loop_min_calls: int = Field(default=20, ge=1)  # runs or LLM calls without progression
     context_high_ratio: float = Field(default=0.8, gt=0, le=1)  # prompt / window marking "high" runs
     context_windows: dict[str, int] = Field(default_factory=dict)  # model -> window, overrides the table
 
-    @field_validator("loop_min_age", mode="before")
+
+class Thresholds(_Strict):
+    """Every alert threshold, in one place. The brief's numbers are the defaults.
+
+    The exporter resolves them per agent (agent, then role, then defaults) and exposes them as
+    ``agentwatch_agent_threshold{threshold=...}``; the alerting rules join on that series, so
+    tuning never means editing PromQL. Durations are seconds (or "30m", "4h").
+    """
+
+    heartbeat_missed_factor: float = Field(default=3.0, gt=0)  # no heartbeat for this many intervals
+    heartbeat_irregular_factor: float = Field(default=2.0, gt=0)  # mean gap this many intervals
+    heartbeat_gap_cv: float = Field(default=0.5, gt=0)  # or stddev/mean of the gaps above this
+    throughput_drop_ratio: float = Field(default=0.5, gt=0, le=1)  # completions below this share of the baseline
+    stuck_factor: float = Field(default=3.0, gt=0)  # in progress this many times the average duration
+    runs_failing_consecutive: float = Field(default=3.0, ge=1)  # failed runs in a row
+    runs_failure_ratio: float = Field(default=0.5, gt=0, le=1)  # or this share of runs failing
+    loop_min_age: float = 4 * 3600.0  # a task in progress this long without progression ...
+    loop_min_calls: float = Field(default=20.0, ge=1)  # ... with more runs or LLM calls than this is a loop
+    context_ratio: float = Field(default=0.8, gt=0)  # prompt / window of the latest run
+    context_growth: float = Field(default=1.5, gt=1)  # latest prompt / first prompt on a task
+    burn_spike_factor: float = Field(default=2.0, gt=1)  # spend rate this many times the expected one
+    budget_soft_ratio: float = Field(default=0.8, gt=0, le=1)  # share of the budget used
+    escalation_spike_factor: float = Field(default=2.0, gt=1)  # unexpected escalations above the baseline
+    canary_consecutive_failures: float = Field(default=3.0, ge=1)
+    model_quality_drop: float = Field(default=0.3, gt=0, le=1)  # pass-ratio drop after a model change
+    deadlock_min_age: float = 3600.0  # a stalled chain this old pages
+
+    @field_validator("loop_min_age", "deadlock_min_age", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
         return parse_duration(value)
+
+
+class ThresholdsConfig(_Strict):
+    defaults: Thresholds = Field(default_factory=Thresholds)
+    roles: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    agents: dict[str, dict[str, Any]] = Field(default_factory=dict)  # by agent name or id
+
+    @field_validator("roles", "agents")
+    @classmethod
+    def _known_keys(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for scope, overrides in value.items():
+            if not isinstance(overrides, dict):
+                raise ValueError(f"{scope}: expected a mapping of threshold: value")
+            Thresholds(**overrides)  # validates names and values
+        return value
+
+    def resolve(self, agent_name: str = "", agent_id: str = "", role: str = "") -> Thresholds:
+        merged = self.defaults.model_dump()
+        for overrides in (self.roles.get(role), self.agents.get(agent_name), self.agents.get(agent_id)):
+            if overrides:
+                merged.update(Thresholds(**overrides).model_dump(include=set(overrides)))
+        return Thresholds(**merged)
 
 
 class Settings(BaseSettings):
@@ -170,6 +217,7 @@ class Settings(BaseSettings):
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     canary_marker: CanaryMarkerConfig = Field(default_factory=CanaryMarkerConfig)
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
+    thresholds: ThresholdsConfig = Field(default_factory=ThresholdsConfig)
     # Single-source shorthand (the usual env-only setup).
     paperclip_url: str | None = None
     paperclip_token: SecretStr | None = None

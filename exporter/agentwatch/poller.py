@@ -54,6 +54,7 @@ class SourceState:
     dropped_rows: dict[str, int] = field(default_factory=dict)
     platform_version: str = ""
     last_error_kind: str | None = None
+    thresholds: dict[str, float] = field(default_factory=dict)
 
 
 class Poller:
@@ -66,7 +67,7 @@ class Poller:
         self.ledger = RunLedger(self.builder.windows, settings.analysis.context_high_ratio)
         self.trackers: dict[str, TaskTracker] = {}
         self.models = ModelTracker()
-        self.state = SourceState(name=source.name)
+        self.state = SourceState(name=source.name, thresholds=settings.thresholds.defaults.model_dump())
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

@@ -2,13 +2,14 @@
 
 A task *looks like a loop* when it has gone longer than ``loop_min_age`` without
 progression (see ``agentwatch.progress``) and has had more than ``loop_min_calls`` runs or
-LLM calls since. The defaults are the brief's: 4 hours and 20 calls.
+LLM calls since. Both come from ``thresholds`` in the config, per agent; the defaults are the
+brief's: 4 hours and 20 calls.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Callable, Iterable
 
 from agentwatch.progress import TaskProgress
 
@@ -27,8 +28,10 @@ def looks_like_loop(task: TaskProgress, now: float, min_age: float, min_calls: i
     return now - task.progressed_at > min_age and max(len(task.runs), task.llm_calls) > min_calls
 
 
-def loop_signals(tasks: Iterable[TaskProgress], now: float, min_age: float, min_calls: int) -> dict[str, LoopSignals]:
-    """Per agent id."""
+def loop_signals(
+    tasks: Iterable[TaskProgress], now: float, limits: Callable[[str], tuple[float, float]]
+) -> dict[str, LoopSignals]:
+    """Per agent id; ``limits(agent_id)`` gives that agent's (loop_min_age, loop_min_calls)."""
     out: dict[str, LoopSignals] = {}
     for task in tasks:
         if not task.agent_id or task.status != "in_progress":
@@ -38,7 +41,7 @@ def loop_signals(tasks: Iterable[TaskProgress], now: float, min_age: float, min_
         s.max_calls_without_progress = max(s.max_calls_without_progress, task.llm_calls)
         s.oldest_progress_age = max(s.oldest_progress_age, now - task.progressed_at)
         s.unproductive_runs += task.unproductive_runs
-        if looks_like_loop(task, now, min_age, min_calls):
+        if looks_like_loop(task, now, *limits(task.agent_id)):
             s.looping_tasks += 1
             s.looping_spend_usd += task.spend_usd
     return out

@@ -20,8 +20,8 @@ LOOP_GAUGES = (
     (
         "agentwatch_agent_looping_tasks",
         "looping_tasks",
-        "In-progress tasks without progression for longer than analysis.loop_min_age and with more than "
-        "analysis.loop_min_calls runs or LLM calls since (a reasoning loop).",
+        "In-progress tasks without progression for longer than the loop_min_age threshold and with more than "
+        "loop_min_calls runs or LLM calls since (a reasoning loop).",
     ),
     (
         "agentwatch_agent_max_runs_without_progress",
@@ -51,9 +51,14 @@ LOOP_GAUGES = (
 )
 
 
-def loops(f: Families, cs: CompanySnapshot, alabels: Labels, tracker: TaskTracker, settings: Settings, now: float) -> None:
-    cfg = settings.analysis
-    signals = loop_signals(tracker.tasks.values(), now, cfg.loop_min_age, cfg.loop_min_calls)
+def loops(f: Families, cs: CompanySnapshot, alabels: Labels, tracker: TaskTracker, thresholds, now: float) -> None:
+    """``thresholds(agent_id)`` gives the agent's resolved ``Thresholds``."""
+
+    def limits(agent_id: str) -> tuple[float, float]:
+        t = thresholds(agent_id)
+        return t.loop_min_age, t.loop_min_calls
+
+    signals = loop_signals(tracker.tasks.values(), now, limits)
     for agent in cs.agents.values():
         s = signals.get(agent.id) or LoopSignals()
         labels = alabels(agent.id)
@@ -126,6 +131,19 @@ def context(
     )
     for (agent_id, model), value in sorted(growths.items()):
         f.gauge("agentwatch_agent_context_growth_ratio", "", {**alabels(agent_id), "model": model}, value)
+
+
+def thresholds(f: Families, cs: CompanySnapshot, alabels: Labels, resolved) -> None:
+    """Every agent's resolved thresholds, for the alerting rules to join on."""
+    for agent in cs.agents.values():
+        labels = alabels(agent.id)
+        for name, value in resolved(agent.id).model_dump().items():
+            f.gauge(
+                "agentwatch_agent_threshold",
+                "Alert thresholds resolved for the agent from the config (agent, then role, then defaults).",
+                {**labels, "threshold": name},
+                value,
+            )
 
 
 def deadlocks(f: Families, base: dict[str, str], cs: CompanySnapshot, settings: Settings, now: float) -> None:

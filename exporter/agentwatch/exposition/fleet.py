@@ -108,10 +108,24 @@ class FleetBuilder:
         self._runs(f, cs, alabels, view)
         self._budget(f, base, cs, alabels)
         self._escalations(f, base, cs, now, alabels)
-        failure_modes.loops(f, cs, alabels, tracker, self.settings, now)
+        resolved = self._thresholds(cs)
+        failure_modes.thresholds(f, cs, alabels, resolved)
+        failure_modes.loops(f, cs, alabels, tracker, resolved, now)
         failure_modes.context(f, cs, alabels, tracker, view, self.windows)
         failure_modes.deadlocks(f, base, cs, self.settings, now)
         model_families(f, alabels, models, cs.agents)
+
+    def _thresholds(self, cs: CompanySnapshot):
+        cache: dict[str, object] = {}
+        cfg = self.settings.thresholds
+
+        def resolved(agent_id: str):
+            if agent_id not in cache:
+                agent = cs.agents.get(agent_id)
+                cache[agent_id] = cfg.resolve(agent.name, agent.id, agent.role) if agent else cfg.defaults
+            return cache[agent_id]
+
+        return resolved
 
     def _agents(self, f: Families, cs: CompanySnapshot, now: float, alabels) -> None:
         runs_by_agent = agent_analysis.runs_by_agent(cs.runs)
