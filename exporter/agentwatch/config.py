@@ -176,8 +176,9 @@ class Thresholds(_Strict):
     canary_consecutive_failures: float = Field(default=3.0, ge=1)
     model_quality_drop: float = Field(default=0.3, gt=0, le=1)  # pass-ratio drop after a model change
     deadlock_min_age: float = 3600.0  # a stalled chain this old pages
+    stale_data_age: float = 600.0  # served data older than this: AgentwatchDataStale
 
-    @field_validator("loop_min_age", "deadlock_min_age", mode="before")
+    @field_validator("loop_min_age", "deadlock_min_age", "stale_data_age", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
         return parse_duration(value)

@@ -1,0 +1,70 @@
+"""The Prometheus bundle: rules and config pass promtool, the unit tests pass, the alert contract holds."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+PROM = ROOT / "prometheus"
+ALERTS = [
+    "AgentHeartbeatMissed", "AgentHeartbeatIrregular", "AgentThroughputDrop", "AgentTaskStuck", "AgentRunsFailing",
+    "AgentReasoningLoop", "AgentContextPressure", "TaskDependencyDeadlock", "AgentBudgetBurnSpike", "AgentBudgetSoftLimit",
+    "AgentBudgetHardStop", "AgentEscalationSpike", "CanaryTaskFailing", "ModelQualityDegraded", "PaperclipDown",
+    "AgentwatchPollFailing", "AgentwatchDataStale", "Watchdog",
+]
+
+
+def promtool() -> str:
+    path = shutil.which("promtool")
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("promtool is required in CI")
+        pytest.skip("promtool not installed")
+    return path
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    result = subprocess.run([promtool(), *args], capture_output=True, text=True, cwd=PROM)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def alert_rules() -> list[dict]:
+    doc = yaml.safe_load((PROM / "rules" / "alerts.yml").read_text())
+    return [r for g in doc["groups"] for r in g["rules"] if "alert" in r]
+
+
+def test_rules_and_config_pass_promtool():
+    run("check", "rules", "rules/recording.yml", "rules/alerts.yml")
+    run("check", "config", "prometheus.yml")
+
+
+def test_promtool_unit_tests_pass():
+    out = run("test", "rules", *sorted(str(p.relative_to(PROM)) for p in (PROM / "tests").glob("*.yml")))
+    assert "SUCCESS" in out.stdout + out.stderr
+
+
+def test_the_alert_names_are_the_contract():
+    assert [r["alert"] for r in alert_rules()] == ALERTS
+
+
+@pytest.mark.parametrize("rule", alert_rules(), ids=lambda r: r["alert"])
+def test_every_alert_carries_labels_and_annotations(rule):
+    assert rule["labels"]["severity"] in ("critical", "warning", "info", "none")
+    assert rule["labels"]["failure_class"]
+    for key in ("summary", "description", "runbook_url", "dashboard_url"):
+        assert rule["annotations"].get(key), key
+    assert rule["annotations"]["runbook_url"].endswith(f"/docs/runbooks/{rule['alert']}.md")
+
+
+def test_recording_rules_follow_level_metric_operations():
+    doc = yaml.safe_load((PROM / "rules" / "recording.yml").read_text())
+    for rule in (r for g in doc["groups"] for r in g["rules"]):
+        level, metric, ops = rule["record"].split(":")
+        assert level in ("agent", "role") and metric.startswith("agentwatch_") and ops
