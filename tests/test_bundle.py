@@ -68,3 +68,41 @@ def test_recording_rules_follow_level_metric_operations():
     for rule in (r for g in doc["groups"] for r in g["rules"]):
         level, metric, ops = rule["record"].split(":")
         assert level in ("agent", "role") and metric.startswith("agentwatch_") and ops
+
+
+# -- Alertmanager ------------------------------------------------------------------------------
+
+AM = ROOT / "alertmanager"
+EXPECTED_RECEIVERS = {  # failure_class, severity -> receivers (the routing contract)
+    ("meta", "none"): "watchdog",
+    ("platform", "critical"): "ops",
+    ("exporter", "warning"): "ops",
+    ("budget", "critical"): "cost,oncall",
+    ("budget", "warning"): "cost,team",
+}
+
+
+def amtool() -> str:
+    path = shutil.which("amtool")
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("amtool is required in CI")
+        pytest.skip("amtool not installed")
+    return path
+
+
+def test_alertmanager_config_is_valid():
+    result = subprocess.run([amtool(), "check-config", "alertmanager.yml"], capture_output=True, text=True, cwd=AM)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("rule", alert_rules(), ids=lambda r: r["alert"])
+def test_each_alert_routes_to_its_receivers(rule):
+    cls, sev = rule["labels"]["failure_class"], rule["labels"]["severity"]
+    expected = EXPECTED_RECEIVERS.get((cls, sev), "oncall" if sev == "critical" else "team")
+    labels = [f"alertname={rule['alert']}", f"severity={sev}", f"failure_class={cls}", "source=s", "company=C", "agent=A"]
+    result = subprocess.run(
+        [amtool(), "config", "routes", "test", "--config.file=alertmanager.yml", f"--verify.receivers={expected}", *labels],
+        capture_output=True, text=True, cwd=AM,
+    )
+    assert result.returncode == 0, f"{rule['alert']} -> {result.stdout.strip()} (expected {expected})"
