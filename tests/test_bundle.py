@@ -106,3 +106,36 @@ def test_each_alert_routes_to_its_receivers(rule):
         capture_output=True, text=True, cwd=AM,
     )
     assert result.returncode == 0, f"{rule['alert']} -> {result.stdout.strip()} (expected {expected})"
+
+
+# -- runbooks ----------------------------------------------------------------------------------
+
+SECTIONS = ["## What it means", "## How to confirm it", "## Likely causes", "## Remediation", "## When to escalate, and to whom"]
+
+
+@pytest.mark.parametrize("name", ALERTS)
+def test_every_alert_has_a_complete_runbook(name):
+    text = (ROOT / "docs" / "runbooks" / f"{name}.md").read_text()
+    assert text.startswith(f"# {name}\n")
+    positions = [text.index(section) for section in SECTIONS]
+    assert positions == sorted(positions)
+
+
+def test_no_runbook_without_an_alert():
+    assert sorted(p.stem for p in (ROOT / "docs" / "runbooks").glob("*.md")) == sorted(ALERTS)
+
+
+def test_rules_command_rewrites_the_links_and_stays_valid(tmp_path):
+    import sys
+
+    out = tmp_path / "alerts.yml"
+    result = subprocess.run(
+        [sys.executable, "-m", "agentwatch", "rules", f"--rules.file={PROM / 'rules' / 'alerts.yml'}",
+         "--runbook.base-url=https://wiki.example.test/rb/", "--dashboard.base-url=https://grafana.example.test"],
+        capture_output=True, text=True, check=True,
+    )
+    out.write_text(result.stdout)
+    rules = [r for g in yaml.safe_load(result.stdout)["groups"] for r in g["rules"]]
+    assert all(r["annotations"]["runbook_url"] == f"https://wiki.example.test/rb/{r['alert']}.md" for r in rules)
+    assert all(r["annotations"]["dashboard_url"].startswith("https://grafana.example.test/d/") for r in rules)
+    subprocess.run([promtool(), "check", "rules", str(out)], check=True, capture_output=True)

@@ -3,6 +3,7 @@
     agentwatch [serve]       poll in the background and serve /metrics (the default)
     agentwatch once          poll every source once, print the exposition and exit
     agentwatch check-config  validate the configuration and exit
+    agentwatch rules         print the alerting rules with your runbook and Grafana base URLs
 
 Flags follow the Prometheus exporter convention: ``--config.file``,
 ``--web.listen-address``, ``--log.level``, ``--log.format``.
@@ -34,11 +35,14 @@ EXIT_CONFIG = 2
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="agentwatch", description="Prometheus exporter for AI-agent fleets on Paperclip.")
-    p.add_argument("command", nargs="?", default="serve", choices=("serve", "once", "check-config"))
+    p.add_argument("command", nargs="?", default="serve", choices=("serve", "once", "check-config", "rules"))
     p.add_argument("--config.file", dest="config_file", metavar="PATH", help="YAML configuration file")
     p.add_argument("--web.listen-address", dest="listen_address", metavar="HOST:PORT", help=f"default {config.DEFAULT_LISTEN_ADDRESS}")
     p.add_argument("--log.level", dest="log_level", choices=("debug", "info", "warning", "error"))
     p.add_argument("--log.format", dest="log_format", choices=("logfmt", "json"))
+    p.add_argument("--rules.file", dest="rules_file", default="prometheus/rules/alerts.yml", help="for `rules`")
+    p.add_argument("--runbook.base-url", dest="runbook_base", metavar="URL", help="for `rules`: where the runbooks are served")
+    p.add_argument("--dashboard.base-url", dest="dashboard_base", metavar="URL", help="for `rules`: your Grafana URL")
     p.add_argument("--version", action="version", version=f"agentwatch {__version__}")
     return p
 
@@ -95,6 +99,16 @@ def build_registry(pollers: list[Poller], runners: dict[str, CanaryRunner] | Non
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "rules":
+        from agentwatch.bundle import with_links
+
+        try:
+            text = open(args.rules_file).read()
+        except OSError as exc:
+            print(f"agentwatch: rules.file={args.rules_file!r}: {exc.strerror}", file=sys.stderr)
+            return EXIT_CONFIG
+        sys.stdout.write(with_links(text, args.runbook_base, args.dashboard_base))
+        return 0
     overrides = {"listen_address": args.listen_address, "log_level": args.log_level, "log_format": args.log_format}
     try:
         settings = config.load(args.config_file, overrides)
