@@ -53,6 +53,7 @@ class RunLedger:
         self.liveness: Counter = Counter()  # (company, agent, liveness_state)
         self.context: dict[tuple[str, str, str], Histogram] = {}  # (company, agent, model) -> ratio
         self.context_outcomes: Counter = Counter()  # (company, agent, model, band, outcome)
+        self.last_finished: dict[tuple[str, str], float] = {}  # (company, agent) -> newest run end seen
         self._lock = threading.Lock()
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._remember = remember
@@ -78,7 +79,12 @@ class RunLedger:
             self._primed.add(company_id)
             new = 0
             for run in runs:
-                if run.live or run.finished_at is None or run.id in self._seen:
+                if run.live or run.finished_at is None:
+                    continue
+                key = (company_id, run.agent_id)
+                if run.finished_at > self.last_finished.get(key, 0.0):
+                    self.last_finished[key] = run.finished_at
+                if run.id in self._seen:
                     continue
                 if known_issues is not None and run.issue_id and run.issue_id not in known_issues:
                     waited = self._deferred.get(run.id, 0)
@@ -131,7 +137,7 @@ class RunLedger:
     def forget_agents(self, company_id: str, keep: set[str]) -> None:
         """Drop the series of agents that no longer exist."""
         with self._lock:
-            for table in (self.runs, self.durations, self.liveness, self.context, self.context_outcomes):
+            for table in (self.runs, self.durations, self.liveness, self.context, self.context_outcomes, self.last_finished):
                 for key in [k for k in table if k[0] == company_id and k[1] not in keep]:
                     del table[key]
 
@@ -143,6 +149,7 @@ class RunLedger:
                 liveness=dict(self.liveness),
                 context={k: h.copy() for k, h in self.context.items()},
                 context_outcomes=dict(self.context_outcomes),
+                last_finished=dict(self.last_finished),
             )
 
 
@@ -155,3 +162,4 @@ class LedgerView:
     liveness: dict
     context: dict
     context_outcomes: dict
+    last_finished: dict

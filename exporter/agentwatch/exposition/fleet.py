@@ -103,7 +103,7 @@ class FleetBuilder:
                 w.cost_usd,
             )
 
-        self._agents(f, cs, now, alabels)
+        self._agents(f, cs, now, alabels, view)
         self._tasks(f, base, cs, now, alabels)
         self._runs(f, cs, alabels, view)
         self._budget(f, base, cs, alabels)
@@ -127,7 +127,7 @@ class FleetBuilder:
 
         return resolved
 
-    def _agents(self, f: Families, cs: CompanySnapshot, now: float, alabels) -> None:
+    def _agents(self, f: Families, cs: CompanySnapshot, now: float, alabels, view: LedgerView) -> None:
         runs_by_agent = agent_analysis.runs_by_agent(cs.runs)
         phantom = agent_analysis.phantom_running(cs)
         for agent in cs.agents.values():
@@ -178,6 +178,15 @@ class FleetBuilder:
                     "End of the agent's last run of any kind (Paperclip lastHeartbeatAt).",
                     labels,
                     agent.last_heartbeat_at,
+                )
+            finished = view.last_finished.get((cs.company.id, agent.id))
+            if finished is not None:
+                f.gauge(
+                    "agentwatch_agent_last_run_finished_timestamp_seconds",
+                    "End of the agent's newest finished run seen by the exporter. Unlike lastHeartbeatAt, which "
+                    "the scheduler bumps even while a run hangs, this stops when runs stop finishing.",
+                    labels,
+                    finished,
                 )
             gaps = agent_analysis.heartbeat_gaps(runs_by_agent.get(agent.id, []))
             if gaps is not None:
