@@ -19,3 +19,34 @@ def with_links(rules_text: str, runbook_base: str | None = None, dashboard_base:
     if dashboard_base:
         text = re.sub(r"dashboard_url: /d/", f"dashboard_url: {dashboard_base.rstrip('/')}/d/", text)
     return text
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def _duration(value: str) -> int:
+    return int(value[:-1]) * _UNITS[value[-1]]
+
+
+def scale_time(rules_text: str, factor: float, min_range: int = 30, interval: str | None = None, ranges: bool = True) -> str:
+    """The rules with time compressed ``factor`` times, for demos and end-to-end tests.
+
+    Every ``for:`` duration and, with ``ranges``, every range selector (``[1h]``) and ``offset``
+    is divided by ``factor``; ranges keep at least ``min_range`` seconds so that ``rate()`` still
+    sees several scrapes.
+    ``interval`` replaces the groups' evaluation interval. The expressions are otherwise the
+    shipped ones.
+    """
+    if factor <= 1 and interval is None:
+        return rules_text
+
+    def seconds(value: str, floor: int) -> str:
+        return f"{max(floor, round(_duration(value) / factor))}s"
+
+    text = re.sub(r"for: (\d+[smhdw])\b", lambda m: f"for: {seconds(m.group(1), 1)}", rules_text)
+    if ranges:
+        text = re.sub(r"\[(\d+[smhdw])\]", lambda m: f"[{seconds(m.group(1), min_range)}]", text)
+        text = re.sub(r"offset (\d+[smhdw])\b", lambda m: f"offset {seconds(m.group(1), min_range)}", text)
+    if interval:
+        text = re.sub(r"^(\s*)interval: \S+$", lambda m: f"{m.group(1)}interval: {interval}", text, flags=re.M)
+    return text

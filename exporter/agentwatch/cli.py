@@ -4,6 +4,9 @@
     agentwatch once          poll every source once, print the exposition and exit
     agentwatch check-config  validate the configuration and exit
     agentwatch rules         print the alerting rules with your runbook and Grafana base URLs
+    agentwatch demo          serve a simulated Paperclip company where every failure mode happens
+    agentwatch stack         run the whole stack without Docker (demo, agentwatch, Prometheus, Alertmanager)
+    agentwatch incidents     receive Alertmanager webhooks and append every notification to a JSON-lines log
 
 Flags follow the Prometheus exporter convention: ``--config.file``,
 ``--web.listen-address``, ``--log.level``, ``--log.format``.
@@ -35,7 +38,7 @@ EXIT_CONFIG = 2
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="agentwatch", description="Prometheus exporter for AI-agent fleets on Paperclip.")
-    p.add_argument("command", nargs="?", default="serve", choices=("serve", "once", "check-config", "rules"))
+    p.add_argument("command", nargs="?", default="serve", choices=("serve", "once", "check-config", "rules", "demo", "stack", "incidents"))
     p.add_argument("--config.file", dest="config_file", metavar="PATH", help="YAML configuration file")
     p.add_argument("--web.listen-address", dest="listen_address", metavar="HOST:PORT", help=f"default {config.DEFAULT_LISTEN_ADDRESS}")
     p.add_argument("--log.level", dest="log_level", choices=("debug", "info", "warning", "error"))
@@ -43,6 +46,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--rules.file", dest="rules_file", default="prometheus/rules/alerts.yml", help="for `rules`")
     p.add_argument("--runbook.base-url", dest="runbook_base", metavar="URL", help="for `rules`: where the runbooks are served")
     p.add_argument("--dashboard.base-url", dest="dashboard_base", metavar="URL", help="for `rules`: your Grafana URL")
+    p.add_argument("--time-scale", dest="time_scale", type=float, default=1.0,
+                   help="for `rules` and `stack`: compress rule durations this many times (demos)")
+    p.add_argument("--demo.listen-address", dest="demo_listen", default="127.0.0.1:3100", metavar="HOST:PORT", help="for `demo`")
+    p.add_argument("--demo.pace", dest="demo_pace", type=float, default=1.0, help="for `demo`: stretch the fault schedule")
+    p.add_argument("--bundle.dir", dest="bundle_dir", default=".", metavar="DIR",
+                   help="for `stack`: the checkout holding prometheus/, alertmanager/ and deploy/")
+    p.add_argument("--paperclip.url", dest="paperclip_url", metavar="URL", help="for `stack`: your Paperclip instead of the demo")
+    p.add_argument("--state.dir", dest="state_dir", default=".stack", metavar="DIR", help="for `stack`: data, configs and logs")
+    p.add_argument("--incidents.listen-address", dest="incidents_listen", default="127.0.0.1:9096", metavar="HOST:PORT")
+    p.add_argument("--incidents.log", dest="incidents_log", default="notifications.jsonl", metavar="PATH")
     p.add_argument("--version", action="version", version=f"agentwatch {__version__}")
     return p
 
@@ -107,8 +120,16 @@ def main(argv: list[str] | None = None) -> int:
         except OSError as exc:
             print(f"agentwatch: rules.file={args.rules_file!r}: {exc.strerror}", file=sys.stderr)
             return EXIT_CONFIG
-        sys.stdout.write(with_links(text, args.runbook_base, args.dashboard_base))
+        from agentwatch.bundle import scale_time
+
+        sys.stdout.write(scale_time(with_links(text, args.runbook_base, args.dashboard_base), args.time_scale))
         return 0
+    if args.command == "demo":
+        return run_demo(args)
+    if args.command == "stack":
+        return run_stack(args)
+    if args.command == "incidents":
+        return run_incidents(args)
     overrides = {"listen_address": args.listen_address, "log_level": args.log_level, "log_format": args.log_format}
     try:
         settings = config.load(args.config_file, overrides)
@@ -141,6 +162,81 @@ def main(argv: list[str] | None = None) -> int:
     return serve(settings, pollers, registry, runners)
 
 
+def _wait_for_signal() -> None:
+    stop = threading.Event()
+
+    def _terminate(signum, _frame):
+        log.info("shutting down", extra={"signal": signal.Signals(signum).name})
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, _terminate)
+    stop.wait()
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from agentwatch.demo.server import DemoServer
+
+    logs.setup(args.log_level or "info", args.log_format or "logfmt")
+    try:
+        host, port = config.split_listen_address(args.demo_listen)
+        server = DemoServer(host, port, pace=args.demo_pace)
+    except (ValueError, OSError) as exc:
+        print(f"agentwatch: demo.listen-address={args.demo_listen!r}: {getattr(exc, 'strerror', None) or exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    server.start()
+    log.info("demo Paperclip serving", extra={"address": server.url, "companies": "Demo Robotics, Flaky Labs (at /flaky)"})
+    _wait_for_signal()
+    server.stop()
+    return 0
+
+
+def run_incidents(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from agentwatch.localstack import Webhook
+
+    logs.setup(args.log_level or "info", args.log_format or "logfmt")
+    try:
+        host, port = config.split_listen_address(args.incidents_listen)
+        Path(args.incidents_log).parent.mkdir(parents=True, exist_ok=True)
+        hook = Webhook(Path(args.incidents_log), port=port, host=host)
+    except (ValueError, OSError) as exc:
+        print(f"agentwatch: incidents: {getattr(exc, 'strerror', None) or exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    log.info("receiving Alertmanager webhooks", extra={"address": hook.url, "log": args.incidents_log})
+    _wait_for_signal()
+    hook.stop()
+    return 0
+
+
+def run_stack(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from agentwatch import localstack
+
+    logs.setup(args.log_level or "info", args.log_format or "logfmt")
+    bundle = Path(args.bundle_dir).resolve()
+    if not (bundle / "prometheus" / "prometheus.yml").exists():
+        print(f"agentwatch: bundle.dir={args.bundle_dir!r}: no prometheus/prometheus.yml there (run from the checkout)", file=sys.stderr)
+        return EXIT_CONFIG
+    ports = {"demo": 3100, "agentwatch": 10133, "prometheus": 9090, "alertmanager": 9093, "webhook": 9096}
+    try:
+        stack = localstack.Stack(bundle, Path(args.state_dir).resolve(), paperclip_url=args.paperclip_url,
+                                 time_scale=args.time_scale, interval="5s" if args.time_scale > 1 else None, ports=ports)
+    except (OSError, RuntimeError, TimeoutError) as exc:
+        print(f"agentwatch: stack: {exc}", file=sys.stderr)
+        return 1
+    log.info("stack running", extra={
+        "paperclip": stack.demo.url if stack.demo else args.paperclip_url, "agentwatch": stack.exporter.url,
+        "prometheus": stack.prometheus.url, "alertmanager": stack.alertmanager.url,
+        "notifications": str(Path(args.state_dir) / "notifications.jsonl"),
+    })
+    _wait_for_signal()
+    stack.stop()
+    return 0
+
+
 def serve(
     settings: config.Settings, pollers: list[Poller], registry: CollectorRegistry, runners: dict[str, CanaryRunner]
 ) -> int:
@@ -152,14 +248,6 @@ def serve(
     except OSError as exc:
         print(f"agentwatch: listen_address={settings.listen_address!r}: {exc.strerror}", file=sys.stderr)
         return EXIT_CONFIG
-    stop = threading.Event()
-
-    def _terminate(signum, _frame):
-        log.info("shutting down", extra={"signal": signal.Signals(signum).name})
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _terminate)
-    signal.signal(signal.SIGINT, _terminate)
     server.start()
     log.info(
         "listening",
@@ -169,7 +257,7 @@ def serve(
         p.start()
     for r in runners.values():
         r.start()
-    stop.wait()
+    _wait_for_signal()
     server.stop()
     for r in runners.values():
         r.stop()

@@ -13,6 +13,7 @@ import requests
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from agentwatch.localstack import Process
 from harness.paperclip import free_port
 
 
@@ -52,7 +53,7 @@ class ExporterProcess:
         self.config_path.write_text(yaml.safe_dump(config))
         self.log_path = workdir / "agentwatch.log"
         self.env = {**os.environ, **(extra_env or {})}
-        self.proc: subprocess.Popen | None = None
+        self.process: Process | None = None
 
     def __enter__(self) -> "ExporterProcess":
         self.start()
@@ -62,22 +63,19 @@ class ExporterProcess:
         self.stop()
 
     def start(self) -> None:
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
+        self.process = Process(
             [sys.executable, "-m", "agentwatch", f"--config.file={self.config_path}", f"--web.listen-address=127.0.0.1:{self.port}"],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env,
+            self.log_path, env=self.env,
         )
-        log.close()
         self.wait_for(lambda s: s.get_value("agentwatch_up") is not None, timeout=30, what="the exporter to serve")
 
+    @property
+    def proc(self) -> subprocess.Popen | None:
+        return self.process.proc if self.process else None
+
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        if self.process is not None:
+            self.process.stop()
 
     def text(self) -> str:
         return requests.get(self.url + "/metrics", timeout=10).text

@@ -1,0 +1,20 @@
+# agentwatch: the exporter, the demo simulator and the webhook receiver, in one image.
+# Built the way `pip install .` builds it: pyproject.toml, README.md and the package under exporter/.
+FROM python:3.12-slim-bookworm AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY exporter ./exporter
+RUN pip install --no-cache-dir --root-user-action=ignore --prefix=/install .
+
+FROM python:3.12-slim-bookworm
+RUN useradd --system --uid 10001 --home-dir /var/lib/agentwatch --create-home agentwatch
+COPY --from=build /install /usr/local
+COPY deploy/demo /etc/agentwatch/demo
+COPY deploy/docker-entrypoint.sh /usr/local/bin/agentwatch-entrypoint
+USER 10001:10001
+WORKDIR /var/lib/agentwatch
+EXPOSE 10133
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+  CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:10133/-/healthy', timeout=4)"]
+ENTRYPOINT ["agentwatch-entrypoint"]
+CMD ["serve"]

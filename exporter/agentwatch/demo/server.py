@@ -1,0 +1,87 @@
+"""``agentwatch demo``: serve demo worlds over HTTP, as Paperclip would.
+
+Two instances share one port: the main company at ``/`` (``/api/...``), and a small healthy
+company at ``/flaky`` (``/flaky/api/...``) whose platform goes down on a schedule, for the
+platform and exporter alerts (``PaperclipDown``, ``AgentwatchPollFailing``, ``AgentwatchDataStale``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, urlsplit
+
+from agentwatch.demo import api
+from agentwatch.demo.world import World
+
+log = logging.getLogger("agentwatch.demo")
+
+# the flaky instance is down for two minutes every ten, from minute four (times pace)
+FLAKY_OUTAGES = tuple((240 + 600 * k, 360 + 600 * k) for k in range(144))
+
+
+def make_worlds(pace: float = 1.0, start: float | None = None) -> dict[str, World]:
+    return {
+        "": World(pace=pace, start=start),
+        "/flaky": World("Flaky Labs", "FLK", pace=pace, start=start, outages=FLAKY_OUTAGES, cast="healthy"),
+    }
+
+
+class DemoServer:
+    def __init__(self, host: str = "127.0.0.1", port: int = 3100, pace: float = 1.0) -> None:
+        self.worlds = make_worlds(pace)
+        worlds = self.worlds
+
+        class Handler(BaseHTTPRequestHandler):
+            server_version = "agentwatch-demo"
+
+            def log_message(self, fmt, *args):
+                log.debug("request", extra={"request": fmt % args})
+
+            def _dispatch(self, method: str) -> None:
+                parts = urlsplit(self.path)
+                prefix = "/flaky" if parts.path.startswith("/flaky/") else ""
+                body = None
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    try:
+                        body = json.loads(self.rfile.read(length))
+                    except ValueError:
+                        self._send(400, {"error": "invalid JSON"})
+                        return
+                status, payload = api.handle(worlds[prefix], method, parts.path[len(prefix):], dict(parse_qsl(parts.query)), body)
+                self._send(status, payload)
+
+            def _send(self, status: int, payload) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):
+                self._dispatch("GET")
+
+            def do_POST(self):
+                self._dispatch("POST")
+
+            def do_PATCH(self):
+                self._dispatch("PATCH")
+
+        self.httpd = ThreadingHTTPServer((host, port), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://{host}:{self.httpd.server_port}"
+
+    def serve_forever(self) -> None:
+        self.httpd.serve_forever()
+
+    def start(self) -> "DemoServer":
+        threading.Thread(target=self.serve_forever, daemon=True, name="demo-http").start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
