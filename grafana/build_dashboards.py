@@ -144,6 +144,17 @@ def per_agent(metric: str) -> str:
     return f"max by ({BY}) ({metric}{{{SEL}}})"
 
 
+BURN_RATIO = (f"max by ({BY}) (agent:agentwatch_cost_usd:rate1h{{{SEL}}}) * 86400 / on({BY}) "
+              f"({per_agent('agentwatch_agent_budget_expected_daily_usd')} > 0)")
+BUDGET_USED = (f"{per_agent('agentwatch_agent_spend_month_usd')} / on({BY}) "
+               f"({per_agent('agentwatch_agent_budget_monthly_usd')} > 0)")
+
+
+def soft_limit_colours(b: "Board") -> None:
+    """Budget panels: orange from the soft-limit ratio (the alert), red at 100 %."""
+    b.panels[-1]["fieldConfig"]["defaults"]["thresholds"] = steps(("orange", T.budget_soft_ratio), ("red", 1.0))
+
+
 # -- the dashboards ------------------------------------------------------------------------------
 
 
@@ -173,17 +184,14 @@ def fleet() -> Board:
                f"({per_agent('agentwatch_agent_heartbeat_interval_seconds')} > 0)", "{{agent}}"),
     ], unit="x", threshold="heartbeat_missed_factor", reds=(("yellow", 1.5),))
     b.add("bargauge", "Budget burn: spend rate / expected", [
-        target(f"max by ({BY}) (agent:agentwatch_cost_usd:rate1h{{{SEL}}}) * 86400 / on({BY}) "
-               f"({per_agent('agentwatch_agent_budget_expected_daily_usd')} > 0)", "{{agent}}"),
+        target(BURN_RATIO, "{{agent}}"),
     ], unit="x", threshold="burn_spike_factor", reds=(("yellow", 1),),
         description="The last hour's spend rate over the agent's budget spread evenly over the month.")
     b.add("bargauge", "Budget used this month", [
-        target(f"{per_agent('agentwatch_agent_spend_month_usd')} / on({BY}) ({per_agent('agentwatch_agent_budget_monthly_usd')} > 0)",
-               "{{agent}}"),
+        target(BUDGET_USED, "{{agent}}"),
     ], unit="percentunit", threshold="budget_soft_ratio", reds=(("red", 1.0),),
         extra_defaults={"min": 0, "max": 1})
-    # the soft ratio is orange here and red at 100 %: fix the colours after the generic rule
-    b.panels[-1]["fieldConfig"]["defaults"]["thresholds"] = steps(("orange", T.budget_soft_ratio), ("red", 1.0))
+    soft_limit_colours(b)
     b.add("timeseries", "Escalations: unexpected approvals per hour", [
         target(f"sum by (agent) (agent:agentwatch_escalations_unexpected:rate1h{{{SEL}}}) * 3600", "{{agent}}"),
     ], custom=TS_CUSTOM, description="Expected approval gates (hire_agent, …) are not counted.")
@@ -221,9 +229,9 @@ def agent() -> Board:
         target(per_agent("agentwatch_agent_budget_expected_daily_usd"), "{{agent}} expected"),
     ], unit="currencyUSD", custom=TS_CUSTOM)
     b.add("gauge", "Monthly budget used", [
-        target(f"{per_agent('agentwatch_agent_spend_month_usd')} / on({BY}) ({per_agent('agentwatch_agent_budget_monthly_usd')} > 0)", "{{agent}}"),
+        target(BUDGET_USED, "{{agent}}"),
     ], unit="percentunit", extra_defaults={"min": 0, "max": 1})
-    b.panels[-1]["fieldConfig"]["defaults"]["thresholds"] = steps(("orange", T.budget_soft_ratio), ("red", 1.0))
+    soft_limit_colours(b)
     THRESHOLD_PANELS[(b.uid, "Monthly budget used")] = "budget_soft_ratio"
     b.add("bargauge", "Runs without progress (most on one task)", [
         target(per_agent("agentwatch_agent_max_runs_without_progress"), "{{agent}}"),
@@ -287,8 +295,7 @@ def cost() -> Board:
         target(f"sum by (agent) (agent:agentwatch_cost_usd:rate1h{{{SEL}}}) * 86400", "{{agent}}"),
     ], unit="currencyUSD", custom=TS_CUSTOM)
     b.add("bargauge", "Burn: spend rate / expected", [
-        target(f"max by ({BY}) (agent:agentwatch_cost_usd:rate1h{{{SEL}}}) * 86400 / on({BY}) "
-               f"({per_agent('agentwatch_agent_budget_expected_daily_usd')} > 0)", "{{agent}}"),
+        target(BURN_RATIO, "{{agent}}"),
     ], unit="x", threshold="burn_spike_factor", reds=(("yellow", 1),))
     b.add("timeseries", "Spend rate per model (USD/day)", [
         target(f"sum by (model) (rate(agentwatch_agent_cost_usd_total{{{SEL}}}[$__rate_interval])) * 86400", "{{model}}"),
@@ -298,7 +305,7 @@ def cost() -> Board:
     b.add("bargauge", "Budget policies: used", [
         target(f"max by (scope_type, scope, window) (agentwatch_budget_policy_utilization_ratio{{{CO}}})", "{{scope_type}} {{scope}}"),
     ], unit="percentunit", extra_defaults={"min": 0, "max": 1})
-    b.panels[-1]["fieldConfig"]["defaults"]["thresholds"] = steps(("orange", T.budget_soft_ratio), ("red", 1.0))
+    soft_limit_colours(b)
     THRESHOLD_PANELS[(b.uid, "Budget policies: used")] = "budget_soft_ratio"
     b.add("stat", "Open budget incidents", [target(f"sum(agentwatch_budget_incidents_open{{{CO}}})")], w=6, reds=(("red", 1),))
     b.add("stat", "Agents paused by budget", [target(f'sum(agentwatch_agent_paused{{{SEL},reason="budget"}})')], w=6,
