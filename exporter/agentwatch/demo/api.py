@@ -4,6 +4,7 @@ runner writes, with the real response shapes (``shapes.json``) and the real quer
 
 from __future__ import annotations
 
+import bisect
 import re
 from datetime import datetime
 from typing import Any, Callable
@@ -101,7 +102,7 @@ def agents(w: World, q, body) -> Response:
 def issue_row(w: World, i: IssueSim, compact: bool, blocked_by: bool) -> dict:
     fields = dict(
         id=i.id, companyId=w.company_id, title=i.title, description=i.description, status=i.status, priority="medium",
-        assigneeAgentId=i.assignee, issueNumber=i.number, identifier=f"{w.prefix}-{i.number}", executionRunId=i.execution_run,
+        assigneeAgentId=i.assignee, parentId=i.parent, issueNumber=i.number, identifier=f"{w.prefix}-{i.number}", executionRunId=i.execution_run,
         checkoutRunId=i.execution_run, startedAt=iso(i.started_at), completedAt=iso(i.completed_at),
         cancelledAt=iso(i.cancelled_at), createdAt=iso(i.created_at), updatedAt=iso(i.updated_at),
         labels=[{"id": lid, "name": label["name"]} for lid, label in w.labels.items() if label["name"] in i.labels],
@@ -121,21 +122,31 @@ def issue_row(w: World, i: IssueSim, compact: bool, blocked_by: bool) -> dict:
 
 @route("GET", "/api/companies/(?P<cid>[^/]+)/issues")
 def issues(w: World, q, body) -> Response:
-    rows = list(w.issues.values())
+    rows = w.sorted_issues()
+    if q.get("afterId"):
+        rows = rows[_after(w, rows, q["afterId"]):]
     if q.get("status"):
         wanted = set(q["status"].split(","))
         rows = [i for i in rows if i.status in wanted]
     since = _ts(q.get("updatedSince"))
     if since is not None:
         rows = [i for i in rows if i.updated_at > since]
-    rows.sort(key=lambda i: i.id, reverse=q.get("sortDir") == "desc")
-    if q.get("afterId"):
-        rows = [i for i in rows if i.id > q["afterId"]]
+    if q.get("sortDir") == "desc":
+        rows = rows[::-1]
     offset = int(q.get("offset") or 0)
     limit = min(int(q.get("limit") or 1000), 1000)
     page = rows[offset:offset + limit]
     compact = q.get("view") == "compact"
     return 200, [issue_row(w, i, compact, q.get("includeBlockedBy") == "true") for i in page]
+
+
+def _after(w: World, rows: list[IssueSim], after_id: str) -> int:
+    """Where keyset paging resumes: the first issue with an id above ``after_id``."""
+    ids = getattr(w, "_sorted_ids", None)
+    if ids is None or getattr(w, "_sorted_ids_key", None) != w._sorted_key:
+        ids = w._sorted_ids = [i.id for i in rows]
+        w._sorted_ids_key = w._sorted_key
+    return bisect.bisect_right(ids, after_id)
 
 
 @route("POST", "/api/companies/(?P<cid>[^/]+)/issues")

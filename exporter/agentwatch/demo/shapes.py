@@ -9,7 +9,6 @@ the real shape. It is derived from recorded responses of a real server:
 
 from __future__ import annotations
 
-import copy
 import json
 import sys
 from functools import lru_cache
@@ -90,8 +89,9 @@ def _templates() -> dict[str, dict]:
 
 
 def row(kind: str, **fields: Any) -> dict:
-    """A fresh row of ``kind`` with the real keys, and ``fields`` filled in."""
-    out = copy.deepcopy(_templates()[kind])
+    """A fresh row of ``kind`` with the real keys, and ``fields`` filled in. The neutral values
+    left in place are shared between rows: rows are serialised, never mutated in place."""
+    out = dict(_templates()[kind])
     out.update(fields)
     return out
 

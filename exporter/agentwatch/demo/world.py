@@ -130,6 +130,7 @@ class IssueSim:
     description: str = ""
     execution_run: str | None = None
     unblock_owner: str | None = None
+    parent: str | None = None
 
 
 @dataclass
@@ -168,7 +169,7 @@ class World:
         self._seq = itertools.count()
         self._numbers = itertools.count(1)
         self._ids = itertools.count(1)
-        cast_rows = FULL_CAST if cast == "full" else HEALTHY_CAST
+        cast_rows = {"full": FULL_CAST, "healthy": HEALTHY_CAST}.get(cast, ())
         for spec in cast_rows:
             self._add_agent(*spec)
         self._seed(cast)
@@ -186,6 +187,8 @@ class World:
             self._at(self.start + offset, "feed", a.id)
 
     def _seed(self, cast: str) -> None:
+        if cast not in ("full", "healthy"):
+            return
         for a in self.agents.values():
             if a.behaviour in ("loop", "context", "runaway"):
                 self._new_issue(f"{a.name}'s long investigation", a.id, status="todo", at=self.start - 60)
@@ -425,6 +428,14 @@ class World:
             return label
 
     # -- reads -----------------------------------------------------------------------------
+
+    def sorted_issues(self) -> list[IssueSim]:
+        """Issues by id, cached until an issue is added or changes."""
+        key = (len(self.issues), max((i.updated_at for i in self.issues.values()), default=0.0))
+        if getattr(self, "_sorted_key", None) != key:
+            self._sorted = sorted(self.issues.values(), key=lambda i: i.id)
+            self._sorted_key = key
+        return self._sorted
 
     def _live(self) -> list[RunSim]:
         return [self.runs[r] for r in self.run_order[-400:] if self.runs[r].status == "running"]

@@ -1,0 +1,153 @@
+"""One agentwatch process against the load server: full poll, steady-state poll (1 % of issues
+changed), analysis alone, scrape render (against bare prometheus_client with the same series),
+a scrape while the platform is slow, and peak RSS. Prints JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import threading
+import time
+from urllib.parse import urlencode
+
+import requests
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from agentwatch import config
+from agentwatch.analysis import dependencies
+from agentwatch.analysis.loops import loop_signals
+from agentwatch.cli import build_registry
+from agentwatch.poller import Poller
+from agentwatch.server import MetricsServer
+from agentwatch.source.paperclip import PaperclipSource
+
+
+def timed(fn):
+    cpu, wall = time.process_time(), time.perf_counter()
+    result = fn()
+    return result, time.process_time() - cpu, time.perf_counter() - wall
+
+
+def bare_registry(text: str) -> CollectorRegistry:
+    """Plain client_python gauges holding every sample of ``text``: same series, same labels."""
+    registry = CollectorRegistry(auto_describe=False)
+    for family in text_string_to_metric_families(text):
+        by_name: dict[str, list] = {}
+        for s in family.samples:
+            by_name.setdefault(s.name, []).append(s)
+        for name, samples in by_name.items():
+            labelnames = sorted({k for s in samples for k in s.labels})
+            gauge = Gauge(name, family.documentation or name, labelnames, registry=registry)
+            for s in samples:
+                gauge.labels(**{k: s.labels.get(k, "") for k in labelnames}).set(s.value)
+    return registry
+
+
+def render_seconds(registry: CollectorRegistry, repeat: int = 5) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        generate_latest(registry)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def record_requests(source: PaperclipSource) -> list[str]:
+    """Every URL the source requests (path and query), for the floor to replay."""
+    seen: list[str] = []
+    request = source.client.request
+
+    def recording(method, path, endpoint, params=None, **kw):
+        if method == "GET":
+            seen.append(path + ("?" + urlencode(params) if params else ""))
+        return request(method, path, endpoint, params=params, **kw)
+
+    source.client.request = recording
+    return seen
+
+
+def mutate_real(url: str, snapshot, fraction: float) -> int:
+    """1 % of the issues of a real Paperclip change status, through its API."""
+    issues = [i for cs in snapshot.companies.values() for i in cs.issues.values() if i.status in ("backlog", "todo")]
+    changed = issues[: max(1, int(len(issues) * fraction))]
+    for issue in changed:
+        requests.patch(f"{url}/api/issues/{issue.id}", json={"status": "todo" if issue.status == "backlog" else "backlog"},
+                       timeout=30).raise_for_status()
+    return len(changed)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--url", required=True)
+    p.add_argument("--real", action="store_true", help="a real Paperclip: mutate through its API, no slow-platform test")
+    args = p.parse_args()
+    settings = config.Settings(sources=[{"name": "bench", "url": args.url, "timeout": "120s"}])
+    source_cfg = settings.sources[0]
+    source = PaperclipSource(source_cfg, marker=settings.canary_marker)
+    poller = Poller(source, source_cfg, settings)
+    paths = record_requests(source)
+    out: dict = {}
+
+    ok, cpu, wall = timed(poller.poll_once)
+    assert ok, "the full poll failed"
+    out["full"] = {"cpu": cpu, "wall": wall, "requests": source.last_poll.requests, "bytes": source.last_poll.bytes,
+                   "paths": list(paths)}
+    paths.clear()
+    if args.real:
+        changed = mutate_real(args.url, poller.last_snapshot, 0.01)
+    else:
+        changed = requests.post(args.url + "/__bench/mutate?fraction=0.01", timeout=60).json()["changed"]
+    time.sleep(0.05)
+    ok, cpu, wall = timed(poller.poll_once)
+    assert ok, "the steady-state poll failed"
+    out["steady"] = {"cpu": cpu, "wall": wall, "requests": source.last_poll.requests, "bytes": source.last_poll.bytes,
+                     "changed": changed, "paths": list(paths)}
+
+    snapshot = poller.last_snapshot
+    (cs,) = snapshot.companies.values()
+    (tracker,) = poller.trackers.values()
+    now = time.time()
+    _, deps_cpu, _ = timed(lambda: dependencies.analyse(cs.issues, cs.agents, now, top_n=10))
+    _, loops_cpu, _ = timed(lambda: loop_signals(tracker.tasks.values(), now, lambda a: (14400.0, 20)))
+    _, tracker_cpu, _ = timed(lambda: tracker.update(cs, now))
+    out["analysis"] = {"dependencies": deps_cpu, "loops": loops_cpu, "progress_tracker": tracker_cpu,
+                       "issues": len(cs.issues), "edges": sum(len(i.blocked_by) for i in cs.issues.values())}
+
+    registry = build_registry([poller])
+    text = generate_latest(registry).decode()
+    bare = bare_registry(text)
+    series = sum(1 for line in text.splitlines() if line and not line.startswith("#"))
+    out["render"] = {"agentwatch": render_seconds(registry), "bare": render_seconds(bare), "series": series,
+                     "bytes": len(text)}
+
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if args.real:
+        source.close()
+        print(json.dumps(out))
+        return 0
+    server = MetricsServer("127.0.0.1", 0, registry)
+    server.start()
+    requests.post(args.url + "/__bench/delay?seconds=0.2", timeout=10)
+    slow = threading.Thread(target=poller.poll_once)
+    slow.start()
+    latencies = []
+    while slow.is_alive() and len(latencies) < 20:
+        start = time.perf_counter()
+        requests.get(f"http://127.0.0.1:{server.port}/metrics", timeout=30).raise_for_status()
+        latencies.append(time.perf_counter() - start)
+        time.sleep(0.1)
+    requests.post(args.url + "/__bench/delay?seconds=0", timeout=10)
+    slow.join()
+    server.stop()
+    out["scrape_during_slow_poll"] = {"max": max(latencies), "median": statistics.median(latencies), "count": len(latencies)}
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    source.close()
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,117 @@
+"""The benchmark: ``python bench/run.py [--scales small,medium,large] [--write docs/benchmarks.md]``.
+
+For each scale it starts the load server (the demo simulator's API over a scaled world) as its
+own process, then measures agentwatch and the floor side by side, each in a fresh process, and
+prints (or writes) the table of ratios against the targets of docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SCALES = {"small": (10, 1_000), "medium": (100, 10_000), "large": (1_000, 100_000)}
+
+
+def start_server(agents: int, issues: int) -> tuple[subprocess.Popen, str]:
+    port_file = Path(tempfile.mkdtemp()) / "port"
+    proc = subprocess.Popen([sys.executable, str(HERE / "server.py"), "--agents", str(agents), "--issues", str(issues),
+                             "--port-file", str(port_file)])
+    deadline = time.time() + 600
+    while not port_file.exists() or not port_file.read_text():
+        if proc.poll() is not None or time.time() > deadline:
+            raise RuntimeError("load server did not start")
+        time.sleep(0.2)
+    return proc, f"http://127.0.0.1:{port_file.read_text()}"
+
+
+def run_json(args: list[str], stdin: str | None = None) -> dict:
+    result = subprocess.run([sys.executable, *args], input=stdin, capture_output=True, text=True, check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def measure(agents: int, issues: int, repeats: int = 3) -> dict:
+    proc, url = start_server(agents, issues)
+    try:
+        runs = []
+        for _ in range(repeats):
+            aw = run_json([str(HERE / "measure_agentwatch.py"), "--url", url])
+            plans = {"full": aw["full"].pop("paths"), "steady": aw["steady"].pop("paths")}
+            floor = run_json([str(HERE / "floor.py"), "--url", url], json.dumps(plans))
+            runs.append((aw, floor))
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+    def median(values):
+        values = sorted(values)
+        return values[len(values) // 2]
+
+    aw, floor = runs[len(runs) // 2]
+    return {
+        "agents": agents, "issues": issues, "edges": aw["analysis"]["edges"],
+        "full_cpu": median([a["full"]["cpu"] for a, _ in runs]), "floor_full_cpu": median([f["full"]["cpu"] for _, f in runs]),
+        "steady_cpu": median([a["steady"]["cpu"] for a, _ in runs]), "floor_steady_cpu": median([f["steady"]["cpu"] for _, f in runs]),
+        "full_wall": median([a["full"]["wall"] for a, _ in runs]), "floor_full_wall": median([f["full"]["wall"] for _, f in runs]),
+        "full_requests": aw["full"]["requests"], "full_bytes": aw["full"]["bytes"],
+        "steady_requests": aw["steady"]["requests"], "steady_bytes": aw["steady"]["bytes"], "changed": aw["steady"]["changed"],
+        "render": median([a["render"]["agentwatch"] for a, _ in runs]), "bare_render": median([a["render"]["bare"] for a, _ in runs]),
+        "series": aw["render"]["series"], "exposition_bytes": aw["render"]["bytes"],
+        "scrape_max": max(a["scrape_during_slow_poll"]["max"] for a, _ in runs),
+        "rss_mb": max(a["peak_rss_mb"] for a, _ in runs),
+        "deps": median([a["analysis"]["dependencies"] for a, _ in runs]), "loops": median([a["analysis"]["loops"] for a, _ in runs]),
+        "tracker": median([a["analysis"]["progress_tracker"] for a, _ in runs]),
+    }
+
+
+def machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    mem = next((int(line.split()[1]) // 1024 for line in Path("/proc/meminfo").read_text().splitlines()
+                if line.startswith("MemTotal")), 0)
+    return f"{cpu}, {os.cpu_count()} CPUs, {mem} MiB RAM, Linux {platform.release()}, Python {platform.python_version()}"
+
+
+def table(results: list[dict]) -> str:
+    rows = ["| Scale | Issues / edges | Poll CPU: agentwatch / floor (full) | Steady poll CPU / floor | Render / bare client_python | Steady bytes / full resync | Peak RSS | Scrape while the platform is slow (max) | Analysis: deps, loops, tracker |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        rows.append(
+            f"| {r['agents']} agents | {r['issues']:,} / {r['edges']:,} "
+            f"| {r['full_cpu']:.2f} s / {r['floor_full_cpu']:.2f} s = **{r['full_cpu'] / r['floor_full_cpu']:.2f}×** "
+            f"| {r['steady_cpu']:.2f} s / {r['floor_steady_cpu']:.2f} s = **{r['steady_cpu'] / max(r['floor_steady_cpu'], 1e-9):.2f}×** "
+            f"| {r['render'] * 1000:.1f} ms / {r['bare_render'] * 1000:.1f} ms = **{r['render'] / r['bare_render']:.2f}×** ({r['series']:,} series) "
+            f"| {r['steady_bytes']:,} / {r['full_bytes']:,} B = **{100 * r['steady_bytes'] / r['full_bytes']:.1f} %** ({r['steady_requests']} / {r['full_requests']} requests) "
+            f"| **{r['rss_mb']:.0f} MB** | **{r['scrape_max'] * 1000:.0f} ms** "
+            f"| {r['deps']:.2f} s, {r['loops']:.3f} s, {r['tracker']:.2f} s |")
+    return "\n".join(rows)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--scales", default="small,medium,large")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--json", help="also write the raw results here")
+    args = p.parse_args()
+    results = []
+    for name in args.scales.split(","):
+        agents, issues = SCALES[name]
+        print(f"measuring {name}: {agents} agents, {issues} issues", file=sys.stderr)
+        results.append(measure(agents, issues, args.repeats))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"machine": machine(), "results": results}, indent=1))
+    print(f"Machine: {machine()}\n")
+    print(table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
