@@ -170,3 +170,34 @@ def test_the_model_changes_and_canaries_are_answered(server):
 def test_the_flaky_instance_goes_down_on_schedule():
     world = World("Flaky Labs", "FLK", start=1000.0, outages=((10, 20),), cast="healthy")
     assert not world.down(1005) and world.down(1015) and not world.down(1025)
+
+
+def test_the_scrape_serves_the_same_samples_as_the_registry(server):
+    """/metrics joins the families pre-rendered at poll time; with two sources sharing family
+    names, the result must hold exactly the samples client_python renders from collect()."""
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from agentwatch.exposition.collector import AgentwatchCollector
+
+    settings = config.Settings(sources=[{"name": "one", "url": server.url}, {"name": "two", "url": server.url + "/flaky"}])
+    pollers = [Poller(PaperclipSource(cfg), cfg, settings) for cfg in settings.sources]
+    try:
+        for poller in pollers:
+            assert poller.poll_once()
+        collector = AgentwatchCollector(pollers, clock=lambda: 1e9)
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(collector)
+
+        def samples(text: str) -> tuple[set, list]:
+            families = list(text_string_to_metric_families(text))
+            return {(s.name, tuple(sorted(s.labels.items())), s.value) for f in families for s in f.samples}, [f.name for f in families]
+
+        served, served_names = samples(collector.exposition().decode())
+        expected, expected_names = samples(generate_latest(registry).decode())
+        assert served == expected and len(served) > 1000
+        assert len(served_names) == len(set(served_names)), "a family appears twice"
+        assert sorted(served_names) == sorted(expected_names)
+    finally:
+        for poller in pollers:
+            poller.source.close()

@@ -20,7 +20,7 @@ import signal
 import sys
 import threading
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 
 from agentwatch import __version__, config, logs
 from agentwatch.exposition.collector import AgentwatchCollector
@@ -105,6 +105,7 @@ def check_canary_access(runners: dict[str, CanaryRunner]) -> None:
 
 
 def build_registry(pollers: list[Poller], runners: dict[str, CanaryRunner] | None = None) -> CollectorRegistry:
+    """A client_python registry over the collector (for ``generate_latest`` and the tests)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(AgentwatchCollector(pollers, runners=runners))
     return registry
@@ -152,14 +153,14 @@ def main(argv: list[str] | None = None) -> int:
     except CanaryPermissionError as exc:
         print(f"agentwatch: canary: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    registry = build_registry(pollers, runners)
+    collector = AgentwatchCollector(pollers, runners=runners)
     if args.command == "once":
         ok = all([p.poll_once() for p in pollers])
-        sys.stdout.write(generate_latest(registry).decode())
+        sys.stdout.write(collector.exposition().decode())
         for p in pollers:
             p.source.close()
         return 0 if ok else 1
-    return serve(settings, pollers, registry, runners)
+    return serve(settings, pollers, collector, runners)
 
 
 def _wait_for_signal() -> None:
@@ -238,13 +239,13 @@ def run_stack(args: argparse.Namespace) -> int:
 
 
 def serve(
-    settings: config.Settings, pollers: list[Poller], registry: CollectorRegistry, runners: dict[str, CanaryRunner]
+    settings: config.Settings, pollers: list[Poller], collector: AgentwatchCollector, runners: dict[str, CanaryRunner]
 ) -> int:
     from agentwatch.server import MetricsServer
 
     host, port = config.split_listen_address(settings.listen_address)
     try:
-        server = MetricsServer(host, port, registry)
+        server = MetricsServer(host, port, collector.exposition)
     except OSError as exc:
         print(f"agentwatch: listen_address={settings.listen_address!r}: {exc.strerror}", file=sys.stderr)
         return EXIT_CONFIG

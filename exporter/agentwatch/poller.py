@@ -17,6 +17,7 @@ from typing import Protocol
 from prometheus_client.core import Metric
 
 from agentwatch.config import Settings, SourceConfig
+from agentwatch.exposition.families import Rendered, render_each
 from agentwatch.exposition.fleet import FleetBuilder
 from agentwatch.ledger import RunLedger
 from agentwatch.model import Snapshot
@@ -43,6 +44,7 @@ class SourceState:
     name: str
     up: bool = False
     families: dict[str, Metric] = field(default_factory=dict)
+    rendered: Rendered = field(default_factory=dict)  # the same families, pre-rendered for scrapes
     snapshot_taken_at: float | None = None
     last_success: float | None = None
     last_poll_duration: float = 0.0
@@ -102,6 +104,9 @@ class Poller:
             for cid in set(self.trackers) - set(snapshot.companies):
                 del self.trackers[cid]
             families, dropped = self.builder.build(snapshot, self.ledger, now, self.trackers, self.models)
+            # here, so that a scrape never renders the fleet; unchanged families keep their rendering
+            previous = {n: (f, self.state.rendered[n]) for n, f in self.state.families.items() if n in self.state.rendered}
+            rendered = render_each(families.by_name(), previous)
         except SourceError as exc:
             kind, message = exc.kind, str(exc)
         except SchemaError as exc:
@@ -124,6 +129,7 @@ class Poller:
                 assert snapshot is not None
                 st.up = True
                 st.families = families.by_name()
+                st.rendered = rendered
                 st.snapshot_taken_at = snapshot.taken_at
                 st.last_success = now
                 st.platform_version = snapshot.version

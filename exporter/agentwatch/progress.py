@@ -24,7 +24,7 @@ from agentwatch.model import TERMINAL_ISSUE_STATUSES, CompanySnapshot
 UNPRODUCTIVE_LIVENESS = frozenset({"empty_response", "plan_only"})
 
 
-@dataclass
+@dataclass(slots=True)
 class TaskProgress:
     issue_id: str
     identifier: str

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gzip
 import threading
 from socketserver import ThreadingMixIn
+from typing import Callable
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, make_wsgi_app
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from agentwatch import __version__
 
@@ -24,8 +26,17 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
-def make_app(registry: CollectorRegistry):
-    metrics = make_wsgi_app(registry)
+def make_app(exposition: Callable[[], bytes]):
+    """``exposition()`` gives the text format body (``AgentwatchCollector.exposition``)."""
+
+    def metrics(environ, start_response):
+        body = exposition()
+        headers = [("Content-Type", CONTENT_TYPE_LATEST)]
+        if "gzip" in environ.get("HTTP_ACCEPT_ENCODING", ""):
+            body = gzip.compress(body, compresslevel=1)
+            headers.append(("Content-Encoding", "gzip"))
+        start_response("200 OK", headers)
+        return [body]
 
     def app(environ, start_response):
         path = environ.get("PATH_INFO", "/")
@@ -44,8 +55,8 @@ def make_app(registry: CollectorRegistry):
 
 
 class MetricsServer:
-    def __init__(self, host: str, port: int, registry: CollectorRegistry) -> None:
-        self.httpd = make_server(host, port, make_app(registry), _ThreadingServer, handler_class=_QuietHandler)
+    def __init__(self, host: str, port: int, exposition: Callable[[], bytes]) -> None:
+        self.httpd = make_server(host, port, make_app(exposition), _ThreadingServer, handler_class=_QuietHandler)
         self.port = self.httpd.server_port
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="http", daemon=True)
 

@@ -10,7 +10,7 @@ from prometheus_client.core import Metric
 
 from agentwatch import __version__
 from agentwatch.exposition.canary import canary_families
-from agentwatch.exposition.families import Families, merge
+from agentwatch.exposition.families import Families, join_rendered, merge, render
 from agentwatch.source.http import LATENCY_BUCKETS
 
 
@@ -24,20 +24,33 @@ class AgentwatchCollector:
         return []  # never poll at registration time
 
     def collect(self) -> Iterable[Metric]:
+        live, states = self._live()
+        return merge([*live, *(state.families for state in states)])
+
+    def exposition(self) -> bytes:
+        """What /metrics serves: the small live families rendered now, and every source's fleet
+        families as they were rendered after its last poll, so a scrape never waits for a render
+        of the fleet (nor on the platform). The same samples as ``collect()``."""
+        live, states = self._live()
+        return render(merge(live)) + join_rendered(state.rendered for state in states)
+
+    def _live(self) -> tuple[list[dict[str, Metric]], list]:
+        """Self-metrics and canary families, built at scrape time; and each poller's state."""
         now = self.clock()
         own = Families()
         own.info("agentwatch_build", "agentwatch build information.", {"version": __version__, "python_version": platform.python_version()})
         groups = [own.by_name()]
+        states = []
         for poller in self.pollers:
             state = poller.read()
+            states.append(state)
             self._source(own, state, now, poller.request_stats)
-            groups.append(state.families)
             runner = self.runners.get(state.name)
             if runner is not None:
                 canary = Families()
                 canary_families(canary, state.name, runner, poller.models)
                 groups.append(canary.by_name())
-        return merge(groups)
+        return groups, states
 
     @staticmethod
     def _source(f: Families, st, now: float, request_stats) -> None:

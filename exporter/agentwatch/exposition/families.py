@@ -5,7 +5,11 @@ from __future__ import annotations
 from typing import Iterable, Sequence
 
 from prometheus_client.core import Metric
+from prometheus_client.exposition import generate_latest
 from prometheus_client.utils import floatToGoString
+
+# family name -> (the HELP and TYPE lines, the sample lines), in the text exposition format
+Rendered = dict[str, tuple[bytes, bytes]]
 
 
 class Families:
@@ -84,3 +88,49 @@ def observe_all(values: Iterable[float], buckets: Sequence[float]) -> tuple[list
             if v <= bound:
                 counts[i] += 1
     return counts, count, total
+
+
+class _One:
+    """A registry stand-in that yields the given families, for ``generate_latest``."""
+
+    def __init__(self, families: Iterable[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return self.families
+
+
+def render(families: Iterable[Metric]) -> bytes:
+    """The text exposition of ``families``, exactly as client_python writes it."""
+    return generate_latest(_One(families))  # type: ignore[arg-type]
+
+
+def render_each(families: dict[str, Metric], previous: dict[str, tuple[Metric, tuple[bytes, bytes]]] | None = None) -> Rendered:
+    """Each family rendered once (at poll time), split into its header and its samples, so that a
+    scrape only joins bytes: see ``join_rendered``. A family equal to its ``previous`` version
+    (the last poll's family and rendering) keeps its rendering."""
+    out: Rendered = {}
+    for name, family in families.items():
+        before = previous.get(name) if previous else None
+        if before is not None and before[0] == family:
+            out[name] = before[1]
+            continue
+        text = render([family])
+        header_end = 0
+        for _ in range(2):  # "# HELP ..." and "# TYPE ..."
+            header_end = text.index(b"\n", header_end) + 1
+        out[name] = (text[:header_end], text[header_end:])
+    return out
+
+
+def join_rendered(groups: Iterable[Rendered]) -> bytes:
+    """Families of the same name from several sources under one HELP/TYPE header."""
+    merged: dict[str, list[bytes]] = {}
+    for group in groups:
+        for name, (header, body) in group.items():
+            parts = merged.get(name)
+            if parts is None:
+                merged[name] = [header, body]
+            else:
+                parts.append(body)
+    return b"".join(b"".join(parts) for parts in merged.values())

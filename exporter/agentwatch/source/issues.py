@@ -88,24 +88,17 @@ class IssueSync:
             or now - self.last_full_sync >= full_resync_interval
         )
         if full:
-            rows = self._fetch_all(None)
-            fresh: dict[str, Issue] = {}
-            for issue in self._parse(rows):
-                fresh[issue.id] = issue
-            self.issues = fresh
+            parsed = self._fetch_all(None) or []
+            self.issues = {issue.id: issue for issue in parsed}
             self.last_full_sync = now
         else:
-            rows = self._fetch_all(self.since)
-            if rows is not None:
-                for issue in self._parse(rows):
-                    self.issues[issue.id] = issue
+            for issue in self._fetch_all(self.since) or ():
+                self.issues[issue.id] = issue
         newest = max((i.updated_at for i in self.issues.values() if i.updated_at is not None), default=None)
         if newest is not None:
             self.since = newest
 
-    def _parse(self, rows: list | None) -> list[Issue]:
-        if rows is None:
-            return []
+    def _parse(self, rows: list) -> list[Issue]:
         parsed, dropped = parse.parse_rows(rows, self.parse_row)
         self.dropped_rows += dropped
         return parsed
@@ -117,28 +110,30 @@ class IssueSync:
         self.last_poll_bytes += resp.nbytes
         return resp
 
-    def _fetch_all(self, since: float | None) -> list | None:
-        """All rows (``since`` None) or the rows updated after ``since``; None on 304."""
+    def _fetch_all(self, since: float | None) -> list[Issue] | None:
+        """All issues (``since`` None) or those updated after ``since``; None on 304. Each page
+        is parsed as it arrives, so the raw JSON of only one page is held at a time."""
         params = self._base_params()
         if since is not None:
             stamp = datetime.fromtimestamp(since - OVERLAP_SECONDS, tz=timezone.utc)
             params["updatedSince"] = stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        rows: list = []
+        issues: list[Issue] = []
         seen: set = set()
+        last_id: str | None = None
+        consumed = 0
         while True:
             page_params = dict(params)
             page_params["limit"] = str(self.page_size)
             if self.caps.after_id:
                 page_params["sortField"] = "id"
                 page_params["sortDir"] = "asc"
-                if rows:
-                    last_id = rows[-1].get("id") if isinstance(rows[-1], dict) else None
-                    page_params["afterId"] = str(last_id)
+                if last_id is not None:
+                    page_params["afterId"] = last_id
             else:
                 page_params["sortField"] = "id"
                 page_params["sortDir"] = "asc"
-                page_params["offset"] = str(len(rows))
-            first = not rows
+                page_params["offset"] = str(consumed)
+            first = consumed == 0
             try:
                 resp = self._get(page_params, self.etag if first and since is not None else None)
             except SourceError as exc:
@@ -164,6 +159,9 @@ class IssueSync:
                 self.etag = resp.etag
             fresh = [row for row in page if not (isinstance(row, dict) and row.get("id") in seen)]
             seen.update(row.get("id") for row in fresh if isinstance(row, dict))
-            rows.extend(fresh)
+            if page and isinstance(page[-1], dict) and page[-1].get("id") is not None:
+                last_id = str(page[-1]["id"])
+            consumed += len(fresh)
+            issues.extend(self._parse(fresh))
             if len(page) < self.page_size or not fresh:  # a page that adds nothing new ends paging
-                return rows
+                return issues

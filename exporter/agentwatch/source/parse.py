@@ -8,6 +8,7 @@ value. A response of the wrong top-level shape raises ``SchemaError``.
 from __future__ import annotations
 
 import math
+import sys
 from datetime import datetime
 from typing import Any, Callable, Iterable, TypeVar
 
@@ -87,6 +88,12 @@ def timestamp(value: Any) -> float | None:
         return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
     except ValueError:
         return None
+
+
+def shared(value: str) -> str:
+    """One copy of a string that repeats across many rows (ids of companies and agents, enums):
+    100k issues hold the same few values."""
+    return sys.intern(value) if len(value) < 64 else value
 
 
 def parse_rows(rows: Iterable[Any], parse: Callable[[dict], T | None]) -> tuple[list[T], int]:
@@ -215,13 +222,13 @@ def issue(row: dict, canary_prefix: str = "", canary_label: str = "") -> Issue |
     is_canary = bool(canary_prefix and title.startswith(canary_prefix)) or bool(canary_label and canary_label in labels)
     return Issue(
         id=iid,
-        company_id=text(row.get("companyId")),
+        company_id=shared(text(row.get("companyId"))),
         identifier=text(row.get("identifier")) or iid[:8],
-        status=text(row.get("status"), "unknown") or "unknown",
+        status=shared(text(row.get("status"), "unknown") or "unknown"),
         title=title,
-        priority=text(row.get("priority")),
-        assignee_agent_id=text(row.get("assigneeAgentId")) or None,
-        assignee_user_id=text(row.get("assigneeUserId")) or None,
+        priority=shared(text(row.get("priority"))),
+        assignee_agent_id=shared(text(row.get("assigneeAgentId"))) or None,
+        assignee_user_id=shared(text(row.get("assigneeUserId"))) or None,
         parent_id=text(row.get("parentId")) or None,
         blocked_by=_blocked_by(row.get("blockedBy")),
         execution_run_id=text(row.get("executionRunId")) or None,
