@@ -8,7 +8,7 @@ RUN pip install --no-cache-dir --root-user-action=ignore --prefix=/install .
 
 FROM python:3.12-slim-bookworm
 RUN useradd --system --uid 10001 --home-dir /var/lib/agentwatch --create-home agentwatch \
- && mkdir -p /var/lib/agentwatch/incidents && chown -R agentwatch:agentwatch /var/lib/agentwatch
+ && mkdir -p /var/lib/agentwatch/incidents /var/lib/agentwatch/secrets && chown -R agentwatch:agentwatch /var/lib/agentwatch
 COPY --from=build /install /usr/local
 COPY deploy/demo /etc/agentwatch/demo
 COPY deploy/docker-entrypoint.sh /usr/local/bin/agentwatch-entrypoint

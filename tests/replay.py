@@ -40,12 +40,14 @@ def load(name: str):
 
 class ReplayServer:
     """``fault`` is one of None, "500", "429", "slow", "malformed", "missing_fields",
-    "drift", "401", "huge", "truncated"; ``slow_seconds`` sets the delay for "slow"."""
+    "drift", "401", "403", "401-echo", "huge", "truncated"; ``slow_seconds`` sets the delay for "slow"."""
 
     def __init__(self) -> None:
         self.fault: str | None = None
         self.slow_seconds = 3.0
+        self.burst = 0
         self.requests: list[str] = []
+        self.authorizations: list[str] = []  # the Authorization headers received
         self.overrides: dict[str, object] = {}
         self.reject_params: set[str] = set()  # query parameters an older build answers with 400
         self.missing_paths: set[str] = set()  # regexes of routes an older build does not have (404)
@@ -57,6 +59,7 @@ class ReplayServer:
 
             def do_GET(self):
                 server.requests.append(self.path)
+                server.authorizations.append(self.headers.get("Authorization", ""))
                 server._handle(self)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -100,6 +103,9 @@ class ReplayServer:
         parts = urlsplit(h.path)
         query = parse_qs(parts.query)
         fault = self.fault
+        if self.burst > 0:  # the next `burst` requests fail with 503, then the server is well again
+            self.burst -= 1
+            return self._send(h, 503, b'{"error":"Service unavailable"}')
         if fault == "slow":
             time.sleep(self.slow_seconds)
         if fault == "500":
@@ -108,6 +114,11 @@ class ReplayServer:
             return self._send(h, 429, b'{"error":"Too many requests","retryAfterSeconds":1}', {"Retry-After": "1"})
         if fault == "401":
             return self._send(h, 401, b'{"error":"Unauthorized"}')
+        if fault == "403":
+            return self._send(h, 403, b'{"error":"Forbidden"}')
+        if fault == "401-echo":  # a platform that repeats the credential it was given in its error
+            echoed = json.dumps({"error": f"invalid token {h.headers.get('Authorization', '')}"}).encode()
+            return self._send(h, 401, echoed)
         if any(p in query for p in self.reject_params):
             return self._send(h, 400, b'{"error":"Unsupported query parameter"}')
         if any(re.match(rx, parts.path) for rx in self.missing_paths):
@@ -120,8 +131,10 @@ class ReplayServer:
         if fault == "drift":
             body = _drift(body)
         raw = json.dumps(body).encode()
-        if fault == "malformed":
+        if fault == "truncated":
             raw = raw[: max(1, len(raw) // 2)]
+        if fault == "malformed":  # what a proxy in front of the platform answers
+            raw = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
         if fault == "huge" and isinstance(body, list):
             raw = json.dumps(body * 2000).encode()
         self._send(h, 200, raw)

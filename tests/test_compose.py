@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -171,3 +172,36 @@ def test_the_entrypoint_defaults_to_the_demo(tmp_path, env, expected):
                             env={"PATH": f"{tmp_path}:{os.environ['PATH']}", **env}, check=True)
     assert result.stdout.strip() == expected
     assert shutil.which("sh")
+
+
+def test_hardening(model):
+    """Non-root everywhere, read-only roots where the image allows, secrets as files, no default Grafana password."""
+    services = model["services"]
+    for name, svc in services.items():
+        assert svc.get("user") and not str(svc["user"]).startswith(("0", "root")), name
+        assert "no-new-privileges:true" in svc.get("security_opt", []), name
+    for name in ("agentwatch", "demo", "incidents", "prometheus", "alertmanager"):
+        assert services[name]["read_only"] is True, name
+    agentwatch = services["agentwatch"]
+    assert not any("TOKEN" in k and not k.endswith("_FILE") for k in agentwatch["environment"]), "tokens come from files"
+    assert agentwatch["environment"]["AGENTWATCH_PAPERCLIP_TOKEN_FILE"] == "/run/secrets/paperclip_token"
+    assert [s["source"] for s in agentwatch["secrets"]] == ["paperclip_token"]
+    grafana = services["grafana"]
+    assert not any(k == "GF_SECURITY_ADMIN_PASSWORD" for k in grafana["environment"])
+    secret_file = grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD__FILE"]
+    mounts = {v["target"]: v for v in grafana["volumes"]}
+    assert mounts[str(Path(secret_file).parent)]["source"] == "grafana-secret"
+    assert grafana["depends_on"]["grafana-secret"]["condition"] == "service_completed_successfully"
+    init = services["grafana-secret"]
+    assert secret_file.split("/")[-1] in " ".join(init["entrypoint"]) and "token_urlsafe" in " ".join(init["entrypoint"])
+
+
+def test_grafana_secret_init_makes_one_password_and_keeps_it(model, tmp_path):
+    """The init service's own script, run here against a directory: a random password, mode 0444, kept on rerun."""
+    script = model["services"]["grafana-secret"]["entrypoint"][2].replace("/var/lib/agentwatch/secrets", str(tmp_path))
+    subprocess.run([sys.executable, "-c", script], check=True)
+    first = (tmp_path / "grafana_admin_password").read_text()
+    assert len(first) >= 24 and first != "admin"
+    assert (tmp_path / "grafana_admin_password").stat().st_mode & 0o777 == 0o444
+    subprocess.run([sys.executable, "-c", script], check=True)
+    assert (tmp_path / "grafana_admin_password").read_text() == first

@@ -68,7 +68,9 @@ FAULTS = [
     ("429", "rate_limited"),
     ("slow", "timeout"),
     ("malformed", "decode"),
+    ("truncated", "decode"),
     ("401", "http_401"),
+    ("403", "http_403"),
 ]
 
 
@@ -233,3 +235,65 @@ def test_an_older_build_degrades_gracefully_and_says_so_once(server, caplog):
         assert features == ["after_id", "scheduler_heartbeats", "updated_since", "window_spend"]  # each once
     finally:
         logger.propagate = False
+
+
+def test_a_5xx_burst_within_the_retries_is_absorbed(server, errors):
+    """Two 503s then a good answer: the GET retries (urllib3 Retry, backoff) and the poll succeeds."""
+    clock = Clock()
+    poller, registry = make_exporter(server.url, clock, retries=2)
+    server.burst = 2
+    assert poller.poll_once()
+    s = scrape(registry)
+    assert s.get_value("agentwatch_up", source="pc") == 1.0
+    assert errors() == []
+    assert server.burst == 0
+
+
+def test_429_retry_after_is_honoured(server):
+    """A 429 with Retry-After: 1 is retried no sooner than a second later (urllib3 honours the header)."""
+    import time
+
+    stamps: list[float] = []
+    handle = server._handle
+
+    def stamped(h):
+        stamps.append(time.monotonic())
+        return handle(h)
+
+    server._handle = stamped
+    server.overrides["/api/companies"] = []  # a short poll: health, companies, scheduler
+    clock = Clock()
+    poller, registry = make_exporter(server.url, clock, retries=1)
+    server.fault = "429"
+    assert poller.poll_once() is False
+    assert len(stamps) == 2 and stamps[1] - stamps[0] >= 0.9  # the wait the platform asked for, a lower bound only
+    assert scrape(registry).get_value("agentwatch_poll_failures_total", source="pc", kind="rate_limited") == 1.0
+
+
+def test_memory_stays_bounded_across_failing_polls(server):
+    """Hundreds of failing polls of every kind: the traced heap does not keep growing."""
+    import tracemalloc
+
+    clock = Clock()
+    poller, registry = make_exporter(server.url, clock, timeout=0.3)
+    assert poller.poll_once()
+    kinds = ["500", "truncated", "malformed", "401", "403", "drift", "missing_fields", None]
+    tracemalloc.start()
+    try:
+        def cycle():
+            for fault in kinds:
+                server.fault = fault
+                clock.t += 30
+                poller.poll_once()
+                scrape(registry)
+
+        for _ in range(5):  # warm-up: caches, connection pool, first-seen error kinds
+            cycle()
+        warm = tracemalloc.get_traced_memory()[0]
+        for _ in range(40):
+            cycle()
+        after = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+        poller.stop()
+    assert after - warm < 512 * 1024, f"heap grew by {(after - warm) / 1024:.0f} KiB over 320 polls"

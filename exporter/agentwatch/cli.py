@@ -22,7 +22,7 @@ import threading
 
 from prometheus_client import CollectorRegistry
 
-from agentwatch import __version__, config, logs
+from agentwatch import __version__, config, logs, webconfig
 from agentwatch.exposition.collector import AgentwatchCollector
 from agentwatch.canary.runner import CanaryRunner
 from agentwatch.canary.suite import load_suite
@@ -41,6 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("command", nargs="?", default="serve", choices=("serve", "once", "check-config", "rules", "demo", "stack", "incidents"))
     p.add_argument("--config.file", dest="config_file", metavar="PATH", help="YAML configuration file")
     p.add_argument("--web.listen-address", dest="listen_address", metavar="HOST:PORT", help=f"default {config.DEFAULT_LISTEN_ADDRESS}")
+    p.add_argument("--web.config.file", dest="web_config_file", metavar="PATH",
+                   help="TLS and basic auth for /metrics, in the Prometheus exporter-toolkit web-config format")
     p.add_argument("--log.level", dest="log_level", choices=("debug", "info", "warning", "error"))
     p.add_argument("--log.format", dest="log_format", choices=("logfmt", "json"))
     p.add_argument("--rules.file", dest="rules_file", default="prometheus/rules/alerts.yml", help="for `rules`")
@@ -131,9 +133,11 @@ def main(argv: list[str] | None = None) -> int:
         return run_stack(args)
     if args.command == "incidents":
         return run_incidents(args)
-    overrides = {"listen_address": args.listen_address, "log_level": args.log_level, "log_format": args.log_format}
+    overrides = {"listen_address": args.listen_address, "log_level": args.log_level, "log_format": args.log_format,
+                 "web_config_file": args.web_config_file}
     try:
         settings = config.load(args.config_file, overrides)
+        web = webconfig.load(settings.web_config_file) if settings.web_config_file else None
     except config.ConfigError as exc:
         print(f"agentwatch: invalid configuration: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -160,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         for p in pollers:
             p.source.close()
         return 0 if ok else 1
-    return serve(settings, pollers, collector, runners)
+    return serve(settings, pollers, collector, runners, web)
 
 
 def _wait_for_signal() -> None:
@@ -239,20 +243,21 @@ def run_stack(args: argparse.Namespace) -> int:
 
 
 def serve(
-    settings: config.Settings, pollers: list[Poller], collector: AgentwatchCollector, runners: dict[str, CanaryRunner]
+    settings: config.Settings, pollers: list[Poller], collector: AgentwatchCollector, runners: dict[str, CanaryRunner],
+    web: webconfig.WebConfig | None = None,
 ) -> int:
     from agentwatch.server import MetricsServer
 
     host, port = config.split_listen_address(settings.listen_address)
     try:
-        server = MetricsServer(host, port, collector.exposition)
+        server = MetricsServer(host, port, collector.exposition, web)
     except OSError as exc:
         print(f"agentwatch: listen_address={settings.listen_address!r}: {exc.strerror}", file=sys.stderr)
         return EXIT_CONFIG
     server.start()
     log.info(
         "listening",
-        extra={"address": f"{host}:{server.port}", "sources": ",".join(p.source.name for p in pollers), "version": __version__},
+        extra={"address": f"{server.scheme}://{host}:{server.port}", "basic_auth": bool(web and web.basic_auth_users), "sources": ",".join(p.source.name for p in pollers), "version": __version__},
     )
     for p in pollers:
         p.start()

@@ -211,6 +211,7 @@ class Settings(BaseSettings):
 
     poll_interval: float = 30.0
     listen_address: str = DEFAULT_LISTEN_ADDRESS
+    web_config_file: Path | None = None  # TLS and basic auth, exporter-toolkit format (agentwatch/webconfig.py)
     log_level: str = Field(default="info", pattern="^(debug|info|warning|error)$")
     log_format: str = Field(default="logfmt", pattern="^(logfmt|json)$")
     sources: list[SourceConfig] = Field(default_factory=list)

@@ -1,0 +1,102 @@
+"""Where a poll's CPU goes, stage by stage, at one scale: ``python bench/breakdown.py --scale large``.
+
+Stages of ``Poller.poll_once``, each timed with ``time.process_time`` (all threads):
+fetch and parse (``source.poll``), of which garbage collection and the domain parse alone;
+the trackers (runs ledger, task progress, models); building the metric families; rendering
+them. Then the same poll's HTTP requests with ``json.loads`` only (the floor of
+``bench/run.py``). This is the measurement behind the "misses" of docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from agentwatch import config
+from agentwatch.exposition.families import render_each
+from agentwatch.poller import Poller
+from agentwatch.progress import TaskTracker
+from agentwatch.source import parse
+from agentwatch.source.paperclip import PaperclipSource
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run import SCALES, start_server  # noqa: E402
+
+
+def cpu(fn):
+    started = time.process_time()
+    result = fn()
+    return result, time.process_time() - started
+
+
+def stages(url: str) -> dict[str, float]:
+    settings = config.Settings(sources=[{"name": "bench", "url": url, "timeout": "120s"}])
+    cfg = settings.sources[0]
+    source = PaperclipSource(cfg, marker=settings.canary_marker)
+    poller = Poller(source, cfg, settings)
+    now = time.time()
+    out: dict[str, float] = {}
+    snapshot, out["fetch and parse"] = cpu(lambda: source.poll(now))
+
+    def track():
+        for cid, cs in snapshot.companies.items():
+            poller.ledger.record(cid, cs.runs, {i.id for i in cs.issues.values() if i.is_canary}, set(cs.issues))
+            poller.models.update(cs, now)
+            poller.trackers.setdefault(cid, TaskTracker()).update(cs, now)
+
+    _, out["trackers"] = cpu(track)
+    (families, _), out["build families"] = cpu(lambda: poller.builder.build(snapshot, poller.ledger, now, poller.trackers, poller.models))
+    _, out["render"] = cpu(lambda: render_each(families.by_name(), {}))
+    source.close()
+
+    # the issue pages again, outside the poller: json.loads alone, then with the domain parse, with and without GC
+    session = requests.Session()
+    (company,) = session.get(url + "/api/companies", timeout=60).json()
+    pages, last = [], None
+    while True:
+        params = {"includeBlockedBy": "true", "view": "compact", "limit": "1000", "sortField": "id", "sortDir": "asc"}
+        if last:
+            params["afterId"] = last
+        raw = session.get(f"{url}/api/companies/{company['id']}/issues", params=params, timeout=60).content
+        rows = json.loads(raw)
+        pages.append(raw)
+        if len(rows) < 1000:
+            break
+        last = rows[-1]["id"]
+    _, loads = cpu(lambda: [json.loads(p) for p in pages])
+    kept, with_parse = cpu(lambda: [parse.parse_rows(json.loads(p), parse.issue) for p in pages])
+    del kept
+    gc.disable()
+    kept, without_gc = cpu(lambda: [parse.parse_rows(json.loads(p), parse.issue) for p in pages])
+    gc.enable()
+    del kept
+    out["issues: json.loads"] = loads
+    out["issues: domain parse"] = without_gc - loads
+    out["issues: garbage collection"] = with_parse - without_gc
+    return out
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--scale", default="large", choices=SCALES)
+    args = p.parse_args()
+    agents, issues = SCALES[args.scale]
+    proc, url = start_server(agents, issues)
+    try:
+        result = stages(url)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    for name, seconds in result.items():
+        print(f"{name:32s} {seconds:7.3f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
