@@ -1,6 +1,6 @@
 """The benchmark's load server: the demo simulator's API over a scaled world, plus
-``/__bench/mutate?fraction=``
-and ``/__bench/delay?seconds=`` (a slow platform)."""
+``/__bench/mutate?fraction=``, ``/__bench/delay?seconds=`` (a slow platform) and
+``/__bench/fault?status=503`` (every request fails with that status until ``status=0``)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def main() -> int:
     p.add_argument("--port-file", required=True)
     args = p.parse_args()
     world = build(args.agents, args.issues)
-    state = {"delay": 0.0}
+    state = {"delay": 0.0, "status": 0}
 
     def intercept(method: str, path: str, query: dict):
         if path == "/__bench/mutate":
@@ -34,8 +34,13 @@ def main() -> int:
         if path == "/__bench/delay":
             state["delay"] = float(query.get("seconds", 0))
             return 200, state
+        if path == "/__bench/fault":
+            state["status"] = int(query.get("status", 0))
+            return 200, state
         if state["delay"]:
             time.sleep(state["delay"])
+        if state["status"]:
+            return state["status"], {"error": "injected by the bench"}
         return None
 
     server = DemoServer("127.0.0.1", args.port, worlds={"": world}, intercept=intercept)

@@ -53,6 +53,7 @@ class SourceState:
     polls: int = 0
     failures: dict[str, int] = field(default_factory=dict)
     dropped_series: dict[str, int] = field(default_factory=dict)
+    dropped_series_total: dict[str, int] = field(default_factory=dict)  # summed over polls
     dropped_rows: dict[str, int] = field(default_factory=dict)
     platform_version: str = ""
     last_error_kind: str | None = None
@@ -134,6 +135,8 @@ class Poller:
                 st.last_success = now
                 st.platform_version = snapshot.version
                 st.dropped_series = dropped
+                for what, n in dropped.items():
+                    st.dropped_series_total[what] = st.dropped_series_total.get(what, 0) + n
                 recovered = st.last_error_kind is not None
                 st.last_error_kind = None
                 self._last_snapshot = snapshot

@@ -81,6 +81,9 @@ class AgentwatchCollector:
         f.declare("agentwatch_dropped_series", "Series left out by the cardinality guard in the last poll.", "gauge")
         for kind, n in sorted(st.dropped_series.items()):
             f.gauge("agentwatch_dropped_series", "", {**src, "kind": kind}, n)
+        f.declare("agentwatch_series_dropped", "Series left out by the cardinality guard, summed over polls.", "counter")
+        for kind, n in sorted(st.dropped_series_total.items()):
+            f.counter("agentwatch_series_dropped", "", {**src, "kind": kind}, n)
         f.declare("agentwatch_source_dropped_rows", "API rows dropped because they lacked an id.", "counter")
         for endpoint, n in sorted(st.dropped_rows.items()):
             f.counter("agentwatch_source_dropped_rows", "", {**src, "endpoint": endpoint}, n)

@@ -1,0 +1,198 @@
+"""Hostile input: property-based tests (hypothesis) over every source parser and over the whole
+poll-to-exposition path, label values that try to break the text format (checked by a real
+``promtool check metrics``), and the cardinality guard."""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from agentwatch.cli import build_registry
+from agentwatch.config import Settings, SourceConfig
+from agentwatch.exposition.fleet import FleetBuilder
+from agentwatch.ledger import RunLedger
+from agentwatch.model import CompanySnapshot, Snapshot
+from agentwatch.poller import Poller
+from agentwatch.source import parse
+from agentwatch.source.paperclip import PaperclipSource
+from harness.exporter import parse_exposition
+from replay import COMPANY_ID, ReplayServer, load
+
+PARSERS = {
+    "api_companies.json": parse.company,
+    "api_companies_{companyId}_agents.json": parse.agent,
+    "api_instance_scheduler-heartbeats.json": parse.scheduler_heartbeat,
+    "api_companies_{companyId}_issues__view-compact.json": parse.issue,
+    "api_companies_{companyId}_heartbeat-runs__limit-50.json": parse.run,
+    "api_companies_{companyId}_costs_by-agent-model.json": parse.cost_row,
+    "api_companies_{companyId}_costs_window-spend.json": parse.window_spend,
+    "api_companies_{companyId}_approvals.json": parse.approval,
+}
+NASTY = ['"', "\\", "\n", 'a"b\\c\nd', "", " ", "💥", "名前", "\u2028", "\x00", "{}", "le=\"1\"", "# HELP x", "a" * 300]
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**63, 2**64) | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=20) | st.sampled_from(NASTY),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+def recorded_keys(fixture: str) -> list[str]:
+    rows = load(fixture)
+    rows = rows if isinstance(rows, list) else [rows]
+    return sorted({k for r in rows if isinstance(r, dict) for k in r})
+
+
+@pytest.mark.parametrize("fixture", sorted(PARSERS))
+def test_parsers_never_raise(fixture):
+    parser = PARSERS[fixture]
+    keys = recorded_keys(fixture)
+    recorded = [r for r in load(fixture) if isinstance(r, dict)]
+
+    @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(
+        base=st.sampled_from(recorded) if recorded else st.just({}),
+        changes=st.dictionaries(st.sampled_from(keys) if keys else st.text(), json_values, max_size=6),
+        drop=st.lists(st.sampled_from(keys) if keys else st.text(), max_size=4),
+    )
+    def check(base, changes, drop):
+        row = {k: v for k, v in copy.deepcopy(base).items() if k not in drop}
+        row.update(changes)
+        parsed = parser(row)  # no exception escapes: a row is parsed or dropped (None)
+        assert parsed is None or isinstance(parsed, tuple) or type(parsed).__module__ == "agentwatch.model"
+
+    check()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(json_values, st.lists(json_values, max_size=5)))
+def test_every_parser_takes_any_json_value(value):
+    for parser in PARSERS.values():
+        rows, dropped = parse.parse_rows(value if isinstance(value, list) else [value], parser)
+        assert len(rows) + dropped == (len(value) if isinstance(value, list) else 1)
+
+
+def _fuzzed_snapshot(agent_names, roles, statuses, models, issue_titles):
+    company = parse.company(load("api_companies.json")[0])
+    cs = CompanySnapshot(company=company)
+    agents = load("api_companies_{companyId}_agents.json")
+    for i, row in enumerate(agents):
+        row = dict(row, name=agent_names[i % len(agent_names)] + str(i), role=roles[i % len(roles)],
+                   status=statuses[i % len(statuses)])
+        row["adapterConfig"] = dict(row.get("adapterConfig") or {}, model=models[i % len(models)])
+        agent = parse.agent(row)
+        if agent is not None:
+            cs.agents[agent.id] = agent
+    for i, row in enumerate(load("api_companies_{companyId}_issues__view-compact.json")):
+        issue = parse.issue(dict(row, title=issue_titles[i % len(issue_titles)], status=statuses[i % len(statuses)]))
+        if issue is not None:
+            cs.issues[issue.id] = issue
+    cs.runs = parse.parse_rows(load("api_companies_{companyId}_heartbeat-runs__limit-50.json"), parse.run)[0]
+    return Snapshot(source="fuzz", taken_at=time.time(), companies={company.id: cs})
+
+
+labels_text = st.one_of(st.sampled_from(NASTY), st.text(min_size=0, max_size=12))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(labels_text, min_size=1, max_size=4), st.lists(labels_text, min_size=1, max_size=3),
+       st.lists(st.sampled_from(["idle", "running", "paused", "error", "terminated", "weird\n", ""]), min_size=1, max_size=3),
+       st.lists(labels_text, min_size=1, max_size=2), st.lists(labels_text, min_size=1, max_size=3))
+def test_the_analysis_and_exposition_take_hostile_values(names, roles, statuses, models, titles):
+    """Hostile names, roles, statuses and models through the analysis and the families: no
+    exception, and the text format parses back with the same label values."""
+    settings_ = Settings()
+    builder = FleetBuilder(settings_)
+    snapshot = _fuzzed_snapshot(names, roles, statuses, models, titles)
+    ledger = RunLedger(builder.windows, settings_.analysis.context_high_ratio)
+    families, _ = builder.build(snapshot, ledger, snapshot.taken_at)
+    from agentwatch.exposition.families import join_rendered, render_each
+
+    text = join_rendered([render_each(families.by_name())]).decode()
+    parsed = {s.labels.get("agent") for f in text_string_to_metric_families(text) for s in f.samples if "agent" in s.labels}
+    expected = {a.name for a in snapshot.companies[COMPANY_ID].agents.values()} if COMPANY_ID in snapshot.companies else set()
+    assert parsed <= expected | {"", "(unassigned)"}
+
+
+def promtool() -> str:
+    path = shutil.which("promtool")
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("promtool is required in CI")
+        pytest.skip("promtool is not installed")
+    return path
+
+
+@pytest.fixture
+def server():
+    with ReplayServer() as s:
+        yield s
+
+
+def exporter(url: str, **limits):
+    cfg = SourceConfig(name="pc", url=url, timeout=5, retries=0)
+    settings_ = Settings(sources=[cfg], limits=limits) if limits else Settings(sources=[cfg])
+    poller = Poller(PaperclipSource(cfg), cfg, settings_)
+    return poller, build_registry([poller])
+
+
+def test_hostile_label_values_still_render_a_valid_exposition(server):
+    """Names with quotes, newlines, backslashes, unicode and control characters, from the platform
+    itself: the /metrics body passes ``promtool check metrics`` and every value parses back intact."""
+    agents = load("api_companies_{companyId}_agents.json")
+    hostile = ['say "hi"', "line\nbreak", "back\\slash", "名前 💥", "tab\there", "x" * 200, 'end\\"']
+    for i, row in enumerate(agents):
+        row["name"] = hostile[i % len(hostile)] + f"-{i}"
+        row["role"] = hostile[(i + 1) % len(hostile)]
+    companies = load("api_companies.json")
+    companies[0]["name"] = 'Hostile "Co"\n\\ 🏢'
+    server.overrides["/api/companies"] = companies
+    server.overrides[f"/api/companies/{COMPANY_ID}/agents"] = agents
+    poller, registry = exporter(server.url)
+    assert poller.poll_once()
+    body = generate_latest(registry)
+    result = subprocess.run([promtool(), "check", "metrics"], input=body, capture_output=True)
+    problems = [line for line in result.stdout.decode().splitlines() + result.stderr.decode().splitlines()
+                if line and "counter metrics should have" not in line and "no help text" not in line]
+    assert not any("error" in line.lower() for line in problems), problems
+    names = {s.labels["agent"] for f in text_string_to_metric_families(body.decode()) for s in f.samples
+             if f.name == "agentwatch_agent_info"}
+    assert names == {row["name"] for row in agents}
+    assert any(s.labels.get("company") == companies[0]["name"]
+               for f in text_string_to_metric_families(body.decode()) for s in f.samples)
+
+
+def test_the_cardinality_guard_caps_agents_and_removes_the_gone(server):
+    agents = load("api_companies_{companyId}_agents.json")
+    assert len(agents) >= 3
+    poller, registry = exporter(server.url, max_agents=2)
+    assert poller.poll_once()
+    s = parse_exposition(generate_latest(registry).decode())
+    assert len(s.select("agentwatch_agent_info")) == 2
+    assert s.get_value("agentwatch_dropped_series", source="pc", kind="agents") == len(agents) - 2
+    assert s.get_value("agentwatch_series_dropped_total", source="pc", kind="agents") == len(agents) - 2
+    assert poller.poll_once()
+    s = parse_exposition(generate_latest(registry).decode())
+    assert s.get_value("agentwatch_series_dropped_total", source="pc", kind="agents") == 2 * (len(agents) - 2)
+
+    # an agent that disappears from the platform takes its series with it
+    poller, registry = exporter(server.url)
+    assert poller.poll_once()
+    before = {x[0]["agent"] for x in parse_exposition(generate_latest(registry).decode()).select("agentwatch_agent_info")}
+    gone = agents[0]["name"]
+    server.overrides[f"/api/companies/{COMPANY_ID}/agents"] = agents[1:]
+    assert poller.poll_once()
+    text = generate_latest(registry).decode()
+    after = {x[0]["agent"] for x in parse_exposition(text).select("agentwatch_agent_info")}
+    assert after == before - {gone}
+    assert f'agent="{gone}"' not in text
