@@ -1,8 +1,8 @@
-"""The benchmark: ``python bench/run.py [--scales small,medium,large] [--write docs/benchmarks.md]``.
+"""The benchmark: ``python bench/run.py [--scales small,medium,large] [--repeats 3] [--json results.json]``.
 
 For each scale it starts the load server (the demo simulator's API over a scaled world) as its
 own process, then measures agentwatch and the floor side by side, each in a fresh process, and
-prints (or writes) the table of ratios against the targets of docs/benchmarks.md.
+prints the table of ratios that docs/benchmarks.md records.
 """
 
 from __future__ import annotations
