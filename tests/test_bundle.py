@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from harness.tools import tool
 
 ROOT = Path(__file__).resolve().parents[1]
 PROM = ROOT / "prometheus"
@@ -20,17 +21,8 @@ ALERTS = [
 ]
 
 
-def promtool() -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("promtool is required in CI")
-        pytest.skip("promtool not installed")
-    return path
-
-
 def run(*args: str) -> subprocess.CompletedProcess:
-    result = subprocess.run([promtool(), *args], capture_output=True, text=True, cwd=PROM)
+    result = subprocess.run([tool("promtool"), *args], capture_output=True, text=True, cwd=PROM)
     assert result.returncode == 0, result.stdout + result.stderr
     return result
 
@@ -158,4 +150,4 @@ def test_rules_command_rewrites_the_links_and_stays_valid(tmp_path):
     rules = [r for g in yaml.safe_load(result.stdout)["groups"] for r in g["rules"]]
     assert all(r["annotations"]["runbook_url"] == f"https://wiki.example.test/rb/{r['alert']}.md" for r in rules)
     assert all(r["annotations"]["dashboard_url"].startswith("https://grafana.example.test/d/") for r in rules)
-    subprocess.run([promtool(), "check", "rules", str(out)], check=True, capture_output=True)
+    subprocess.run([tool("promtool"), "check", "rules", str(out)], check=True, capture_output=True)

@@ -7,15 +7,14 @@ and review the diff. Timing-dependent self-metrics (latencies, poll duration) ar
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
 from prometheus_client import generate_latest
 
 from replay import COMPANY_ID, ReplayServer, load
 from test_faults import Clock, make_exporter
+from harness.tools import tool
 
 GOLDEN = Path(__file__).parent / "golden" / "paperclip.prom"
 VOLATILE = (
@@ -49,17 +48,8 @@ def test_exposition_matches_the_golden_file():
     assert lines == expected
 
 
-def _promtool() -> str:
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        if os.environ.get("CI"):
-            pytest.fail("promtool is required in CI")
-        pytest.skip("promtool not installed")
-    return promtool
-
-
 def promtool_check(text: str) -> str:
-    result = subprocess.run([_promtool(), "check", "metrics"], input=text, capture_output=True, text=True)
+    result = subprocess.run([tool("promtool"), "check", "metrics"], input=text, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     return (result.stdout + result.stderr).strip()
 

@@ -17,7 +17,6 @@ import ast
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -31,6 +30,7 @@ from harness.dashboards import annotation_queries, dashboards, panel_queries, su
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "grafana"))
 import build_dashboards  # noqa: E402
+from harness.tools import tool
 
 DS_UID = "agentwatch-prometheus"
 SCHEMA_DIR = Path(os.environ.get("AGENTWATCH_GRAFANA_SCHEMA_DIR", "/var/tmp/agentwatch-grafana-schema"))
@@ -88,16 +88,6 @@ PROMQL_WORDS = {  # functions, aggregations and keywords the dashboards use
 
 
 # -- tools -----------------------------------------------------------------------------------------
-
-
-def tool(name: str) -> str:
-    """The tool's path; a missing tool fails in CI (env CI set) and skips elsewhere."""
-    path = shutil.which(name)
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{name} is required in CI")
-        pytest.skip(f"{name} is not installed")
-    return path
 
 
 @pytest.fixture(scope="module")

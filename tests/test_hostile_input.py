@@ -5,8 +5,6 @@ poll-to-exposition path, label values that try to break the text format (checked
 from __future__ import annotations
 
 import copy
-import os
-import shutil
 import subprocess
 import time
 
@@ -26,6 +24,7 @@ from agentwatch.source import parse
 from agentwatch.source.paperclip import PaperclipSource
 from harness.exporter import parse_exposition
 from replay import COMPANY_ID, ReplayServer, load
+from harness.tools import tool
 
 PARSERS = {
     "api_companies.json": parse.company,
@@ -124,15 +123,6 @@ def test_the_analysis_and_exposition_take_hostile_values(names, roles, statuses,
     assert parsed <= expected | {"", "(unassigned)"}
 
 
-def promtool() -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("promtool is required in CI")
-        pytest.skip("promtool is not installed")
-    return path
-
-
 @pytest.fixture
 def server():
     with ReplayServer() as s:
@@ -161,7 +151,7 @@ def test_hostile_label_values_still_render_a_valid_exposition(server):
     poller, registry = exporter(server.url)
     assert poller.poll_once()
     body = generate_latest(registry)
-    result = subprocess.run([promtool(), "check", "metrics"], input=body, capture_output=True)
+    result = subprocess.run([tool("promtool"), "check", "metrics"], input=body, capture_output=True)
     problems = [line for line in result.stdout.decode().splitlines() + result.stderr.decode().splitlines()
                 if line and "counter metrics should have" not in line and "no help text" not in line]
     assert not any("error" in line.lower() for line in problems), problems

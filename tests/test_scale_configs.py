@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from harness.tools import tool
 
 ROOT = Path(__file__).resolve().parents[1]
 SCALE = ROOT / "deploy" / "scale"
-
-
-def tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{name} is required in CI")
-        pytest.skip(f"{name} not installed")
-    return path
 
 
 def test_the_sharded_prometheus_config_is_valid(tmp_path):

@@ -4,8 +4,6 @@ with basic auth. Certificates are made per test run with the openssl CLI."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
 import ssl
 import subprocess
@@ -22,17 +20,9 @@ from agentwatch import localstack, webconfig
 from agentwatch.config import ConfigError
 from harness.paperclip import wait_for
 from replay import ReplayServer
+from harness.tools import tool
 
 PASSWORD = "s3cret-scrape-password"
-
-
-def tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{name} is required in CI")
-        pytest.skip(f"{name} is not installed")
-    return path
 
 
 @pytest.fixture(scope="module")
