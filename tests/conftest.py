@@ -8,6 +8,7 @@ import os
 import pytest
 
 from harness.paperclip import PaperclipAPI, PaperclipServer, ensure_installed, seed_standard_company
+from replay import ReplayServer
 
 
 def pytest_collection_modifyitems(config, items):
@@ -39,3 +40,10 @@ def paperclip_api(paperclip_server):
 @pytest.fixture(scope="session")
 def seeded(paperclip_api, paperclip_root):
     return seed_standard_company(paperclip_api, root=paperclip_root)
+
+
+@pytest.fixture
+def server():
+    """The recorded-responses server (tests/replay.py) on 127.0.0.1, switched into faults by the test."""
+    with ReplayServer() as s:
+        yield s

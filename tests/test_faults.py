@@ -19,7 +19,6 @@ from agentwatch.poller import Poller
 from agentwatch.source.paperclip import PaperclipSource
 from harness.exporter import parse_exposition
 from harness.paperclip import free_port
-from replay import ReplayServer
 
 
 class Clock:
@@ -30,9 +29,9 @@ class Clock:
         return self.t
 
 
-def make_exporter(url: str, clock: Clock, **source):
+def make_exporter(url: str, clock: Clock, limits: dict | None = None, **source):
     cfg = SourceConfig(name="pc", url=url, timeout=source.pop("timeout", 2.0), retries=source.pop("retries", 0), **source)
-    settings = Settings(sources=[cfg])
+    settings = Settings(sources=[cfg], limits=limits or {})
     poller = Poller(PaperclipSource(cfg), cfg, settings, clock=clock)
     from agentwatch.exposition.collector import AgentwatchCollector
 
@@ -45,12 +44,6 @@ def make_exporter(url: str, clock: Clock, **source):
 
 def scrape(registry):
     return parse_exposition(generate_latest(registry).decode())
-
-
-@pytest.fixture
-def server():
-    with ReplayServer() as s:
-        yield s
 
 
 @pytest.fixture

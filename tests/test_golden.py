@@ -12,7 +12,7 @@ from pathlib import Path
 
 from prometheus_client import generate_latest
 
-from replay import COMPANY_ID, ReplayServer, load
+from replay import ReplayServer
 from test_faults import Clock, make_exporter
 from harness.tools import tool
 
@@ -57,19 +57,3 @@ def promtool_check(text: str) -> str:
 def test_exposition_passes_promtool_cleanly():
     with ReplayServer() as server:
         assert promtool_check(render(server)) == ""
-
-
-def test_hostile_label_values_still_render_a_valid_exposition():
-    hostile = 'Eve "the" \\ agent\nnewline ✨ 名前'
-    with ReplayServer() as server:
-        agents = load("api_companies_{companyId}_agents.json")
-        agents[0]["name"] = hostile
-        agents[1]["name"] = hostile  # a duplicate name gets an id suffix
-        agents[2]["role"] = 'ro"le\\'
-        companies = load("api_companies.json")
-        companies[0]["name"] = "Acme\n\"Inc\"\\"
-        server.overrides[f"/api/companies/{COMPANY_ID}/agents"] = agents
-        server.overrides["/api/companies"] = companies
-        text = render(server)
-    promtool_check(text)
-    assert 'agent="Eve \\"the\\" \\\\ agent\\nnewline ✨ 名前 (' in text

@@ -5,7 +5,6 @@ poll-to-exposition path, label values that try to break the text format (checked
 from __future__ import annotations
 
 import copy
-import subprocess
 import time
 
 import pytest
@@ -14,17 +13,15 @@ from hypothesis import strategies as st
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from agentwatch.cli import build_registry
-from agentwatch.config import Settings, SourceConfig
+from agentwatch.config import Settings
 from agentwatch.exposition.fleet import FleetBuilder
 from agentwatch.ledger import RunLedger
 from agentwatch.model import CompanySnapshot, Snapshot
-from agentwatch.poller import Poller
 from agentwatch.source import parse
-from agentwatch.source.paperclip import PaperclipSource
 from harness.exporter import parse_exposition
-from replay import COMPANY_ID, ReplayServer, load
-from harness.tools import tool
+from replay import COMPANY_ID, load
+from test_faults import Clock, make_exporter
+from test_golden import promtool_check, render
 
 PARSERS = {
     "api_companies.json": parse.company,
@@ -123,49 +120,35 @@ def test_the_analysis_and_exposition_take_hostile_values(names, roles, statuses,
     assert parsed <= expected | {"", "(unassigned)"}
 
 
-@pytest.fixture
-def server():
-    with ReplayServer() as s:
-        yield s
-
-
-def exporter(url: str, **limits):
-    cfg = SourceConfig(name="pc", url=url, timeout=5, retries=0)
-    settings_ = Settings(sources=[cfg], limits=limits) if limits else Settings(sources=[cfg])
-    poller = Poller(PaperclipSource(cfg), cfg, settings_)
-    return poller, build_registry([poller])
-
-
 def test_hostile_label_values_still_render_a_valid_exposition(server):
-    """Names with quotes, newlines, backslashes, unicode and control characters, from the platform
-    itself: the /metrics body passes ``promtool check metrics`` and every value parses back intact."""
+    """Names with quotes, newlines, backslashes, tabs, unicode and length, from the platform itself:
+    the /metrics body passes ``promtool check metrics`` and every value parses back intact; a
+    duplicate name gets an id suffix."""
     agents = load("api_companies_{companyId}_agents.json")
     hostile = ['say "hi"', "line\nbreak", "back\\slash", "名前 💥", "tab\there", "x" * 200, 'end\\"']
     for i, row in enumerate(agents):
         row["name"] = hostile[i % len(hostile)] + f"-{i}"
         row["role"] = hostile[(i + 1) % len(hostile)]
+    twin = 'Eve "the" \\ agent\nnewline ✨ 名前'
+    agents[0]["name"] = agents[1]["name"] = twin
     companies = load("api_companies.json")
     companies[0]["name"] = 'Hostile "Co"\n\\ 🏢'
     server.overrides["/api/companies"] = companies
     server.overrides[f"/api/companies/{COMPANY_ID}/agents"] = agents
-    poller, registry = exporter(server.url)
-    assert poller.poll_once()
-    body = generate_latest(registry)
-    result = subprocess.run([tool("promtool"), "check", "metrics"], input=body, capture_output=True)
-    problems = [line for line in result.stdout.decode().splitlines() + result.stderr.decode().splitlines()
-                if line and "counter metrics should have" not in line and "no help text" not in line]
-    assert not any("error" in line.lower() for line in problems), problems
-    names = {s.labels["agent"] for f in text_string_to_metric_families(body.decode()) for s in f.samples
-             if f.name == "agentwatch_agent_info"}
-    assert names == {row["name"] for row in agents}
-    assert any(s.labels.get("company") == companies[0]["name"]
-               for f in text_string_to_metric_families(body.decode()) for s in f.samples)
+    text = render(server)
+    promtool_check(text)
+    assert 'agent="Eve \\"the\\" \\\\ agent\\nnewline ✨ 名前 (' in text
+    families = list(text_string_to_metric_families(text))
+    names = {s.labels["agent"] for f in families for s in f.samples if f.name == "agentwatch_agent_info"}
+    assert names - {n for n in names if n.startswith(twin + " (")} == {row["name"] for row in agents[2:]}
+    assert len([n for n in names if n.startswith(twin + " (")]) == 2
+    assert any(s.labels.get("company") == companies[0]["name"] for f in families for s in f.samples)
 
 
 def test_the_cardinality_guard_caps_agents_and_removes_the_gone(server):
     agents = load("api_companies_{companyId}_agents.json")
     assert len(agents) >= 3
-    poller, registry = exporter(server.url, max_agents=2)
+    poller, registry = make_exporter(server.url, Clock(), limits={"max_agents": 2})
     assert poller.poll_once()
     s = parse_exposition(generate_latest(registry).decode())
     assert len(s.select("agentwatch_agent_info")) == 2
@@ -176,7 +159,7 @@ def test_the_cardinality_guard_caps_agents_and_removes_the_gone(server):
     assert s.get_value("agentwatch_series_dropped_total", source="pc", kind="agents") == 2 * (len(agents) - 2)
 
     # an agent that disappears from the platform takes its series with it
-    poller, registry = exporter(server.url)
+    poller, registry = make_exporter(server.url, Clock())
     assert poller.poll_once()
     before = {x[0]["agent"] for x in parse_exposition(generate_latest(registry).decode()).select("agentwatch_agent_info")}
     gone = agents[0]["name"]

@@ -4,7 +4,9 @@ back. The platform receives it, so the test would notice a token that was never 
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
 import sys
 import uuid
 
@@ -14,24 +16,14 @@ import yaml
 
 from agentwatch import localstack
 from harness.paperclip import wait_for
-from replay import ReplayServer
 
 TOKEN = f"pcp_planted_{uuid.uuid4().hex}"
 
 
 def run(args: list[str], env: dict | None = None) -> str:
-    import os
-    import subprocess
-
     result = subprocess.run([sys.executable, "-m", "agentwatch", *args], capture_output=True, text=True, timeout=120,
                             env={**os.environ, **(env or {})})
     return result.stdout + result.stderr
-
-
-@pytest.fixture
-def platform():
-    with ReplayServer() as server:
-        yield server
 
 
 @pytest.fixture
@@ -51,9 +43,9 @@ def config(tmp_path, url: str, token_file, **extra) -> str:
 
 
 @pytest.mark.parametrize("fmt", ["logfmt", "json"])
-def test_the_token_never_leaves_the_process(tmp_path, platform, token_file, fmt):
+def test_the_token_never_leaves_the_process(tmp_path, server, token_file, fmt):
     outputs: dict[str, str] = {}
-    cfg = config(tmp_path, platform.url, token_file)
+    cfg = config(tmp_path, server.url, token_file)
     port = localstack.free_port()
     proc = localstack.Process([sys.executable, "-m", "agentwatch", f"--config.file={cfg}", f"--log.format={fmt}",
                                f"--web.listen-address=127.0.0.1:{port}"], tmp_path / "serve.log")
@@ -62,28 +54,28 @@ def test_the_token_never_leaves_the_process(tmp_path, platform, token_file, fmt)
         wait_for(lambda: socket.create_connection(("127.0.0.1", port), timeout=1).close() or True, timeout=30)
         # good polls, then every way the platform can refuse the token, one echoing it back
         for fault in (None, "401", "403", "401-echo", "500", "truncated", None):
-            platform.fault = fault
-            polls = len(platform.requests)
-            wait_for(lambda: len(platform.requests) > polls + 2, timeout=30)
+            server.fault = fault
+            polls = len(server.requests)
+            wait_for(lambda: len(server.requests) > polls + 2, timeout=30)
             outputs[f"/metrics during {fault}"] = requests.get(url + "/metrics", timeout=10).text
         outputs["/"] = requests.get(url + "/", timeout=10).text
     finally:
         proc.stop()
     outputs["serve log"] = (tmp_path / "serve.log").read_text()
     outputs["once"] = run([f"--config.file={cfg}", f"--log.format={fmt}", "once"])
-    platform.fault = "401-echo"
+    server.fault = "401-echo"
     outputs["once, refused"] = run([f"--config.file={cfg}", f"--log.format={fmt}", "once"])
     outputs["check-config"] = run([f"--config.file={cfg}", "check-config"])
     # configuration errors next to the token: a bad key, and the token given inline with a bad value elsewhere
-    outputs["bad config"] = run(["check-config", f"--config.file={config(tmp_path, platform.url, token_file, timeout='soon')}"])
+    outputs["bad config"] = run(["check-config", f"--config.file={config(tmp_path, server.url, token_file, timeout='soon')}"])
     inline = tmp_path / "inline.yml"
     inline.write_text(yaml.safe_dump({"sources": [{"url": "not a url", "token": TOKEN}]}))
     outputs["bad inline config"] = run(["check-config", f"--config.file={inline}"])
-    inline.write_text(yaml.safe_dump({"sources": [{"url": platform.url, "token": {"nested": TOKEN}}]}))
+    inline.write_text(yaml.safe_dump({"sources": [{"url": server.url, "token": {"nested": TOKEN}}]}))
     outputs["token of the wrong type"] = run(["check-config", f"--config.file={inline}"])
     outputs["env token, bad env"] = run(["check-config"], env={"AGENTWATCH_PAPERCLIP_TOKEN": TOKEN, "AGENTWATCH_POLL_INTERVAL": "never"})
 
-    assert f"Bearer {TOKEN}" in platform.authorizations  # the token was really used
+    assert f"Bearer {TOKEN}" in server.authorizations  # the token was really used
     assert "invalid token Bearer ***" in outputs["once, refused"]  # the echo was logged, masked
     for where, text in outputs.items():
         assert TOKEN not in text, f"the token leaked into {where}"

@@ -19,7 +19,6 @@ import yaml
 from agentwatch import localstack, webconfig
 from agentwatch.config import ConfigError
 from harness.paperclip import wait_for
-from replay import ReplayServer
 from harness.tools import tool
 
 PASSWORD = "s3cret-scrape-password"
@@ -72,19 +71,13 @@ def start_agentwatch(tmp_path: Path, platform_url: str, web: Path) -> tuple[loca
 
 
 @pytest.fixture
-def platform():
-    with ReplayServer() as server:
-        yield server
-
-
-@pytest.fixture
 def hashed() -> str:
     return bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=10)).decode()
 
 
-def test_tls_and_basic_auth_with_a_real_tls_client(tmp_path, certs, platform, hashed):
+def test_tls_and_basic_auth_with_a_real_tls_client(tmp_path, certs, server, hashed):
     web = web_config(tmp_path / "web.yml", certs, {"prometheus": hashed})
-    proc, port = start_agentwatch(tmp_path, platform.url, web)
+    proc, port = start_agentwatch(tmp_path, server.url, web)
     url = f"https://127.0.0.1:{port}/metrics"
     try:
         ca = str(certs["ca.crt"])
@@ -118,10 +111,10 @@ def test_tls_and_basic_auth_with_a_real_tls_client(tmp_path, certs, platform, ha
     assert PASSWORD not in (tmp_path / "agentwatch.log").read_text()
 
 
-def test_real_prometheus_scrapes_over_tls_with_basic_auth(tmp_path, certs, platform, hashed):
+def test_real_prometheus_scrapes_over_tls_with_basic_auth(tmp_path, certs, server, hashed):
     localstack.binary("prometheus")
     web = web_config(tmp_path / "web.yml", certs, {"prometheus": hashed})
-    proc, port = start_agentwatch(tmp_path, platform.url, web)
+    proc, port = start_agentwatch(tmp_path, server.url, web)
     prom_port = localstack.free_port()
     (tmp_path / "password").write_text(PASSWORD)
     tls = {"ca_file": str(certs["ca.crt"]), "server_name": "127.0.0.1"}

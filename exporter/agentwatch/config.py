@@ -302,25 +302,30 @@ def _describe(error: dict, data: dict) -> str:
     return f"{key}={value!r}: {msg}"
 
 
+def read_yaml_mapping(path: str | os.PathLike[str], key: str) -> dict[str, Any]:
+    """A YAML file whose top level is a mapping (empty file: ``{}``); ``ConfigError`` names ``key`` and the path."""
+    try:
+        raw = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError(f"{key}={str(path)!r}: cannot be read: {exc.strerror}") from None
+    try:
+        loaded = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{key}={str(path)!r}: not valid YAML{where}") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{key}={str(path)!r}: expected a mapping at the top level")
+    return loaded
+
+
 def load(path: str | os.PathLike[str] | None = None, overrides: dict[str, Any] | None = None) -> Settings:
     """Read the YAML file (if any), apply env and ``overrides`` (CLI flags), and validate."""
     data: dict[str, Any] = {}
     if path is not None:
-        try:
-            raw = Path(path).read_text()
-        except OSError as exc:
-            raise ConfigError(f"config.file={str(path)!r}: cannot be read: {exc.strerror}") from None
-        try:
-            loaded = yaml.safe_load(raw)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}" if mark else ""
-            raise ConfigError(f"config.file={str(path)!r}: not valid YAML{where}") from None
-        if loaded is None:
-            loaded = {}
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"config.file={str(path)!r}: expected a mapping at the top level")
-        data.update(loaded)
+        data.update(read_yaml_mapping(path, "config.file"))
     data.update({k: v for k, v in (overrides or {}).items() if v is not None})
     try:
         return Settings(**data)

@@ -13,7 +13,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from agentwatch import __version__
-from agentwatch.webconfig import BasicAuth, WebConfig, web_ssl_context
+from agentwatch.webconfig import BasicAuth, WebConfig
 
 LANDING = f"""<!doctype html><html><head><title>agentwatch</title></head><body>
 <h1>agentwatch {__version__}</h1><p>Prometheus exporter for AI-agent fleets.</p>
@@ -83,7 +83,7 @@ class MetricsServer:
     def __init__(self, host: str, port: int, exposition: Callable[[], bytes], web: WebConfig | None = None) -> None:
         auth = BasicAuth(web.basic_auth_users) if web is not None and web.basic_auth_users else None
         self.httpd = make_server(host, port, make_app(exposition, auth), _ThreadingServer, handler_class=_QuietHandler)
-        self.httpd.ssl_context = web_ssl_context(web) if web is not None else None
+        self.httpd.ssl_context = web.ssl_context if web is not None else None
         self.port = self.httpd.server_port
         self.scheme = "https" if self.httpd.ssl_context is not None else "http"
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="http", daemon=True)

@@ -24,10 +24,9 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import bcrypt
-import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, PrivateAttr, ValidationError
 
-from agentwatch.config import ConfigError
+from agentwatch.config import ConfigError, read_yaml_mapping
 
 CLIENT_AUTH = {
     "NoClientCert": ssl.CERT_NONE,
@@ -61,19 +60,20 @@ class WebConfig(BaseModel):
 
     tls_server_config: TLSServerConfig | None = None
     basic_auth_users: dict[str, Annotated[str, AfterValidator(_bcrypt_hash)]] = {}
+    _ssl_context: ssl.SSLContext | None = PrivateAttr(default=None)
+
+    @property
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The server context, built (certificate and key read) once."""
+        if self._ssl_context is None and self.tls_server_config is not None:
+            self._ssl_context = web_ssl_context(self)
+        return self._ssl_context
 
 
 def load(path: str | Path) -> WebConfig:
     """Read and validate the file; ``ConfigError`` names the key and the value."""
     where = f"web.config.file={str(path)!r}"
-    try:
-        data = yaml.safe_load(Path(path).read_text()) or {}
-    except OSError as exc:
-        raise ConfigError(f"{where}: cannot be read: {exc.strerror}") from None
-    except yaml.YAMLError:
-        raise ConfigError(f"{where}: not valid YAML") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a mapping at the top level")
+    data = read_yaml_mapping(path, "web.config.file")
     try:
         web = WebConfig(**data)
     except ValidationError as exc:
@@ -84,7 +84,7 @@ def load(path: str | Path) -> WebConfig:
         value = "**********" if key.startswith("basic_auth_users") else err.get("input")
         raise ConfigError(f"{where}: {key}={value!r}: {err['msg'].removeprefix('Value error, ')}") from None
     if web.tls_server_config is not None:
-        web_ssl_context(web, where)  # certificate and key problems surface at start-up, by name
+        web._ssl_context = web_ssl_context(web, where)  # certificate and key problems surface at start-up, by name
     return web
 
 

@@ -18,11 +18,10 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from agentwatch.analysis import scoring
-from agentwatch.config import ConfigError, parse_duration
+from agentwatch.config import ConfigError, parse_duration, read_yaml_mapping
 
 
 class _Strict(BaseModel):
@@ -121,12 +120,7 @@ class Suite(_Strict):
 
 def load_suite(path: str | Path) -> Suite:
     """Read and validate a suite file; ``ConfigError`` names the key and the bad value."""
-    try:
-        data = yaml.safe_load(Path(path).read_text()) or {}
-    except OSError as exc:
-        raise ConfigError(f"canary.suite_file={str(path)!r}: cannot be read: {exc.strerror}") from None
-    except yaml.YAMLError:
-        raise ConfigError(f"canary.suite_file={str(path)!r}: not valid YAML") from None
+    data = read_yaml_mapping(path, "canary.suite_file")
     try:
         return Suite.model_validate(data)
     except ValidationError as exc:
