@@ -264,13 +264,31 @@ def test_429_retry_after_is_honoured(server):
 
 
 def test_memory_stays_bounded_across_failing_polls(server):
-    """Hundreds of failing polls of every kind: the traced heap does not keep growing."""
+    """Hundreds of failing polls of every kind: the heap the exporter holds does not keep growing.
+
+    Allocations made by what runs beside the exporter in this process are left out: the replay
+    server's request threads and the test's own parsing. The exporter's log records do not reach
+    pytest here, which keeps every record it captures (the exporter keeps none); cyclic garbage
+    (exceptions and their tracebacks) is collected before each measurement.
+    """
+    import gc
+    import logging
     import tracemalloc
+
+    def exporter_heap() -> int:
+        gc.collect()
+        beside = ["*/http/server.py", "*/socketserver.py", "*/threading.py", "*/tests/*", tracemalloc.__file__]
+        snapshot = tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(False, p) for p in beside])
+        return sum(stat.size for stat in snapshot.statistics("filename"))
 
     clock = Clock()
     poller, registry = make_exporter(server.url, clock, timeout=0.3)
     assert poller.poll_once()
     kinds = ["500", "truncated", "malformed", "401", "403", "drift", "missing_fields", None]
+    quiet = logging.getLogger("agentwatch")
+    quiet.propagate = False
+    sink = logging.NullHandler()
+    quiet.addHandler(sink)
     tracemalloc.start()
     try:
         def cycle():
@@ -280,13 +298,16 @@ def test_memory_stays_bounded_across_failing_polls(server):
                 poller.poll_once()
                 scrape(registry)
 
-        for _ in range(5):  # warm-up: caches, connection pool, first-seen error kinds
+        for _ in range(15):  # warm-up: caches, connection pool, first-seen error kinds, interned strings
             cycle()
-        warm = tracemalloc.get_traced_memory()[0]
-        for _ in range(40):
+        warm = exporter_heap()
+        for _ in range(30):
             cycle()
-        after = tracemalloc.get_traced_memory()[0]
+        after = exporter_heap()
     finally:
         tracemalloc.stop()
+        quiet.removeHandler(sink)
+        quiet.propagate = True
         poller.stop()
-    assert after - warm < 512 * 1024, f"heap grew by {(after - warm) / 1024:.0f} KiB over 320 polls"
+    # measured: ~320 KiB held after warm-up, growing by a few KiB over the next 240 polls and flattening
+    assert after - warm < 64 * 1024, f"exporter heap grew by {(after - warm) / 1024:.0f} KiB over 240 polls"
