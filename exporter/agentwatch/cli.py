@@ -6,7 +6,9 @@
     agentwatch rules         print the alerting rules with your runbook and Grafana base URLs
     agentwatch demo          serve a simulated Paperclip company where every failure mode happens
     agentwatch stack         run the whole stack without Docker (demo, agentwatch, Prometheus, Alertmanager)
-    agentwatch incidents     receive Alertmanager webhooks and append every notification to a JSON-lines log
+    agentwatch incidents     receive Alertmanager webhooks: the incident log, postmortem stubs, opt-in remediation
+    agentwatch tune          propose alert thresholds from Prometheus history (prints a diff; --write applies it)
+    agentwatch audit         the monthly report (HTML with charts, and Markdown) from Prometheus history
 
 Flags follow the Prometheus exporter convention: ``--config.file``,
 ``--web.listen-address``, ``--log.level``, ``--log.format``.
@@ -38,7 +40,7 @@ EXIT_CONFIG = 2
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="agentwatch", description="Prometheus exporter for AI-agent fleets on Paperclip.")
-    p.add_argument("command", nargs="?", default="serve", choices=("serve", "once", "check-config", "rules", "demo", "stack", "incidents"))
+    p.add_argument("command", nargs="?", default="serve", choices=("serve", "once", "check-config", "rules", "demo", "stack", "incidents", "tune", "audit"))
     p.add_argument("--config.file", dest="config_file", metavar="PATH", help="YAML configuration file")
     p.add_argument("--web.listen-address", dest="listen_address", metavar="HOST:PORT", help=f"default {config.DEFAULT_LISTEN_ADDRESS}")
     p.add_argument("--web.config.file", dest="web_config_file", metavar="PATH",
@@ -58,6 +60,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--state.dir", dest="state_dir", default=".stack", metavar="DIR", help="for `stack`: data, configs and logs")
     p.add_argument("--incidents.listen-address", dest="incidents_listen", default="127.0.0.1:9096", metavar="HOST:PORT")
     p.add_argument("--incidents.log", dest="incidents_log", default="notifications.jsonl", metavar="PATH")
+    p.add_argument("--prometheus.url", dest="prometheus_url", default="http://127.0.0.1:9090", metavar="URL",
+                   help="for `tune` and `audit`: the Prometheus holding agentwatch's history")
+    p.add_argument("--window", dest="window", default="14d", metavar="DURATION", help="for `tune`: how much history to read")
+    p.add_argument("--window.end", dest="window_end", metavar="TIME",
+                   help="for `tune`: the end of the window (RFC 3339 or unix seconds), default now")
+    p.add_argument("--write", dest="write", action="store_true",
+                   help="for `tune`: apply the proposal to --config.file (the default only prints a diff)")
+    p.add_argument("--month", dest="month", metavar="YYYY-MM", help="for `audit`: the month to report on")
+    p.add_argument("--out.dir", dest="out_dir", default="reports", metavar="DIR", help="for `audit`: where the report is written")
     p.add_argument("--version", action="version", version=f"agentwatch {__version__}")
     return p
 
@@ -133,6 +144,14 @@ def main(argv: list[str] | None = None) -> int:
         return run_stack(args)
     if args.command == "incidents":
         return run_incidents(args)
+    if args.command == "tune":
+        from agentwatch.tune import run
+
+        return run(args)
+    if args.command == "audit":
+        from agentwatch.audit import run
+
+        return run(args)
     overrides = {"listen_address": args.listen_address, "log_level": args.log_level, "log_format": args.log_format,
                  "web_config_file": args.web_config_file}
     try:
