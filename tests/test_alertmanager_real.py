@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from harness.monitoring import Alertmanager, Webhook
+from harness.monitoring import Alertmanager, IncidentReceiver
 from harness.paperclip import wait_for
 
 pytestmark = pytest.mark.skipif(
@@ -25,8 +25,8 @@ def alert(name, severity, failure_class, **labels):
 
 @pytest.fixture
 def stack(tmp_path):
-    hook = Webhook()
-    am = Alertmanager(tmp_path, hook.url)
+    hook = IncidentReceiver(tmp_path)
+    am = Alertmanager(tmp_path, hook.url, secret_file=hook.secret_file)
     yield am, hook
     am.stop()
     hook.stop()

@@ -110,14 +110,22 @@ def test_prometheus_targets_and_rules_match_the_services(model):
 
 
 def test_alertmanager_webhooks_reach_the_incidents_service(model):
+    """Every webhook goes to the incidents service, with the shared secret both containers mount."""
     services = model["services"]
     mounts = _mounts(services["alertmanager"])
     config = yaml.safe_load((mounts["/etc/alertmanager"] / "alertmanager.yml").read_text())
-    listen = next(arg for arg in services["incidents"]["command"] if arg.startswith("--incidents.listen-address="))
+    command = services["incidents"]["command"]
+    listen = next(arg for arg in command if arg.startswith("--incidents.listen-address="))
+    secret = next(arg for arg in command if arg.startswith("--incidents.secret-file=")).split("=", 1)[1]
+    incidents_volumes = {v["target"]: v["source"] for v in services["incidents"]["volumes"]}
+    am_volumes = {v["target"]: v["source"] for v in services["alertmanager"]["volumes"]}
     for receiver in config["receivers"]:
         for hook in receiver.get("webhook_configs", []):
             url = urlsplit(hook["url"])
             assert url.hostname == "incidents" and listen.endswith(f":{url.port}"), hook["url"]
+            credentials = Path(hook["http_config"]["authorization"]["credentials_file"])
+            assert am_volumes[str(credentials.parent)] == incidents_volumes[str(Path(secret).parent)] == "incidents-secret"
+            assert credentials.name == Path(secret).name
 
 
 def test_grafana_provisioning_matches_the_mounts(model):
@@ -191,17 +199,22 @@ def test_hardening(model):
     secret_file = grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD__FILE"]
     mounts = {v["target"]: v for v in grafana["volumes"]}
     assert mounts[str(Path(secret_file).parent)]["source"] == "grafana-secret"
-    assert grafana["depends_on"]["grafana-secret"]["condition"] == "service_completed_successfully"
-    init = services["grafana-secret"]
+    assert grafana["depends_on"]["secrets-init"]["condition"] == "service_completed_successfully"
+    init = services["secrets-init"]
     assert secret_file.split("/")[-1] in " ".join(init["entrypoint"]) and "token_urlsafe" in " ".join(init["entrypoint"])
+    init_mounts = {v["source"]: v["target"] for v in init["volumes"]}
+    assert set(init_mounts) == {"grafana-secret", "incidents-secret"}
 
 
-def test_grafana_secret_init_makes_one_password_and_keeps_it(model, tmp_path):
-    """The init service's own script, run here against a directory: a random password, mode 0444, kept on rerun."""
-    script = model["services"]["grafana-secret"]["entrypoint"][2].replace("/var/lib/agentwatch/secrets", str(tmp_path))
+def test_secrets_init_makes_each_secret_once_and_keeps_it(model, tmp_path):
+    """The init service's own script, run here against a directory: random secrets, mode 0444, kept on rerun."""
+    script = model["services"]["secrets-init"]["entrypoint"][2].replace("/var/lib/agentwatch/secrets", str(tmp_path))
+    files = [tmp_path / "grafana" / "grafana_admin_password", tmp_path / "incidents" / "incidents_secret"]
+    for f in files:
+        f.parent.mkdir()
     subprocess.run([sys.executable, "-c", script], check=True)
-    first = (tmp_path / "grafana_admin_password").read_text()
-    assert len(first) >= 24 and first != "admin"
-    assert (tmp_path / "grafana_admin_password").stat().st_mode & 0o777 == 0o444
+    first = [f.read_text() for f in files]
+    assert all(len(v) >= 24 and v != "admin" for v in first) and first[0] != first[1]
+    assert all(f.stat().st_mode & 0o777 == 0o444 for f in files)
     subprocess.run([sys.executable, "-c", script], check=True)
-    assert (tmp_path / "grafana_admin_password").read_text() == first
+    assert [f.read_text() for f in files] == first

@@ -58,8 +58,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="for `stack`: the checkout holding prometheus/, alertmanager/ and deploy/")
     p.add_argument("--paperclip.url", dest="paperclip_url", metavar="URL", help="for `stack`: your Paperclip instead of the demo")
     p.add_argument("--state.dir", dest="state_dir", default=".stack", metavar="DIR", help="for `stack`: data, configs and logs")
-    p.add_argument("--incidents.listen-address", dest="incidents_listen", default="127.0.0.1:9096", metavar="HOST:PORT")
-    p.add_argument("--incidents.log", dest="incidents_log", default="notifications.jsonl", metavar="PATH")
+    p.add_argument("--incidents.listen-address", dest="incidents_listen", metavar="HOST:PORT",
+                   help="for `incidents`: default 127.0.0.1:9096")
+    p.add_argument("--incidents.dir", dest="incidents_dir", metavar="DIR",
+                   help="for `incidents`: the incident log and postmortem stubs, default ./incidents")
+    p.add_argument("--incidents.secret-file", dest="incidents_secret_file", metavar="PATH",
+                   help="for `incidents`: the shared secret Alertmanager sends as a bearer token")
     p.add_argument("--prometheus.url", dest="prometheus_url", default="http://127.0.0.1:9090", metavar="URL",
                    help="for `tune` and `audit`: the Prometheus holding agentwatch's history")
     p.add_argument("--window", dest="window", default="14d", metavar="DURATION", help="for `tune`: how much history to read")
@@ -216,21 +220,41 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def run_incidents(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from agentwatch.localstack import Webhook
+    from agentwatch.incidents import settings as incidents_settings
+    from agentwatch.incidents.remediate import Remediator
+    from agentwatch.incidents.receiver import IncidentReceiver
+    from agentwatch.incidents.store import IncidentLog
+    from agentwatch.source.remediation_api import RemediationAPI
 
     logs.setup(args.log_level or "info", args.log_format or "logfmt")
+    overrides = {"listen_address": args.incidents_listen, "dir": args.incidents_dir, "secret_file": args.incidents_secret_file}
     try:
-        host, port = config.split_listen_address(args.incidents_listen)
-        Path(args.incidents_log).parent.mkdir(parents=True, exist_ok=True)
-        hook = Webhook(Path(args.incidents_log), port=port, host=host)
-    except (ValueError, OSError) as exc:
-        print(f"agentwatch: incidents: {getattr(exc, 'strerror', None) or exc}", file=sys.stderr)
+        settings = incidents_settings.load(args.config_file, overrides)
+    except config.ConfigError as exc:
+        print(f"agentwatch: invalid configuration: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    log.info("receiving Alertmanager webhooks", extra={"address": hook.url, "log": args.incidents_log})
+    policy = settings.remediation
+    for secret in (settings.secret, policy.token):
+        if secret:
+            logs.register_secret(secret.get_secret_value())
+    api = None
+    if policy.enabled:
+        token = policy.token.get_secret_value() if policy.token else None
+        api = RemediationAPI(HttpClient(policy.paperclip_url, token=token, timeout=policy.timeout))
+    try:
+        host, port = config.split_listen_address(settings.listen_address)
+        store = IncidentLog(settings.dir)
+        receiver = IncidentReceiver(store, Remediator(policy, store, api), settings.secret.get_secret_value() if settings.secret else None,
+                                    host=host, port=port)
+    except OSError as exc:
+        print(f"agentwatch: incidents: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    log.info("receiving Alertmanager webhooks", extra={
+        "address": receiver.url, "dir": str(settings.dir), "shared_secret": settings.secret is not None,
+        "remediation": ("dry-run" if policy.dry_run else "on") if policy.enabled else "off",
+    })
     _wait_for_signal()
-    hook.stop()
+    receiver.stop()
     return 0
 
 
@@ -254,7 +278,7 @@ def run_stack(args: argparse.Namespace) -> int:
     log.info("stack running", extra={
         "paperclip": stack.demo.url if stack.demo else args.paperclip_url, "agentwatch": stack.exporter.url,
         "prometheus": stack.prometheus.url, "alertmanager": stack.alertmanager.url,
-        "notifications": str(Path(args.state_dir) / "notifications.jsonl"),
+        "incidents": str(Path(args.state_dir) / "incidents"),
     })
     _wait_for_signal()
     stack.stop()

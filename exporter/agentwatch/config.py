@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
@@ -18,6 +18,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 DEFAULT_LISTEN_ADDRESS = "0.0.0.0:10133"
 DEFAULT_PAPERCLIP_URL = "http://127.0.0.1:3100"
+
+M = TypeVar("M", bound=BaseModel)
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
@@ -43,11 +45,11 @@ def parse_duration(value: Any) -> float:
     return seconds
 
 
-class _Strict(BaseModel):
+class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class CanaryConfig(_Strict):
+class CanaryConfig(StrictModel):
     """The canary runner of one source (off by default)."""
 
     enabled: bool = False
@@ -66,18 +68,18 @@ class CanaryConfig(_Strict):
         if self.enabled and self.suite_file is None:
             raise ValueError("canary.enabled needs canary.suite_file")
         if self.token_file is not None and self.token is None:
-            self.token = SecretStr(_read_token(self.token_file))
+            self.token = SecretStr(read_token(self.token_file))
         return self
 
 
-def _read_token(path: Path) -> str:
+def read_token(path: Path) -> str:
     try:
         return path.read_text().strip()
     except OSError as exc:
         raise ValueError(f"token_file {str(path)!r} cannot be read: {exc.strerror}") from None
 
 
-class SourceConfig(_Strict):
+class SourceConfig(StrictModel):
     """One Paperclip instance. ``name`` becomes the ``source`` label."""
 
     name: str = "paperclip"
@@ -116,11 +118,11 @@ class SourceConfig(_Strict):
     @model_validator(mode="after")
     def _token(self) -> "SourceConfig":
         if self.token_file is not None and self.token is None:
-            self.token = SecretStr(_read_token(self.token_file))
+            self.token = SecretStr(read_token(self.token_file))
         return self
 
 
-class EscalationConfig(_Strict):
+class EscalationConfig(StrictModel):
     """Which approval types are expected gates and which are unexpected escalations."""
 
     expected: list[str] = Field(default_factory=lambda: ["hire_agent", "approve_ceo_strategy"])
@@ -129,7 +131,7 @@ class EscalationConfig(_Strict):
     default: str = Field(default="unexpected", pattern="^(expected|unexpected)$")
 
 
-class LimitsConfig(_Strict):
+class LimitsConfig(StrictModel):
     """Cardinality guards."""
 
     max_companies: int = Field(default=100, ge=1)
@@ -137,21 +139,21 @@ class LimitsConfig(_Strict):
     top_n: int = Field(default=10, ge=0, le=1000)
 
 
-class CanaryMarkerConfig(_Strict):
+class CanaryMarkerConfig(StrictModel):
     """How canary tasks are recognised, so that they are kept out of real-work metrics."""
 
     title_prefix: str = "[canary]"
     label: str = "agentwatch-canary"
 
 
-class AnalysisConfig(_Strict):
+class AnalysisConfig(StrictModel):
     """Definitions used by the context detector (alert thresholds live in ``thresholds``)."""
 
     context_high_ratio: float = Field(default=0.8, gt=0, le=1)  # prompt / window marking "high" runs
     context_windows: dict[str, int] = Field(default_factory=dict)  # model -> window, overrides the table
 
 
-class Thresholds(_Strict):
+class Thresholds(StrictModel):
     """Every alert threshold, in one place. The brief's numbers are the defaults.
 
     The exporter resolves them per agent (agent, then role, then defaults) and exposes them as
@@ -184,7 +186,7 @@ class Thresholds(_Strict):
         return parse_duration(value)
 
 
-class ThresholdsConfig(_Strict):
+class ThresholdsConfig(StrictModel):
     defaults: Thresholds = Field(default_factory=Thresholds)
     roles: dict[str, dict[str, Any]] = Field(default_factory=dict)
     agents: dict[str, dict[str, Any]] = Field(default_factory=dict)  # by agent name or id
@@ -327,8 +329,13 @@ def load(path: str | os.PathLike[str] | None = None, overrides: dict[str, Any] |
     if path is not None:
         data.update(read_yaml_mapping(path, "config.file"))
     data.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return build(Settings, data)
+
+
+def build(model: type[M], data: dict[str, Any]) -> M:
+    """``model(**data)``, or ``ConfigError`` naming the first bad key and its value."""
     try:
-        return Settings(**data)
+        return model(**data)
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
         raise ConfigError(_describe(errors[0], data)) from None

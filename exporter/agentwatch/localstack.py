@@ -5,26 +5,25 @@ run with the bundle's own files (``prometheus/prometheus.yml``, ``prometheus/rul
 ``alertmanager/``); only the addresses are rewritten to 127.0.0.1, and, with
 ``--time-scale``, the intervals, ``for`` durations and rule ranges are compressed. agentwatch
 runs with the demo (default) or your Paperclip, and a webhook receiver records every
-notification to ``notifications.jsonl`` in the state directory. Every process is started and
+notification into the incident log (``incidents/`` in the state directory). Every process is started and
 stopped by its PID. The end-to-end tests use these same classes.
 """
 
 from __future__ import annotations
 
-import json
+import secrets
 import shutil
 import socket
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import requests
 import yaml
 
 from agentwatch.bundle import scale_time
+from agentwatch.files import write_atomic
 
 
 def free_port() -> int:
@@ -41,48 +40,26 @@ def binary(*names: str) -> str:
     raise FileNotFoundError(f"none of {', '.join(names)} on PATH (apt-get install prometheus prometheus-alertmanager)")
 
 
-class Webhook:
-    """Records every Alertmanager notification: receiver (the last path segment) and payload."""
+def incident_receiver(workdir: Path, port: int = 0, remediation: dict | None = None):
+    """The incident receiver (``agentwatch incidents``) in this process, with a fresh random shared
+    secret in ``workdir/incidents_secret`` for Alertmanager's ``credentials_file``."""
+    from agentwatch.incidents.remediate import Remediator
+    from agentwatch.incidents.receiver import IncidentReceiver
+    from agentwatch.incidents.settings import RemediationSettings
+    from agentwatch.incidents.store import IncidentLog
+    from agentwatch.source.http import HttpClient
+    from agentwatch.source.remediation_api import RemediationAPI
 
-    def __init__(self, log_file: Path | None = None, port: int = 0, host: str = "127.0.0.1") -> None:
-        self.posts: list[tuple[str, dict]] = []
-        self.lock = threading.Lock()
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                try:
-                    payload = json.loads(body)
-                except ValueError:
-                    payload = None
-                if isinstance(payload, dict):
-                    receiver = self.path.rstrip("/").rsplit("/", 1)[-1]
-                    with hook.lock:
-                        hook.posts.append((receiver, payload))
-                        if log_file is not None:
-                            with open(log_file, "a") as out:
-                                out.write(json.dumps({"receiver": receiver, **payload}) + "\n")
-                self.send_response(200)
-                self.end_headers()
-
-        self.httpd = ThreadingHTTPServer((host, port), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://{host}:{self.httpd.server_port}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True, name="webhook").start()
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-    def alerts(self, status: str = "firing") -> list[tuple[str, dict]]:
-        """(receiver, alert) for every alert notified with ``status``."""
-        with self.lock:
-            posts = list(self.posts)
-        return [(receiver, a) for receiver, payload in posts for a in payload.get("alerts", []) if a.get("status") == status]
+    secret_file = workdir / "incidents_secret"
+    write_atomic(secret_file, secrets.token_urlsafe(24), mode=0o600)
+    policy = RemediationSettings(**(remediation or {}))
+    api = None
+    if policy.enabled:
+        api = RemediationAPI(HttpClient(policy.paperclip_url, token=policy.token.get_secret_value() if policy.token else None))
+    store = IncidentLog(workdir / "incidents")
+    receiver = IncidentReceiver(store, Remediator(policy, store, api), secret_file.read_text(), port=port)
+    receiver.secret_file = secret_file
+    return receiver
 
 
 class Process:
@@ -121,12 +98,17 @@ def wait_ready(url: str, proc: Process, timeout: float = 30.0) -> None:
     raise TimeoutError(f"{url} not ready after {timeout}s")
 
 
-def alertmanager_config(bundle: Path, webhook_url: str, fast: bool = False) -> dict:
-    """The shipped alertmanager.yml with every webhook sent to ``webhook_url/alerts/<receiver>``."""
+def alertmanager_config(bundle: Path, webhook_url: str, fast: bool = False, secret_file: Path | None = None) -> dict:
+    """The shipped alertmanager.yml with every webhook sent to ``webhook_url/alerts/<receiver>``,
+    with the shared secret read from ``secret_file`` (or none)."""
     config = yaml.safe_load((bundle / "alertmanager" / "alertmanager.yml").read_text())
     for receiver in config["receivers"]:
         for hook in receiver.get("webhook_configs", []):
             hook["url"] = f"{webhook_url}/alerts/{receiver['name']}"
+            if secret_file is not None:
+                hook.setdefault("http_config", {})["authorization"] = {"type": "Bearer", "credentials_file": str(secret_file)}
+            else:
+                hook.pop("http_config", None)
     config["templates"] = [str(bundle / "alertmanager" / "templates" / "*.tmpl")]
     if fast:
 
@@ -143,11 +125,12 @@ def alertmanager_config(bundle: Path, webhook_url: str, fast: bool = False) -> d
 
 
 class Alertmanager:
-    def __init__(self, bundle: Path, workdir: Path, webhook_url: str, fast: bool = False, port: int | None = None) -> None:
+    def __init__(self, bundle: Path, workdir: Path, webhook_url: str, fast: bool = False, port: int | None = None,
+                 secret_file: Path | None = None) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         cfg = workdir / "alertmanager.yml"
-        cfg.write_text(yaml.safe_dump(alertmanager_config(bundle, webhook_url, fast)))
+        cfg.write_text(yaml.safe_dump(alertmanager_config(bundle, webhook_url, fast, secret_file)))
         self.process = Process(
             [binary("prometheus-alertmanager", "alertmanager"), f"--config.file={cfg}", f"--storage.path={workdir / 'am-data'}",
              f"--web.listen-address=127.0.0.1:{self.port}", "--cluster.listen-address="],
@@ -269,7 +252,7 @@ class Stack:
         workdir.mkdir(parents=True, exist_ok=True)
         self.parts: list = []
         try:
-            self.webhook = Webhook(workdir / "notifications.jsonl", port=ports.get("webhook", 0))
+            self.webhook = incident_receiver(workdir, port=ports.get("webhook", 0))
             self.parts.append(self.webhook)
             if paperclip_url:
                 self.demo = None
@@ -280,7 +263,8 @@ class Stack:
                 config = demo_config(bundle, self.demo.url)
             self.exporter = Exporter(config, workdir, port=ports.get("agentwatch"))
             self.parts.append(self.exporter)
-            self.alertmanager = Alertmanager(bundle, workdir, self.webhook.url, fast=fast_alertmanager, port=ports.get("alertmanager"))
+            self.alertmanager = Alertmanager(bundle, workdir, self.webhook.url, fast=fast_alertmanager, port=ports.get("alertmanager"),
+                                             secret_file=self.webhook.secret_file)
             self.parts.append(self.alertmanager)
             self.prometheus = Prometheus(bundle, workdir, [self.exporter.url.removeprefix("http://")], self.alertmanager.url,
                                          time_scale=time_scale, interval=interval, port=ports.get("prometheus"))

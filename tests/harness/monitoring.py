@@ -11,13 +11,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from agentwatch import localstack
-from agentwatch.localstack import Webhook  # noqa: F401  (re-exported for tests)
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def Alertmanager(workdir: Path, webhook_url: str) -> localstack.Alertmanager:
-    return localstack.Alertmanager(ROOT, workdir, webhook_url, fast=True)
+def Alertmanager(workdir: Path, webhook_url: str, secret_file: Path | None = None) -> localstack.Alertmanager:
+    return localstack.Alertmanager(ROOT, workdir, webhook_url, fast=True, secret_file=secret_file)
+
+
+def IncidentReceiver(workdir: Path, remediation: dict | None = None):
+    """The real incident receiver with a random shared secret (``.secret_file``) for Alertmanager."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    return localstack.incident_receiver(workdir, remediation=remediation)
 
 
 def Prometheus(workdir: Path, targets: list[str], alertmanager: str, rules_for_factor: int = 1, interval: str = "1s") -> localstack.Prometheus:

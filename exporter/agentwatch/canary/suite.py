@@ -24,11 +24,11 @@ from agentwatch.analysis import scoring
 from agentwatch.config import ConfigError, parse_duration, read_yaml_mapping
 
 
-class _Strict(BaseModel):
+class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class ExactScorer(_Strict):
+class ExactScorer(StrictModel):
     type: Literal["exact"]
     expected: str
     case_sensitive: bool = False
@@ -37,7 +37,7 @@ class ExactScorer(_Strict):
         return scoring.exact(answer, self.expected, self.case_sensitive)
 
 
-class RegexScorer(_Strict):
+class RegexScorer(StrictModel):
     type: Literal["regex"]
     pattern: str
 
@@ -54,7 +54,7 @@ class RegexScorer(_Strict):
         return scoring.regex(answer, self.pattern)
 
 
-class ContainsAllScorer(_Strict):
+class ContainsAllScorer(StrictModel):
     type: Literal["contains_all"]
     values: list[str] = Field(min_length=1)
     case_sensitive: bool = False
@@ -63,7 +63,7 @@ class ContainsAllScorer(_Strict):
         return scoring.contains_all(answer, self.values, self.case_sensitive)
 
 
-class JsonKeysScorer(_Strict):
+class JsonKeysScorer(StrictModel):
     type: Literal["json_keys"]
     keys: Union[list[str], dict[str, Literal["string", "number", "integer", "boolean", "object", "array", "null", ""]]]
 
@@ -71,7 +71,7 @@ class JsonKeysScorer(_Strict):
         return scoring.json_keys(answer, self.keys)
 
 
-class NumericScorer(_Strict):
+class NumericScorer(StrictModel):
     type: Literal["numeric"]
     expected: float
     tolerance: float = Field(default=0.0, ge=0)
@@ -85,7 +85,7 @@ Scorer = Annotated[
 ]
 
 
-class Canary(_Strict):
+class Canary(StrictModel):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     title: str = Field(min_length=1, max_length=200)
     description: str = ""
@@ -105,7 +105,7 @@ class Canary(_Strict):
         return agent.id in self.agents or agent.name in self.agents or agent.role in self.roles
 
 
-class Suite(_Strict):
+class Suite(StrictModel):
     canaries: list[Canary] = Field(default_factory=list)
 
     @field_validator("canaries")
