@@ -1,5 +1,6 @@
 """End to end with real faults: the real Paperclip, agentwatch, a real Prometheus with the shipped
-rules, a real Alertmanager with the shipped routing, and a webhook receiver, all on 127.0.0.1.
+rules, a real Alertmanager with the shipped routing, and the incident receiver (``agentwatch
+incidents``, with the shared secret and remediation on for two allowlisted agents), all on 127.0.0.1.
 
 Time is compressed: 1 s scrape and evaluation, every ``for`` divided by 60, and short
 thresholds in the exporter config. The rule expressions are the shipped ones.
@@ -12,7 +13,7 @@ import shutil
 import pytest
 
 from harness.exporter import ExporterProcess
-from harness.monitoring import Alertmanager, Prometheus, Webhook
+from harness.monitoring import Alertmanager, IncidentReceiver, Prometheus
 from harness.paperclip import wait_for
 
 pytestmark = [
@@ -46,8 +47,11 @@ def faults(paperclip_api, paperclip_root, paperclip_server, tmp_path_factory):
     agents["stuck"] = api.create_process_agent(c, "Stuck Stella", "engineer", env={"FAKE_SET_STATUS": "done"}, root=root)
     for title in ("Quick one", "Quick two", "Quick three"):
         api.create_issue(c, title, status="todo", assigneeAgentId=agents["stuck"])
-    # 3. a runaway: a cost event on every wake of a 10 s timer, on a small monthly budget
-    agents["runaway"] = api.create_process_agent(c, "Runaway Rita", "researcher", interval_sec=10, budget_cents=3000, env={"FAKE_COST_CENTS": "40"}, root=root)
+    # 3. a runaway: Paperclip's claude_local adapter driving fake-claude, which reports 0.40 USD on
+    #    every wake of a 10 s timer, on a small monthly budget; it works on one task in progress
+    agents["runaway"] = api.create_claude_agent(c, "Runaway Rita", "researcher", interval_sec=10, budget_cents=3000,
+                                                env={"FAKE_COST_USD": "0.40", "FAKE_ANSWER": "Researching further."}, root=root)
+    runaway_task = api.create_issue(c, "Survey every paper ever written", status="in_progress", assigneeAgentId=agents["runaway"])["id"]
     # 4. a budget hard stop
     agents["capped"] = api.create_process_agent(c, "Capped Carla", "pm", budget_cents=100000, env={"FAKE_COST_CENTS": "20"}, root=root)
     api.create_budget_policy(c, "agent", agents["capped"], amount=30)
@@ -71,8 +75,12 @@ def faults(paperclip_api, paperclip_root, paperclip_server, tmp_path_factory):
         api.invoke_heartbeat(agents["capped"])
 
     work = tmp_path_factory.mktemp("e2e")
-    hook = Webhook()
-    am = Alertmanager(work, hook.url)
+    # remediation for real (not dry run) on the runaway and on the healthy control: only one may be paused
+    hook = IncidentReceiver(work / "incidents", remediation={
+        "enabled": True, "dry_run": False, "agents": ["Runaway Rita", "Calm Carl"], "paperclip_url": paperclip_server.url,
+        "max_actions_per_hour": 5,
+    })
+    am = Alertmanager(work, hook.url, secret_file=hook.secret_file)
     config = {
         "poll_interval": "1s",
         "thresholds": {"defaults": {"deadlock_min_age": "5s"}},
@@ -82,7 +90,7 @@ def faults(paperclip_api, paperclip_root, paperclip_server, tmp_path_factory):
     exporter.start()
     prom = Prometheus(work, [exporter.url.removeprefix("http://")], am.url, rules_for_factor=60)
     try:
-        yield {"hook": hook, "prom": prom, "agents": agents, "api": api}
+        yield {"hook": hook, "prom": prom, "agents": agents, "api": api, "runaway_task": runaway_task}
     finally:
         for key in ("hung", "runaway", "stuck"):
             try:
@@ -122,3 +130,30 @@ def test_the_healthy_control_agent_raises_nothing(faults):
         assert alert["labels"].get("agent") != "Calm Carl", alert["labels"]
     for alert in faults["prom"].alerts():
         assert alert["labels"].get("agent") != "Calm Carl", alert["labels"]
+
+
+def test_the_runaway_is_paused_on_its_page_and_the_healthy_agent_is_never_touched(faults):
+    """Opt-in remediation against the real Paperclip: AgentBudgetBurnSpike for Runaway Rita pauses
+    her within the notification that pages, comments on her task, and audits it all in the log."""
+    hook, api, agents = faults["hook"], faults["api"], faults["agents"]
+
+    def paused():
+        actions = [r for r in hook.store.records() if r["event"] == "remediation" and r["action"] == "pause_agent" and r["result"] == "done"]
+        return actions if actions and api.get(f"/api/agents/{agents['runaway']}")["status"] == "paused" else ("waiting", actions)
+
+    actions = wait_for(paused, timeout=300, interval=2, what="Runaway Rita paused by the remediator")
+    assert [a["agent"] for a in actions] == ["Runaway Rita"] and actions[0]["alertname"] == "AgentBudgetBurnSpike"
+    assert actions[0]["agent_id"] == agents["runaway"] and actions[0]["dry_run"] is False
+    page = next(r for r in hook.store.records() if r["event"] == "firing" and r["alertname"] == "AgentBudgetBurnSpike")
+    # the same notification cycle: the action follows the page it answers, with no repeat in between
+    assert page["incident"] == actions[0]["incident"] and page["received_at"] <= actions[0]["received_at"]
+    assert not [r for r in hook.store.records() if r["incident"] == page["incident"] and r["event"] == "firing" and r["receiver"] == page["receiver"]][1:]
+    stub = hook.store.stub_path(page["incident"]).read_text()
+    assert "remediation `pause_agent`: done" in stub
+    task = api.get(f"/api/issues/{faults['runaway_task']}")
+    if task["status"] == "in_progress":  # Paperclip may already have moved it to blocked on its own
+        comments = api.get(f"/api/issues/{faults['runaway_task']}/comments")
+        assert any("agentwatch paused Runaway Rita automatically" in c["body"] and "AgentBudgetBurnSpike.md" in c["body"] for c in comments)
+    # the healthy control is allowlisted too, and never touched
+    assert api.get(f"/api/agents/{agents['control']}")["status"] != "paused"
+    assert not [r for r in hook.store.records() if r["event"] == "remediation" and r.get("agent") == "Calm Carl"]

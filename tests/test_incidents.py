@@ -194,3 +194,20 @@ def test_a_platform_that_is_down_is_audited_as_a_failure_and_retried_on_the_repe
     remediator.handle(events, [], NOW)  # the repeat: tried again because the last attempt failed
     results = [r["result"] for r in store.records() if r["event"] == "remediation"]
     assert results == ["failed: connection on /api/companies"] * 2
+
+
+def test_the_example_config_is_valid(tmp_path):
+    """examples/incidents.yml as shipped, with its two secret files pointed at real files."""
+    from pathlib import Path
+
+    import yaml
+
+    from agentwatch.incidents import settings
+
+    data = yaml.safe_load((Path(__file__).parents[1] / "examples" / "incidents.yml").read_text())
+    (tmp_path / "s").write_text("shared")
+    (tmp_path / "t").write_text("token")
+    data["secret_file"], data["remediation"]["token_file"] = str(tmp_path / "s"), str(tmp_path / "t")
+    (tmp_path / "incidents.yml").write_text(yaml.safe_dump(data))
+    loaded = settings.load(str(tmp_path / "incidents.yml"), {})
+    assert loaded.secret.get_secret_value() == "shared" and not loaded.remediation.enabled
