@@ -33,7 +33,7 @@ def write_openmetrics(path: Path, families: Families) -> Path:
         sample_name = f"{name}_total" if kind == "counter" else name
         for labels, samples in series:
             text = _labels(labels)
-            lines.extend(f"{sample_name}{text} {v:g} {t:.3f}" for t, v in sorted(samples))
+            lines.extend(f"{sample_name}{text} {float(v)!r} {t:.3f}" for t, v in sorted(samples))
     lines.append("# EOF")
     path.write_text("\n".join(lines) + "\n")
     return path
