@@ -31,7 +31,7 @@ def compose_binary() -> str:
 
 
 def compose(*args: str, file: Path = ROOT / "docker-compose.yml", env: dict | None = None) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PAPERCLIP_", "AGENTWATCH_", "GRAFANA_", "PROMETHEUS_"))}
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PAPERCLIP_", "AGENTWATCH_", "GRAFANA_", "PROMETHEUS_", "REMEDIATION_"))}
     return subprocess.run([compose_binary(), "-f", str(file), "--project-directory", str(ROOT), *args],
                           capture_output=True, text=True, env={**clean, **(env or {})})
 
@@ -218,3 +218,36 @@ def test_secrets_init_makes_each_secret_once_and_keeps_it(model, tmp_path):
     assert all(f.stat().st_mode & 0o777 == 0o444 for f in files)
     subprocess.run([sys.executable, "-c", script], check=True)
     assert [f.read_text() for f in files] == first
+
+
+def _incidents_settings(environment: dict, tmp_path: Path, monkeypatch):
+    """The incident receiver's settings from the compose service's environment, secrets as files."""
+    from agentwatch.incidents import settings
+
+    token = tmp_path / "remediation_token"
+    token.write_text("pcp_board_remediator\n")
+    for key, value in environment.items():
+        monkeypatch.setenv(key, token.as_posix() if key.endswith("TOKEN_FILE") else value)
+    shared = tmp_path / "incidents_secret"
+    shared.write_text("shared")
+    return settings.load(None, {"listen_address": "0.0.0.0:9096", "secret_file": str(shared)})
+
+
+def test_remediation_is_off_by_default_and_its_own_token_is_a_secret_file(model, tmp_path, monkeypatch):
+    incidents = model["services"]["incidents"]
+    assert [s["source"] for s in incidents["secrets"]] == ["remediation_token"]
+    env = incidents["environment"]
+    assert env["AGENTWATCH_INCIDENTS_REMEDIATION__TOKEN_FILE"] == "/run/secrets/remediation_token"
+    assert not any("TOKEN" in k and not k.endswith("_FILE") for k in env), "tokens come from files"
+    loaded = _incidents_settings(env, tmp_path, monkeypatch)
+    assert loaded.remediation.enabled is False and loaded.remediation.dry_run is True
+    assert loaded.remediation.token.get_secret_value() == "pcp_board_remediator"
+
+
+def test_remediation_turned_on_through_the_env_file(tmp_path, monkeypatch):
+    result = compose("config", "--format", "json", env={"REMEDIATION_ENABLED": "true", "REMEDIATION_AGENTS": '["Runaway Rita"]'})
+    assert result.returncode == 0, result.stderr
+    env = json.loads(result.stdout)["services"]["incidents"]["environment"]
+    loaded = _incidents_settings(env, tmp_path, monkeypatch)
+    assert loaded.remediation.enabled and loaded.remediation.dry_run and loaded.remediation.agents == ["Runaway Rita"]
+    assert loaded.remediation.paperclip_url == "http://demo:3100"
