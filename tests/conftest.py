@@ -11,6 +11,19 @@ from harness.paperclip import PaperclipAPI, PaperclipServer, ensure_installed, s
 from replay import ReplayServer
 
 
+@pytest.fixture(autouse=True)
+def _restore_agentwatch_logger():
+    """Commands run in-process (``main([...])``) call ``logs.setup``, which gives the agentwatch
+    logger its own handler and stops propagation; put it back so later tests' caplog sees each
+    record once."""
+    import logging
+
+    logger = logging.getLogger("agentwatch")
+    saved = (list(logger.handlers), logger.propagate, logger.level)
+    yield
+    logger.handlers[:], logger.propagate, logger.level = saved[0], saved[1], saved[2]
+
+
 def pytest_collection_modifyitems(config, items):
     if os.environ.get("AGENTWATCH_SKIP_PAPERCLIP") == "1":
         skip = pytest.mark.skip(reason="AGENTWATCH_SKIP_PAPERCLIP=1 (local quick run only; CI never sets it)")
