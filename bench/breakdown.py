@@ -1,7 +1,8 @@
 """Where a poll's CPU goes, stage by stage, at one scale: ``python bench/breakdown.py --scale large``.
 
 Stages of ``Poller.poll_once``, each timed with ``time.process_time`` (all threads):
-fetch and parse (``source.poll``), of which garbage collection and the domain parse alone;
+fetch and parse (``source.poll``), of which the msgspec decode, the domain parse and garbage
+collection alone;
 the trackers (runs ledger, task progress, models); building the metric families; rendering
 them. Then the same poll's HTTP requests with ``json.loads`` only (the floor of
 ``bench/run.py``). This is the measurement behind the "misses" of docs/benchmarks.md.
@@ -19,7 +20,6 @@ from pathlib import Path
 import requests
 
 from agentwatch import config
-from agentwatch.exposition.families import render_each
 from agentwatch.poller import Poller
 from agentwatch.progress import TaskTracker
 from agentwatch.source import parse
@@ -52,7 +52,7 @@ def stages(url: str) -> dict[str, float]:
 
     _, out["trackers"] = cpu(track)
     (families, _), out["build families"] = cpu(lambda: poller.builder.build(snapshot, poller.ledger, now, poller.trackers, poller.models))
-    _, out["render"] = cpu(lambda: render_each(families.by_name(), {}))
+    _, out["render"] = cpu(lambda: families.render())
     source.close()
 
     # the issue pages again, outside the poller: json.loads alone, then with the domain parse, with and without GC
@@ -69,15 +69,20 @@ def stages(url: str) -> dict[str, float]:
         if len(rows) < 1000:
             break
         last = rows[-1]["id"]
+    def decode_and_parse(page: bytes) -> list:
+        return [parse.issue(row) for row in parse.issue_page(page)]
+
     _, loads = cpu(lambda: [json.loads(p) for p in pages])
-    kept, with_parse = cpu(lambda: [parse.parse_rows(json.loads(p), parse.issue) for p in pages])
+    _, decode = cpu(lambda: [parse.issue_page(p) for p in pages])
+    kept, with_parse = cpu(lambda: [decode_and_parse(p) for p in pages])
     del kept
     gc.disable()
-    kept, without_gc = cpu(lambda: [parse.parse_rows(json.loads(p), parse.issue) for p in pages])
+    kept, without_gc = cpu(lambda: [decode_and_parse(p) for p in pages])
     gc.enable()
     del kept
-    out["issues: json.loads"] = loads
-    out["issues: domain parse"] = without_gc - loads
+    out["issues: json.loads (the floor's)"] = loads
+    out["issues: msgspec decode to rows"] = decode
+    out["issues: domain parse"] = without_gc - decode
     out["issues: garbage collection"] = with_parse - without_gc
     return out
 

@@ -65,7 +65,6 @@ def measure(agents: int, issues: int, repeats: int = 3) -> dict:
         "steady_requests": aw["steady"]["requests"], "steady_bytes": aw["steady"]["bytes"], "changed": aw["steady"]["changed"],
         "render": median([a["render"]["agentwatch"] for a, _ in runs]), "bare_render": median([a["render"]["bare"] for a, _ in runs]),
         "render_at_poll": median([a["render"]["at_poll"] for a, _ in runs]),
-        "registry_render": median([a["render"]["registry"] for a, _ in runs]),
         "series": aw["render"]["series"], "exposition_bytes": aw["render"]["bytes"],
         "scrape_max": max(a["scrape_during_slow_poll"]["max"] for a, _ in runs),
         "rss_mb": max(a["peak_rss_mb"] for a, _ in runs),
@@ -83,7 +82,7 @@ def machine() -> str:
 
 
 def table(results: list[dict]) -> str:
-    rows = ["| Scale | Issues / edges | Poll CPU: agentwatch / floor (full) | Steady poll CPU / floor | Scrape render / bare client_python | Full render (at poll) / bare | Steady bytes / full resync | Peak RSS | Scrape while the platform is slow (max) | Analysis: deps, loops, tracker |",
+    rows = ["| Scale | Issues / edges | Poll CPU: agentwatch / floor (full) | Steady poll CPU / floor | Scrape render / bare client_python | Families built and written at poll / bare render | Steady bytes / full resync | Peak RSS | Scrape while the platform is slow (max) | Analysis: deps, loops, tracker |",
             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         rows.append(

@@ -8,11 +8,13 @@ failure episode (not per poll), and the next good poll recovers without a restar
 from __future__ import annotations
 
 import logging
+import platform
 import threading
 
 import pytest
 from prometheus_client import generate_latest
 
+from agentwatch import memory
 from agentwatch.cli import build_registry
 from agentwatch.config import Settings, SourceConfig
 from agentwatch.poller import Poller
@@ -206,11 +208,24 @@ def test_no_threads_leak_across_failing_polls(server):
     assert threading.active_count() <= baseline + 1
 
 
-def test_an_older_build_degrades_gracefully_and_says_so_once(server, caplog):
+class Records(logging.Handler):
+    """Every record that reaches the logger it is attached to, once, whatever the root logger's
+    handlers (caplog's) and the propagation that earlier tests left."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_an_older_build_degrades_gracefully_and_says_so_once(server):
     """No afterId/updatedSince, no scheduler table, no live runs or window spend: the poll still works."""
-    caplog.set_level(logging.WARNING, logger="agentwatch")
     logger = logging.getLogger("agentwatch")
-    logger.propagate = True
+    records, level = Records(), logger.level
+    logger.addHandler(records)
+    logger.setLevel(logging.WARNING)
     try:
         server.reject_params = {"afterId", "updatedSince"}
         server.missing_paths = {r"^/api/instance/scheduler-heartbeats$", r"^/api/companies/[^/]+/costs/window-spend$"}
@@ -224,10 +239,11 @@ def test_an_older_build_degrades_gracefully_and_says_so_once(server, caplog):
         assert s.total("agentwatch_company_tasks") == 12.0
         assert s.select("agentwatch_agent_heartbeat_scheduler_active") == []
         assert any("offset=" in r for r in server.requests)  # paging fell back to offsets
-        features = sorted(r.feature for r in caplog.records if r.getMessage() == "platform feature unavailable, degrading")
+        features = sorted(r.feature for r in records.records if r.getMessage() == "platform feature unavailable, degrading")
         assert features == ["after_id", "scheduler_heartbeats", "updated_since", "window_spend"]  # each once
     finally:
-        logger.propagate = False
+        logger.removeHandler(records)
+        logger.setLevel(level)
 
 
 def test_a_5xx_burst_within_the_retries_is_absorbed(server, errors):
@@ -261,6 +277,12 @@ def test_429_retry_after_is_honoured(server):
     assert poller.poll_once() is False
     assert len(stamps) == 2 and stamps[1] - stamps[0] >= 0.9  # the wait the platform asked for, a lower bound only
     assert scrape(registry).get_value("agentwatch_poll_failures_total", source="pc", kind="rate_limited") == 1.0
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's mallopt")
+def test_the_exporter_fixes_the_mmap_threshold_on_glibc():
+    """agentwatch/memory.py: the large blocks of a poll get their own mmap (docs/benchmarks.md)."""
+    assert memory.fix_mmap_threshold()
 
 
 def test_memory_stays_bounded_across_failing_polls():

@@ -5,15 +5,18 @@ poll-to-exposition path, label values that try to break the text format (checked
 from __future__ import annotations
 
 import copy
+import json
 import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client import generate_latest
+from prometheus_client.core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from agentwatch.config import Settings
+from agentwatch.exposition.families import Families, join_rendered
 from agentwatch.exposition.fleet import FleetBuilder
 from agentwatch.ledger import RunLedger
 from agentwatch.model import CompanySnapshot, Snapshot
@@ -78,6 +81,40 @@ def test_every_parser_takes_any_json_value(value):
         assert len(rows) + dropped == (len(value) if isinstance(value, list) else 1)
 
 
+ISSUES = "api_companies_{companyId}_issues__view-compact.json"
+
+
+def tolerant_issue_page(raw: bytes) -> list:
+    """The reference for ``parse.issue_page``: ``json.loads`` and row-by-row conversion."""
+    return [parse.issue(row) for row in json.loads(raw)]
+
+
+def test_an_issue_page_parses_the_same_on_the_fast_path_as_row_by_row():
+    raw = json.dumps(load(ISSUES)).encode()
+    rows = parse.issue_page(raw)
+    assert rows and all(type(row).__name__ == "_TimedIssueRow" for row in rows)  # msgspec decoded it
+    assert [parse.issue(row) for row in rows] == tolerant_issue_page(raw)
+
+
+def test_one_bad_row_or_value_costs_only_itself_on_an_issue_page():
+    good, other = load(ISSUES)[:2]
+    raw = json.dumps([good, 42, dict(other, startedAt="yesterday", blockedBy={"odd": True}), "x"]).encode()
+    first, number, odd, string = [parse.issue(row) for row in parse.issue_page(raw)]
+    assert first == parse.issue(good) and number is None and string is None
+    assert odd.id == other["id"] and odd.started_at is None and odd.blocked_by == ()
+    assert odd.updated_at == parse.timestamp(other["updatedAt"])
+    assert parse.issue_page(b'{"error": "not a list"}') == {"error": "not a list"}  # for the caller's as_list
+    with pytest.raises(ValueError):
+        parse.issue_page(b"[{")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(json_values | st.dictionaries(st.sampled_from(recorded_keys(ISSUES)), json_values, max_size=8), max_size=5))
+def test_the_issue_page_decoder_agrees_with_json_loads_on_any_page(rows):
+    raw = json.dumps(rows).encode()
+    assert [parse.issue(row) for row in parse.issue_page(raw)] == tolerant_issue_page(raw)
+
+
 def _fuzzed_snapshot(agent_names, roles, statuses, models, issue_titles):
     company = parse.company(load("api_companies.json")[0])
     cs = CompanySnapshot(company=company)
@@ -112,12 +149,46 @@ def test_the_analysis_and_exposition_take_hostile_values(names, roles, statuses,
     snapshot = _fuzzed_snapshot(names, roles, statuses, models, titles)
     ledger = RunLedger(builder.windows, settings_.analysis.context_high_ratio)
     families, _ = builder.build(snapshot, ledger, snapshot.taken_at)
-    from agentwatch.exposition.families import join_rendered, render_each
-
-    text = join_rendered([render_each(families.by_name())]).decode()
+    text = join_rendered([families.render()]).decode()
     parsed = {s.labels.get("agent") for f in text_string_to_metric_families(text) for s in f.samples if "agent" in s.labels}
     expected = {a.name for a in snapshot.companies[COMPANY_ID].agents.values()} if COMPANY_ID in snapshot.companies else set()
     assert parsed <= expected | {"", "(unassigned)"}
+
+
+label_values = st.text(max_size=12) | st.sampled_from(NASTY)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["gauge", "counter", "info", "histogram"]), st.sampled_from(["a", "b_c"]),
+                          st.dictionaries(st.sampled_from(["agent", "role", "x_y"]), label_values, max_size=3),
+                          st.floats(allow_nan=True, allow_infinity=True) | st.integers(-2**63, 2**63)),
+                max_size=8), st.sampled_from(NASTY))
+def test_families_write_what_client_python_writes(samples, doc):
+    """``Families`` formats its lines itself; ``generate_latest`` over the same families as
+    client_python ``Metric`` objects writes the very same bytes."""
+    ours, theirs = Families(), {}
+    for kind, name, labels, value in samples:
+        name = f"{kind}_{name}"
+        if kind == "histogram":
+            ours.histogram(name, doc, labels, (0.5, 10.0), (0, 1), 2, abs(value))
+        else:
+            getattr(ours, kind)(name, doc, labels, value) if kind != "info" else ours.info(name, doc, labels)
+        family_name = name + "_info" if kind == "info" else name
+        metric = theirs.setdefault(family_name, Metric(family_name, doc, "gauge" if kind == "info" else kind))
+        if kind == "histogram":
+            for le, n in (("0.5", 0), ("10.0", 1), ("+Inf", 2)):
+                metric.add_sample(name + "_bucket", {**labels, "le": le}, n)
+            metric.add_sample(name + "_count", labels, 2)
+            metric.add_sample(name + "_sum", labels, abs(value))
+        else:
+            metric.add_sample({"counter": name + "_total", "info": name + "_info"}.get(kind, name), labels,
+                              1.0 if kind == "info" else value)
+
+    class Registry:
+        def collect(self):
+            return theirs.values()
+
+    assert join_rendered([ours.render()]) == generate_latest(Registry())
 
 
 def test_hostile_label_values_still_render_a_valid_exposition(server):

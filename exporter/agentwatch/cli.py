@@ -24,7 +24,7 @@ import threading
 
 from prometheus_client import CollectorRegistry
 
-from agentwatch import __version__, config, logs, webconfig
+from agentwatch import __version__, config, logs, memory, webconfig
 from agentwatch.exposition.collector import AgentwatchCollector
 from agentwatch.canary.runner import CanaryRunner
 from agentwatch.canary.suite import load_suite
@@ -165,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"agentwatch: invalid configuration: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     logs.setup(settings.log_level, settings.log_format)
+    memory.fix_mmap_threshold()  # a long-running poller: see agentwatch/memory.py
     if args.command == "check-config":
         names = ", ".join(s.name for s in settings.sources)
         print(f"configuration OK: {len(settings.sources)} source(s): {names}")

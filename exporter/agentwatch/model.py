@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import msgspec
+
 TERMINAL_ISSUE_STATUSES = frozenset({"done", "cancelled"})
 ISSUE_STATUSES = ("backlog", "todo", "in_progress", "in_review", "blocked", "done", "cancelled")
 LIVE_RUN_STATUSES = frozenset({"queued", "running", "scheduled_retry"})
@@ -53,13 +55,14 @@ class Agent:
     updated_at: float | None = None
 
 
-@dataclass(slots=True)
-class Issue:
+class Issue(msgspec.Struct, gc=False):
+    """A msgspec struct rather than a dataclass: 100k of them stay out of the garbage collector's
+    passes (they hold only strings, tuples and numbers, so never a cycle) and are 16 bytes smaller."""
+
     id: str
     company_id: str
     identifier: str
     status: str
-    title: str = ""
     priority: str = ""
     assignee_agent_id: str | None = None
     assignee_user_id: str | None = None

@@ -14,10 +14,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from prometheus_client.core import Metric
-
 from agentwatch.config import Settings, SourceConfig
-from agentwatch.exposition.families import Rendered, render_each
+from agentwatch.exposition.families import Rendered
 from agentwatch.exposition.fleet import FleetBuilder
 from agentwatch.ledger import RunLedger
 from agentwatch.model import Snapshot
@@ -43,8 +41,9 @@ class SourceState:
 
     name: str
     up: bool = False
-    families: dict[str, Metric] = field(default_factory=dict)
-    rendered: Rendered = field(default_factory=dict)  # the same families, pre-rendered for scrapes
+    # the fleet's families, rendered once per poll: scrapes join bytes, and the families themselves
+    # (about twice the size) are not kept
+    rendered: Rendered = field(default_factory=dict)
     snapshot_taken_at: float | None = None
     last_success: float | None = None
     last_poll_duration: float = 0.0
@@ -105,9 +104,7 @@ class Poller:
             for cid in set(self.trackers) - set(snapshot.companies):
                 del self.trackers[cid]
             families, dropped = self.builder.build(snapshot, self.ledger, now, self.trackers, self.models)
-            # here, so that a scrape never renders the fleet; unchanged families keep their rendering
-            previous = {n: (f, self.state.rendered[n]) for n, f in self.state.families.items() if n in self.state.rendered}
-            rendered = render_each(families.by_name(), previous)
+            rendered = families.render()  # here, so that a scrape never renders the fleet
         except SourceError as exc:
             kind, message = exc.kind, str(exc)
         except SchemaError as exc:
@@ -129,7 +126,6 @@ class Poller:
             if kind is None:
                 assert snapshot is not None
                 st.up = True
-                st.families = families.by_name()
                 st.rendered = rendered
                 st.snapshot_taken_at = snapshot.taken_at
                 st.last_success = now

@@ -17,7 +17,7 @@ runs but no LLM calls or spend here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from agentwatch.model import TERMINAL_ISSUE_STATUSES, CompanySnapshot
 
@@ -31,7 +31,7 @@ class TaskProgress:
     agent_id: str | None
     progressed_at: float
     status: str = "in_progress"
-    runs: set[str] = field(default_factory=set)
+    runs: frozenset[str] | set[str] = frozenset()  # a set from the first run on: most open tasks have none
     llm_calls: int = 0
     spend_usd: float = 0.0
     unproductive_runs: int = 0
@@ -97,6 +97,8 @@ class TaskTracker:
                     task.model = run.model or task.model
             if when < task.progressed_at or run.id in task.runs:
                 continue
+            if not task.runs:
+                task.runs = set()
             task.runs.add(run.id)
             if run.liveness_state in UNPRODUCTIVE_LIVENESS or run.retry_of_run_id:
                 task.unproductive_runs += 1

@@ -114,13 +114,24 @@ def build_graph(issues: dict[str, Issue]) -> tuple[nx.DiGraph, int]:
 
 def analyse(issues: dict[str, Issue], agents: dict[str, Agent], now: float, top_n: int = 10) -> DependencyReport:
     graph, missing = build_graph(issues)
+    condensed = nx.condensation(graph)
+    try:
+        return _report(graph, condensed, missing, issues, agents, now, top_n)
+    finally:
+        # nx.condensation leaves both graphs in reference cycles: free their nodes and edges now
+        # rather than at the garbage collector's next full pass, during a later poll
+        graph.clear()
+        condensed.clear()
+
+
+def _report(graph: nx.DiGraph, condensed: nx.DiGraph, missing: int, issues: dict[str, Issue], agents: dict[str, Agent],
+            now: float, top_n: int) -> DependencyReport:
     report = DependencyReport(nodes=graph.number_of_nodes(), edges=graph.number_of_edges(), missing_edges=missing)
     if not graph:
         return report
     parents_with_open_children = {
         i.parent_id for i in issues.values() if i.parent_id and i.status not in TERMINAL_ISSUE_STATUSES
     }
-    condensed = nx.condensation(graph)
     members = condensed.graph["mapping"]  # node -> component
     component_nodes: dict[int, list[str]] = {}
     for node, comp in members.items():

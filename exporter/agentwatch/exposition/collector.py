@@ -10,7 +10,7 @@ from prometheus_client.core import Metric
 
 from agentwatch import __version__
 from agentwatch.exposition.canary import canary_families
-from agentwatch.exposition.families import Families, join_rendered, merge, render
+from agentwatch.exposition.families import Families, Rendered, join_rendered, parse_rendered
 from agentwatch.source.http import LATENCY_BUCKETS
 
 
@@ -24,22 +24,21 @@ class AgentwatchCollector:
         return []  # never poll at registration time
 
     def collect(self) -> Iterable[Metric]:
-        live, states = self._live()
-        return merge([*live, *(state.families for state in states)])
+        return parse_rendered(self._groups())
 
     def exposition(self) -> bytes:
         """What /metrics serves: the small live families rendered now, and every source's fleet
         families as they were rendered after its last poll, so a scrape never waits for a render
         of the fleet (nor on the platform). The same samples as ``collect()``."""
-        live, states = self._live()
-        return render(merge(live)) + join_rendered(state.rendered for state in states)
+        return join_rendered(self._groups())
 
-    def _live(self) -> tuple[list[dict[str, Metric]], list]:
-        """Self-metrics and canary families, built at scrape time; and each poller's state."""
+    def _groups(self) -> list[Rendered]:
+        """Self-metrics and canary families, built now; then each source's fleet as rendered by its
+        last good poll."""
         now = self.clock()
         own = Families()
         own.info("agentwatch_build", "agentwatch build information.", {"version": __version__, "python_version": platform.python_version()})
-        groups = [own.by_name()]
+        canaries: list[Rendered] = []
         states = []
         for poller in self.pollers:
             state = poller.read()
@@ -49,8 +48,8 @@ class AgentwatchCollector:
             if runner is not None:
                 canary = Families()
                 canary_families(canary, state.name, runner, poller.models)
-                groups.append(canary.by_name())
-        return groups, states
+                canaries.append(canary.render())
+        return [own.render(), *canaries, *(state.rendered for state in states)]
 
     @staticmethod
     def _source(f: Families, st, now: float, request_stats) -> None:

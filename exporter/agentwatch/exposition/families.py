@@ -1,39 +1,59 @@
-"""A small builder of metric families, merged across sources at scrape time."""
+"""Metric families written straight in the text exposition format, merged across sources at
+scrape time.
+
+Each ``add`` formats its sample line at once, exactly as client_python's ``generate_latest``
+would (labels sorted by name, values escaped, numbers as ``floatToGoString`` writes them), so a
+poll of 100k issues holds lines rather than a ``Sample`` and a label dict per series, and is
+rendered by joining them (tests/test_hostile_input.py compares the two writers).
+"""
 
 from __future__ import annotations
 
 from typing import Iterable, Sequence
 
 from prometheus_client.core import Metric
-from prometheus_client.exposition import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.utils import floatToGoString
 
 # family name -> (the HELP and TYPE lines, the sample lines), in the text exposition format
 Rendered = dict[str, tuple[bytes, bytes]]
 
 
+def _escape(value: str) -> str:
+    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r'\"')
+
+
+def sample_line(name: str, labels: dict[str, str], value: float) -> str:
+    if not labels:
+        return f"{name} {floatToGoString(value)}\n"
+    inner = ",".join([f'{k}="{_escape(v)}"' for k, v in sorted(labels.items())])
+    return f"{name}{{{inner}}} {floatToGoString(value)}\n"
+
+
 class Families:
-    """Ordered metric families by name; each ``add`` appends one sample."""
+    """Ordered metric families by name; each ``add`` appends one sample line."""
 
     def __init__(self) -> None:
-        self._by_name: dict[str, Metric] = {}
+        self._by_name: dict[str, tuple[str, list[str]]] = {}  # name -> (header, sample lines)
 
-    def _family(self, name: str, doc: str, typ: str) -> Metric:
+    def _lines(self, name: str, doc: str, typ: str) -> list[str]:
         family = self._by_name.get(name)
         if family is None:
-            family = self._by_name[name] = Metric(name, doc, typ)
-        return family
+            shown = name + "_total" if typ == "counter" else name
+            doc = doc.replace("\\", r"\\").replace("\n", r"\n")
+            family = self._by_name[name] = (f"# HELP {shown} {doc}\n# TYPE {shown} {typ}\n", [])
+        return family[1]
 
     def gauge(self, name: str, doc: str, labels: dict[str, str], value: float) -> None:
-        self._family(name, doc, "gauge").add_sample(name, labels, value)
+        self._lines(name, doc, "gauge").append(sample_line(name, labels, value))
 
     def counter(self, name: str, doc: str, labels: dict[str, str], value: float) -> None:
         """``name`` without ``_total``; the sample gets the suffix."""
-        self._family(name, doc, "counter").add_sample(name + "_total", labels, value)
+        self._lines(name, doc, "counter").append(sample_line(name + "_total", labels, value))
 
     def info(self, name: str, doc: str, labels: dict[str, str]) -> None:
         """``name`` without ``_info``; rendered as a gauge of 1 named ``<name>_info``."""
-        self._family(name + "_info", doc, "gauge").add_sample(name + "_info", labels, 1.0)
+        self._lines(name + "_info", doc, "gauge").append(sample_line(name + "_info", labels, 1.0))
 
     def histogram(
         self,
@@ -46,34 +66,29 @@ class Families:
         total: float,
     ) -> None:
         """Cumulative ``counts`` per upper bound in ``buckets`` (without +Inf)."""
-        family = self._family(name, doc, "histogram")
+        lines = self._lines(name, doc, "histogram")
         for bound, n in zip(buckets, counts):
-            family.add_sample(name + "_bucket", {**labels, "le": floatToGoString(bound)}, n)
-        family.add_sample(name + "_bucket", {**labels, "le": "+Inf"}, count)
-        family.add_sample(name + "_count", labels, count)
-        family.add_sample(name + "_sum", labels, total)
+            lines.append(sample_line(name + "_bucket", {**labels, "le": floatToGoString(bound)}, n))
+        lines.append(sample_line(name + "_bucket", {**labels, "le": "+Inf"}, count))
+        lines.append(sample_line(name + "_count", labels, count))
+        lines.append(sample_line(name + "_sum", labels, total))
 
     def declare(self, name: str, doc: str, typ: str) -> None:
         """Make a family exist even with no samples, so HELP/TYPE are stable."""
-        self._family(name, doc, typ)
+        self._lines(name, doc, typ)
 
-    def values(self) -> Iterable[Metric]:
-        return self._by_name.values()
+    def names(self) -> list[str]:
+        return list(self._by_name)
 
-    def by_name(self) -> dict[str, Metric]:
-        return self._by_name
-
-
-def merge(groups: Iterable[dict[str, Metric]]) -> list[Metric]:
-    """Merge families of the same name from several sources into one family each."""
-    merged: dict[str, Metric] = {}
-    for group in groups:
-        for name, family in group.items():
-            target = merged.get(name)
-            if target is None:
-                target = merged[name] = Metric(family.name, family.documentation, family.type)
-            target.samples.extend(family.samples)
-    return list(merged.values())
+    def render(self) -> Rendered:
+        """Each family as bytes, split into its header and its samples, so that a scrape only joins
+        bytes (``join_rendered``). The families are emptied as they go: a family's lines are
+        dropped once joined, so the lines and their rendering are not all held at once."""
+        out: Rendered = {}
+        for name in list(self._by_name):
+            header, lines = self._by_name.pop(name)
+            out[name] = (header.encode(), "".join(lines).encode())
+        return out
 
 
 def observe_all(values: Iterable[float], buckets: Sequence[float]) -> tuple[list[int], int, float]:
@@ -90,41 +105,9 @@ def observe_all(values: Iterable[float], buckets: Sequence[float]) -> tuple[list
     return counts, count, total
 
 
-class _One:
-    """A registry stand-in that yields the given families, for ``generate_latest``."""
-
-    def __init__(self, families: Iterable[Metric]) -> None:
-        self.families = families
-
-    def collect(self) -> Iterable[Metric]:
-        return self.families
-
-
-def render(families: Iterable[Metric]) -> bytes:
-    """The text exposition of ``families``, exactly as client_python writes it."""
-    return generate_latest(_One(families))  # type: ignore[arg-type]
-
-
-def render_each(families: dict[str, Metric], previous: dict[str, tuple[Metric, tuple[bytes, bytes]]] | None = None) -> Rendered:
-    """Each family rendered once (at poll time), split into its header and its samples, so that a
-    scrape only joins bytes: see ``join_rendered``. A family equal to its ``previous`` version
-    (the last poll's family and rendering) keeps its rendering."""
-    out: Rendered = {}
-    for name, family in families.items():
-        before = previous.get(name) if previous else None
-        if before is not None and before[0] == family:
-            out[name] = before[1]
-            continue
-        text = render([family])
-        header_end = 0
-        for _ in range(2):  # "# HELP ..." and "# TYPE ..."
-            header_end = text.index(b"\n", header_end) + 1
-        out[name] = (text[:header_end], text[header_end:])
-    return out
-
-
 def join_rendered(groups: Iterable[Rendered]) -> bytes:
-    """Families of the same name from several sources under one HELP/TYPE header."""
+    """Families of the same name from several groups (sources, self-metrics) under one HELP/TYPE
+    header, in the order they first appear."""
     merged: dict[str, list[bytes]] = {}
     for group in groups:
         for name, (header, body) in group.items():
@@ -134,3 +117,9 @@ def join_rendered(groups: Iterable[Rendered]) -> bytes:
             else:
                 parts.append(body)
     return b"".join(b"".join(parts) for parts in merged.values())
+
+
+def parse_rendered(groups: Iterable[Rendered]) -> list[Metric]:
+    """The families read back from their renderings, for a client_python registry (``/metrics``
+    serves ``join_rendered`` itself)."""
+    return list(text_string_to_metric_families(join_rendered(groups).decode()))

@@ -11,7 +11,7 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -155,9 +155,11 @@ class HttpClient:
     def close(self) -> None:
         self.session.close()
 
-    def get(self, path: str, endpoint: str, params: dict[str, Any] | None = None, etag: str | None = None) -> Response:
-        """GET ``path``; ``endpoint`` is the bounded template used in metrics and logs."""
-        return self.request("GET", path, endpoint, params=params, etag=etag)
+    def get(self, path: str, endpoint: str, params: dict[str, Any] | None = None, etag: str | None = None,
+            decode: Callable[[bytes], Any] = json.loads) -> Response:
+        """GET ``path``; ``endpoint`` is the bounded template used in metrics and logs. ``decode``
+        turns the body into ``data`` (a ``ValueError`` from it is a ``decode`` error)."""
+        return self.request("GET", path, endpoint, params=params, etag=etag, decode=decode)
 
     def request(
         self,
@@ -167,6 +169,7 @@ class HttpClient:
         params: dict[str, Any] | None = None,
         etag: str | None = None,
         body: Any = None,
+        decode: Callable[[bytes], Any] = json.loads,
     ) -> Response:
         """Send one request and decode the JSON answer. Only GETs are retried.
 
@@ -223,7 +226,7 @@ class HttpClient:
                 error = "http_5xx" if status >= 500 else f"http_{status}" if status in (401, 403, 404) else "http_4xx"
                 raise SourceError(error, endpoint, f"HTTP {status}{_error_text(raw)}", status)
             try:
-                data = json.loads(raw) if raw else None
+                data = decode(raw) if raw else None
             except (ValueError, UnicodeDecodeError):
                 error = "decode"
                 raise SourceError("decode", endpoint, "response is not valid JSON", status) from None

@@ -55,7 +55,7 @@ class IssueSync:
     source: str
     company_id: str
     caps: Capabilities
-    parse_row: Callable[[dict], Issue | None]
+    parse_row: Callable[[parse.IssueRow], Issue | None]
     page_size: int = 1000
     status_filter: str | None = None
     compact: bool = True
@@ -98,14 +98,14 @@ class IssueSync:
         if newest is not None:
             self.since = newest
 
-    def _parse(self, rows: list) -> list[Issue]:
-        parsed, dropped = parse.parse_rows(rows, self.parse_row)
-        self.dropped_rows += dropped
+    def _parse(self, rows: list[parse.IssueRow | None]) -> list[Issue]:
+        parsed = [issue for issue in map(self.parse_row, filter(None, rows)) if issue is not None]
+        self.dropped_rows += len(rows) - len(parsed)
         return parsed
 
     def _get(self, params: dict[str, str], etag: str | None = None):
         path = f"/api/companies/{self.company_id}/issues"
-        resp = self.client.get(path, self.endpoint, params=params, etag=etag)
+        resp = self.client.get(path, self.endpoint, params=params, etag=etag, decode=parse.issue_page)
         self.last_poll_requests += 1
         self.last_poll_bytes += resp.nbytes
         return resp
@@ -157,10 +157,11 @@ class IssueSync:
             page = parse.as_list(resp.data, self.endpoint)
             if first and since is not None:
                 self.etag = resp.etag
-            fresh = [row for row in page if not (isinstance(row, dict) and row.get("id") in seen)]
-            seen.update(row.get("id") for row in fresh if isinstance(row, dict))
-            if page and isinstance(page[-1], dict) and page[-1].get("id") is not None:
-                last_id = str(page[-1]["id"])
+            ids = [parse.text(row.id) if row is not None else "" for row in page]
+            fresh = [row for row, rid in zip(page, ids) if not rid or rid not in seen]
+            seen.update(ids)
+            if ids and ids[-1]:
+                last_id = ids[-1]
             consumed += len(fresh)
             issues.extend(self._parse(fresh))
             if len(page) < self.page_size or not fresh:  # a page that adds nothing new ends paging

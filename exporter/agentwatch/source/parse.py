@@ -7,10 +7,13 @@ value. A response of the wrong top-level shape raises ``SchemaError``.
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 from datetime import datetime
 from typing import Any, Callable, Iterable, TypeVar
+
+import msgspec
 
 from agentwatch.model import (
     Agent,
@@ -83,7 +86,10 @@ def cents_to_usd(value: Any) -> float:
 
 
 def timestamp(value: Any) -> float | None:
-    """ISO-8601 (``2026-11-24T05:10:46.834Z``) to Unix seconds; ``None`` if absent or invalid."""
+    """ISO-8601 (``2026-11-24T05:10:46.834Z``, or a ``datetime`` msgspec decoded it into) to Unix
+    seconds; ``None`` if absent or invalid."""
+    if value.__class__ is datetime:
+        return value.timestamp()
     if value.__class__ is not str or not value:
         return None
     try:
@@ -93,8 +99,9 @@ def timestamp(value: Any) -> float | None:
 
 
 def shared(value: str) -> str:
-    """One copy of a string that repeats across many rows (ids of companies and agents, enums):
-    100k issues hold the same few values."""
+    """One copy of a string that repeats across many rows (ids of companies and agents, enums:
+    100k issues hold the same few values; an issue's id, held again as its children's parent and
+    its dependants' blocker, and by every later poll that returns the row again)."""
     return sys.intern(value) if len(value) < 64 else value
 
 
@@ -178,7 +185,7 @@ def _blocked_by(value: Any) -> tuple[str, ...]:
         else:
             bid = text(item)
         if bid:
-            ids.append(bid)
+            ids.append(shared(bid))
     return tuple(ids)
 
 
@@ -215,39 +222,105 @@ def _labels(value: Any) -> tuple[str, ...]:
     return tuple(names)
 
 
-def issue(row: dict, canary_prefix: str = "", canary_label: str = "") -> Issue | None:
+class IssueRow(msgspec.Struct, rename="camel", gc=False):
+    """The fields of an issue row that agentwatch reads; Paperclip sends about 40, and decoding
+    skips the others without building them. Values stay untyped so that one odd value costs that
+    value, not the row: ``issue()`` cleans each one."""
+
+    id: Any = None
+    company_id: Any = None
+    identifier: Any = None
+    status: Any = None
+    title: Any = None
+    priority: Any = None
+    assignee_agent_id: Any = None
+    assignee_user_id: Any = None
+    parent_id: Any = None
+    blocked_by: Any = None
+    execution_run_id: Any = None
+    checkout_run_id: Any = None
+    unblock_descriptor: Any = None
+    active_recovery_action: Any = None
+    labels: Any = None
+    started_at: Any = None
+    completed_at: Any = None
+    created_at: Any = None
+    updated_at: Any = None
+
+
+class _TimedIssueRow(IssueRow, rename="camel", gc=False):
+    """The fast path: timestamps decoded to ``datetime`` by msgspec itself."""
+
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+_ISSUE_PAGE = msgspec.json.Decoder(list[_TimedIssueRow])
+_ISSUE_KEYS = IssueRow.__struct_encode_fields__
+
+
+def issue_row(row: Any) -> IssueRow | None:
+    """An issue row from a decoded JSON value; ``None`` if it is not an object."""
+    if row.__class__ is IssueRow or row.__class__ is _TimedIssueRow:
+        return row
+    if not isinstance(row, dict):
+        return None
+    get = row.get
+    return IssueRow(*[get(key) for key in _ISSUE_KEYS])
+
+
+def issue_page(raw: bytes) -> Any:
+    """Decode one page of ``/issues`` into ``IssueRow``s (``None`` for a row that is not an object).
+
+    Well-formed pages are decoded by msgspec straight into rows: no dict per row, no string for
+    a field agentwatch does not read. A page msgspec rejects (a row that is not an object, a
+    timestamp that is not RFC 3339) is decoded again by ``json.loads`` and converted row by row,
+    so a bad row or value costs only itself. Anything but an array is returned as decoded, for
+    the caller's ``as_list``; invalid JSON raises ``ValueError``.
+    """
+    try:
+        return _ISSUE_PAGE.decode(raw)
+    except msgspec.DecodeError:
+        payload = json.loads(raw)
+    return [issue_row(row) for row in payload] if isinstance(payload, list) else payload
+
+
+def issue(row: IssueRow | dict, canary_prefix: str = "", canary_label: str = "") -> Issue | None:
     # the hottest parser (100k rows per full resync): strings take a fast path, anything else goes
     # through text(), which turns numbers into strings and other types into the default
-    get = row.get
-    iid = get("id")
+    row = issue_row(row)
+    if row is None:
+        return None
+    iid = row.id
     iid = iid if iid.__class__ is str else text(iid)
     if not iid:
         return None
-    title = get("title")
+    title = row.title
     title = title if title.__class__ is str else text(title)
-    labels = _labels(get("labels"))
+    labels = _labels(row.labels)
     is_canary = bool(canary_prefix and title.startswith(canary_prefix)) or bool(canary_label and canary_label in labels)
-    status = get("status")
+    status = row.status
     status = status if status.__class__ is str and status else (text(status) or "unknown")
     return Issue(
-        id=iid,
-        company_id=shared(text(get("companyId"))),
-        identifier=text(get("identifier")) or iid[:8],
+        id=shared(iid),
+        company_id=shared(text(row.company_id)),
+        identifier=text(row.identifier) or iid[:8],
         status=shared(status),
-        title=title,
-        priority=shared(text(get("priority"))),
-        assignee_agent_id=shared(text(get("assigneeAgentId"))) or None,
-        assignee_user_id=shared(text(get("assigneeUserId"))) or None,
-        parent_id=text(get("parentId")) or None,
-        blocked_by=_blocked_by(get("blockedBy")),
-        execution_run_id=text(get("executionRunId")) or None,
-        checkout_run_id=text(get("checkoutRunId")) or None,
-        unblock_owner=_unblock_owner(get("unblockDescriptor")) or _recovery_owner(get("activeRecoveryAction")),
+        priority=shared(text(row.priority)),
+        assignee_agent_id=shared(text(row.assignee_agent_id)) or None,
+        assignee_user_id=shared(text(row.assignee_user_id)) or None,
+        parent_id=shared(text(row.parent_id)) or None,
+        blocked_by=_blocked_by(row.blocked_by),
+        execution_run_id=text(row.execution_run_id) or None,
+        checkout_run_id=text(row.checkout_run_id) or None,
+        unblock_owner=_unblock_owner(row.unblock_descriptor) or _recovery_owner(row.active_recovery_action),
         labels=labels,
-        started_at=timestamp(get("startedAt")),
-        completed_at=timestamp(get("completedAt")),
-        created_at=timestamp(get("createdAt")),
-        updated_at=timestamp(get("updatedAt")),
+        started_at=timestamp(row.started_at),
+        completed_at=timestamp(row.completed_at),
+        created_at=timestamp(row.created_at),
+        updated_at=timestamp(row.updated_at),
         is_canary=is_canary,
     )
 

@@ -1,0 +1,24 @@
+"""Process memory: keep the large, short-lived blocks of a poll out of the long-lived heap.
+
+A full resync allocates big blocks that live for a moment (a 1 MB page of issues, the rendered
+exposition of 12 MB). glibc serves the first ones with their own ``mmap`` and returns them to the
+system when freed, but then raises its mmap threshold to the largest block freed so far (up to
+32 MiB), so that the following ones come from the heap, which they fragment and keep large: about
+30 MB more peak RSS at 100k issues (docs/benchmarks.md). Fixing the threshold turns that off.
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+M_MMAP_THRESHOLD = -3  # mallopt parameter, glibc <malloc.h>
+MMAP_THRESHOLD_BYTES = 128 * 1024  # glibc's own initial value
+
+
+def fix_mmap_threshold(nbytes: int = MMAP_THRESHOLD_BYTES) -> bool:
+    """Fix glibc's mmap threshold at ``nbytes``; False where the C library is not glibc (musl's
+    ``mallopt`` does nothing and says so)."""
+    try:
+        return bool(ctypes.CDLL(None).mallopt(M_MMAP_THRESHOLD, nbytes))
+    except (OSError, AttributeError):
+        return False
