@@ -171,8 +171,10 @@ def test_families_write_what_client_python_writes(samples, doc):
         name = f"{kind}_{name}"
         if kind == "histogram":
             ours.histogram(name, doc, labels, (0.5, 10.0), (0, 1), 2, abs(value))
+        elif kind == "info":
+            ours.info(name, doc, labels)
         else:
-            getattr(ours, kind)(name, doc, labels, value) if kind != "info" else ours.info(name, doc, labels)
+            getattr(ours, kind)(name, doc, labels, value)
         family_name = name + "_info" if kind == "info" else name
         metric = theirs.setdefault(family_name, Metric(family_name, doc, "gauge" if kind == "info" else kind))
         if kind == "histogram":

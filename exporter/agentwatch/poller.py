@@ -41,8 +41,7 @@ class SourceState:
 
     name: str
     up: bool = False
-    # the fleet's families, rendered once per poll: scrapes join bytes, and the families themselves
-    # (about twice the size) are not kept
+    # the fleet's families as the last good poll wrote them: a scrape only joins the bytes
     rendered: Rendered = field(default_factory=dict)
     snapshot_taken_at: float | None = None
     last_success: float | None = None

@@ -77,9 +77,6 @@ class Families:
         """Make a family exist even with no samples, so HELP/TYPE are stable."""
         self._lines(name, doc, typ)
 
-    def names(self) -> list[str]:
-        return list(self._by_name)
-
     def render(self) -> Rendered:
         """Each family as bytes, split into its header and its samples, so that a scrape only joins
         bytes (``join_rendered``). The families are emptied as they go: a family's lines are

@@ -99,8 +99,8 @@ class IssueSync:
             self.since = newest
 
     def _parse(self, rows: list[parse.IssueRow | None]) -> list[Issue]:
-        parsed = [issue for issue in map(self.parse_row, filter(None, rows)) if issue is not None]
-        self.dropped_rows += len(rows) - len(parsed)
+        parsed, dropped = parse.parse_rows(rows, self.parse_row)
+        self.dropped_rows += dropped
         return parsed
 
     def _get(self, params: dict[str, str], etag: str | None = None):

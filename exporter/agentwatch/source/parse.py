@@ -105,12 +105,13 @@ def shared(value: str) -> str:
     return sys.intern(value) if len(value) < 64 else value
 
 
-def parse_rows(rows: Iterable[Any], parse: Callable[[dict], T | None]) -> tuple[list[T], int]:
-    """Parse every row; return the parsed objects and the number of rows dropped."""
+def parse_rows(rows: Iterable[Any], parse: Callable[[Any], T | None]) -> tuple[list[T], int]:
+    """Parse every row (a JSON object, or an ``IssueRow`` msgspec decoded); return the parsed
+    objects and the number of rows dropped."""
     out: list[T] = []
     dropped = 0
     for row in rows:
-        obj = parse(row) if isinstance(row, dict) else None
+        obj = parse(row) if isinstance(row, (dict, IssueRow)) else None
         if obj is None:
             dropped += 1
         else:
