@@ -44,7 +44,7 @@ def build(agents: int, issues: int, seed: int = 1, now: float | None = None) -> 
         if status in ("in_progress", "in_review", "done", "blocked"):
             issue.started_at = created + rnd.uniform(0, 600)
         if status == "done":
-            issue.completed_at = issue.started_at + rnd.uniform(60, 7200)
+            issue.completed_at = min(now - 60, issue.started_at + rnd.uniform(60, 7200))  # never in the future
             issue.updated_at = issue.completed_at
         if status == "blocked" and issue_ids:
             issue.blocked_by = rnd.sample(issue_ids[-5000:], min(len(issue_ids), rnd.randint(1, 3)))
@@ -73,8 +73,9 @@ def build(agents: int, issues: int, seed: int = 1, now: float | None = None) -> 
     return w
 
 
-def mutate(w: World, fraction: float, now: float | None = None) -> int:
-    """Change ``fraction`` of the issues (status and updatedAt), as between two steady-state polls."""
+def mutate(w: World, fraction: float, now: float | None = None) -> dict[str, str]:
+    """Change ``fraction`` of the issues (status and updatedAt), as between two steady-state polls.
+    Returns each changed issue's new status, for the bench to check that the poll saw it."""
     now = time.time() if now is None else now
     issues = list(w.issues.values())
     changed = w.rnd.sample(issues, max(1, int(len(issues) * fraction)))
@@ -83,4 +84,4 @@ def mutate(w: World, fraction: float, now: float | None = None) -> int:
         issue.updated_at = now
         if issue.status == "done" and issue.completed_at is None:
             issue.completed_at = now
-    return len(changed)
+    return {issue.id: issue.status for issue in changed}

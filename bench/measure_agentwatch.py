@@ -71,14 +71,20 @@ def record_requests(source: PaperclipSource) -> list[str]:
     return seen
 
 
-def mutate_real(url: str, snapshot, fraction: float) -> int:
-    """1 % of the issues of a real Paperclip change status, through its API."""
+def mutate_real(url: str, snapshot, fraction: float) -> dict[str, str]:
+    """1 % of the issues of a real Paperclip change status, through its API; their new statuses."""
     issues = [i for cs in snapshot.companies.values() for i in cs.issues.values() if i.status in ("backlog", "todo")]
-    changed = issues[: max(1, int(len(issues) * fraction))]
-    for issue in changed:
-        requests.patch(f"{url}/api/issues/{issue.id}", json={"status": "todo" if issue.status == "backlog" else "backlog"},
-                       timeout=30).raise_for_status()
-    return len(changed)
+    statuses = {i.id: "todo" if i.status == "backlog" else "backlog" for i in issues[: max(1, int(len(issues) * fraction))]}
+    for issue_id, status in statuses.items():
+        requests.patch(f"{url}/api/issues/{issue_id}", json={"status": status}, timeout=30).raise_for_status()
+    return statuses
+
+
+def check_seen(snapshot, statuses: dict[str, str]) -> None:
+    """The steady poll must have seen every change, or it measured a poll with nothing to do."""
+    issues = {k: v for cs in snapshot.companies.values() for k, v in cs.issues.items()}
+    missed = [k for k, status in statuses.items() if k not in issues or issues[k].status != status]
+    assert not missed, f"the steady poll missed {len(missed)} of {len(statuses)} changed issues"
 
 
 def main() -> int:
@@ -86,7 +92,7 @@ def main() -> int:
     p.add_argument("--url", required=True)
     p.add_argument("--real", action="store_true", help="a real Paperclip: mutate through its API, no slow-platform test")
     args = p.parse_args()
-    memory.fix_mmap_threshold()  # as ``agentwatch serve`` does
+    memory.setup()  # as ``agentwatch serve`` does
     settings = config.Settings(sources=[{"name": "bench", "url": args.url, "timeout": "120s"}])
     source_cfg = settings.sources[0]
     source = PaperclipSource(source_cfg, marker=settings.canary_marker)
@@ -100,12 +106,14 @@ def main() -> int:
                    "paths": list(paths)}
     paths.clear()
     if args.real:
-        changed = mutate_real(args.url, poller.last_snapshot, 0.01)
+        statuses = mutate_real(args.url, poller.last_snapshot, 0.01)
     else:
-        changed = requests.post(args.url + "/__bench/mutate?fraction=0.01", timeout=60).json()["changed"]
+        statuses = requests.post(args.url + "/__bench/mutate?fraction=0.01", timeout=60).json()["statuses"]
+    changed = len(statuses)
     time.sleep(0.05)
     ok, cpu, wall = timed(poller.poll_once)
     assert ok, "the steady-state poll failed"
+    check_seen(poller.last_snapshot, statuses)
     out["steady"] = {"cpu": cpu, "wall": wall, "requests": source.last_poll.requests, "bytes": source.last_poll.bytes,
                      "changed": changed, "paths": list(paths)}
 

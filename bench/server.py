@@ -30,7 +30,8 @@ def main() -> int:
     def intercept(method: str, path: str, query: dict):
         if path == "/__bench/mutate":
             with world.lock:
-                return 200, {"changed": mutate(world, float(query.get("fraction", 0.01)))}
+                statuses = mutate(world, float(query.get("fraction", 0.01)))
+                return 200, {"changed": len(statuses), "statuses": statuses}
         if path == "/__bench/delay":
             state["delay"] = float(query.get("seconds", 0))
             return 200, state

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import time
 
 import pytest
@@ -16,7 +17,7 @@ from prometheus_client.core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from agentwatch.config import Settings
-from agentwatch.exposition.families import Families, join_rendered
+from agentwatch.exposition.families import Families, join_rendered, observe_all
 from agentwatch.exposition.fleet import FleetBuilder
 from agentwatch.ledger import RunLedger
 from agentwatch.model import CompanySnapshot, Snapshot
@@ -161,7 +162,8 @@ label_values = st.text(max_size=12) | st.sampled_from(NASTY)
 @settings(max_examples=100, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(["gauge", "counter", "info", "histogram"]), st.sampled_from(["a", "b_c"]),
                           st.dictionaries(st.sampled_from(["agent", "role", "x_y"]), label_values, max_size=3),
-                          st.floats(allow_nan=True, allow_infinity=True) | st.integers(-2**63, 2**63)),
+                          st.floats(allow_nan=True, allow_infinity=True) | st.integers(-2**63, 2**63)
+                          | st.integers(-1_000_001, 1_000_001)),
                 max_size=8), st.sampled_from(NASTY))
 def test_families_write_what_client_python_writes(samples, doc):
     """``Families`` formats its lines itself; ``generate_latest`` over the same families as
@@ -191,6 +193,17 @@ def test_families_write_what_client_python_writes(samples, doc):
             return theirs.values()
 
     assert join_rendered([ours.render()]) == generate_latest(Registry())
+
+
+@given(st.lists(st.floats(allow_nan=True, allow_infinity=True) | st.integers(-10, 10**7), max_size=30),
+       st.lists(st.floats(0, 10**6) | st.integers(0, 10**6), max_size=6).map(lambda b: sorted(set(b))))
+def test_histogram_buckets_count_every_value_at_or_below_their_bound(values, buckets):
+    """``observe_all`` (bisect) against the definition: bucket i counts the values <= bound i."""
+    counts, count, total = observe_all(values, buckets)
+    assert counts == [sum(1 for v in values if v <= bound) for bound in buckets]
+    assert count == len(values)
+    expected = sum(map(float, values))
+    assert total == expected or (math.isnan(total) and math.isnan(expected))
 
 
 def test_hostile_label_values_still_render_a_valid_exposition(server):

@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"agentwatch: invalid configuration: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     logs.setup(settings.log_level, settings.log_format)
-    memory.fix_mmap_threshold()  # a long-running poller: see agentwatch/memory.py
+    memory.setup()  # a long-running poller: see agentwatch/memory.py
     if args.command == "check-config":
         names = ", ".join(s.name for s in settings.sources)
         print(f"configuration OK: {len(settings.sources)} source(s): {names}")

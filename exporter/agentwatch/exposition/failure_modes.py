@@ -135,9 +135,14 @@ def context(
 
 def thresholds(f: Families, cs: CompanySnapshot, alabels: Labels, resolved) -> None:
     """Every agent's resolved thresholds, for the alerting rules to join on."""
+    dumped: dict[int, list] = {}  # agents of a role share one resolved object
     for agent in cs.agents.values():
         labels = alabels(agent.id)
-        for name, value in resolved(agent.id).model_dump().items():
+        resolved_for_agent = resolved(agent.id)
+        items = dumped.get(id(resolved_for_agent))
+        if items is None:
+            items = dumped[id(resolved_for_agent)] = list(resolved_for_agent.model_dump().items())
+        for name, value in items:
             f.gauge(
                 "agentwatch_agent_threshold",
                 "Alert thresholds resolved for the agent from the config (agent, then role, then defaults).",

@@ -9,6 +9,8 @@ rendered by joining them (tests/test_hostile_input.py compares the two writers).
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from itertools import accumulate
 from typing import Iterable, Sequence
 
 from prometheus_client.core import Metric
@@ -23,11 +25,12 @@ def _escape(value: str) -> str:
     return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r'\"')
 
 
-def sample_line(name: str, labels: dict[str, str], value: float) -> str:
-    if not labels:
-        return f"{name} {floatToGoString(value)}\n"
-    inner = ",".join([f'{k}="{_escape(v)}"' for k, v in sorted(labels.items())])
-    return f"{name}{{{inner}}} {floatToGoString(value)}\n"
+def format_value(value: float) -> str:
+    """``floatToGoString``, with a fast path for the integral values most series hold (counts,
+    state sets, timestamps below 1e6 are not: Go switches to an exponent from 1e6 on)."""
+    if value.__class__ is int and -1_000_000 < value < 1_000_000:
+        return f"{value}.0"
+    return floatToGoString(value)
 
 
 class Families:
@@ -35,6 +38,22 @@ class Families:
 
     def __init__(self) -> None:
         self._by_name: dict[str, tuple[str, list[str]]] = {}  # name -> (header, sample lines)
+        # (label name, value) -> 'name="escaped value"': the same agent, company and status pairs
+        # recur in every family, so each is escaped once per build rather than once per series
+        self._pairs: dict[tuple[str, str], str] = {}
+
+    def _line(self, name: str, labels: dict[str, str], value: float) -> str:
+        """One sample line: labels sorted by name, values escaped, the value as Go writes it."""
+        if not labels:
+            return f"{name} {format_value(value)}\n"
+        pairs = self._pairs
+        parts = []
+        for item in sorted(labels.items()):
+            pair = pairs.get(item)
+            if pair is None:
+                pair = pairs[item] = f'{item[0]}="{_escape(item[1])}"'
+            parts.append(pair)
+        return f"{name}{{{','.join(parts)}}} {format_value(value)}\n"
 
     def _lines(self, name: str, doc: str, typ: str) -> list[str]:
         family = self._by_name.get(name)
@@ -45,15 +64,15 @@ class Families:
         return family[1]
 
     def gauge(self, name: str, doc: str, labels: dict[str, str], value: float) -> None:
-        self._lines(name, doc, "gauge").append(sample_line(name, labels, value))
+        self._lines(name, doc, "gauge").append(self._line(name, labels, value))
 
     def counter(self, name: str, doc: str, labels: dict[str, str], value: float) -> None:
         """``name`` without ``_total``; the sample gets the suffix."""
-        self._lines(name, doc, "counter").append(sample_line(name + "_total", labels, value))
+        self._lines(name, doc, "counter").append(self._line(name + "_total", labels, value))
 
     def info(self, name: str, doc: str, labels: dict[str, str]) -> None:
         """``name`` without ``_info``; rendered as a gauge of 1 named ``<name>_info``."""
-        self._lines(name + "_info", doc, "gauge").append(sample_line(name + "_info", labels, 1.0))
+        self._lines(name + "_info", doc, "gauge").append(self._line(name + "_info", labels, 1.0))
 
     def histogram(
         self,
@@ -67,11 +86,12 @@ class Families:
     ) -> None:
         """Cumulative ``counts`` per upper bound in ``buckets`` (without +Inf)."""
         lines = self._lines(name, doc, "histogram")
+        line = self._line
         for bound, n in zip(buckets, counts):
-            lines.append(sample_line(name + "_bucket", {**labels, "le": floatToGoString(bound)}, n))
-        lines.append(sample_line(name + "_bucket", {**labels, "le": "+Inf"}, count))
-        lines.append(sample_line(name + "_count", labels, count))
-        lines.append(sample_line(name + "_sum", labels, total))
+            lines.append(line(name + "_bucket", {**labels, "le": floatToGoString(bound)}, n))
+        lines.append(line(name + "_bucket", {**labels, "le": "+Inf"}, count))
+        lines.append(line(name + "_count", labels, count))
+        lines.append(line(name + "_sum", labels, total))
 
     def declare(self, name: str, doc: str, typ: str) -> None:
         """Make a family exist even with no samples, so HELP/TYPE are stable."""
@@ -89,17 +109,17 @@ class Families:
 
 
 def observe_all(values: Iterable[float], buckets: Sequence[float]) -> tuple[list[int], int, float]:
-    """Cumulative bucket counts, count and sum of ``values``."""
-    counts = [0] * len(buckets)
+    """Cumulative bucket counts, count and sum of ``values`` (``buckets`` ascending)."""
+    per_bucket = [0] * (len(buckets) + 1)  # the last slot: above every bound
     count = 0
     total = 0.0
+    top = buckets[-1] if buckets else float("-inf")
     for v in values:
         count += 1
         total += v
-        for i, bound in enumerate(buckets):
-            if v <= bound:
-                counts[i] += 1
-    return counts, count, total
+        # above every bound (or NaN) goes in the last slot, which no finite bucket counts
+        per_bucket[bisect_left(buckets, v) if v <= top else -1] += 1
+    return list(accumulate(per_bucket[:-1])), count, total
 
 
 def join_rendered(groups: Iterable[Rendered]) -> bytes:

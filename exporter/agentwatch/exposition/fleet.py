@@ -12,7 +12,7 @@ from agentwatch.analysis import agents as agent_analysis
 from agentwatch.analysis.budget import expected_daily_spend
 from agentwatch.analysis.escalations import escalation_signals
 from agentwatch.analysis.tasks import UNASSIGNED, task_signals
-from agentwatch.config import Settings
+from agentwatch.config import Settings, Thresholds
 from agentwatch.analysis.context import ContextWindows
 from agentwatch.exposition import failure_modes
 from agentwatch.exposition.families import Families, observe_all
@@ -41,6 +41,7 @@ class FleetBuilder:
     def __init__(self, settings: Settings, windows: ContextWindows | None = None) -> None:
         self.settings = settings
         self.windows = windows or ContextWindows(settings.analysis.context_windows)
+        self._resolved: dict[tuple[str, str, str], Thresholds] = {}  # (role, overriding name, overriding id)
 
     def build(
         self,
@@ -116,14 +117,20 @@ class FleetBuilder:
         model_families(f, alabels, models, cs.agents)
 
     def _thresholds(self, cs: CompanySnapshot):
-        cache: dict[str, object] = {}
+        """``resolved(agent_id)``: the agent's thresholds. Agents without overrides of their own
+        share one object per role, resolved once for the builder's life (the config is fixed)."""
         cfg = self.settings.thresholds
+        cache = self._resolved
 
         def resolved(agent_id: str):
-            if agent_id not in cache:
-                agent = cs.agents.get(agent_id)
-                cache[agent_id] = cfg.resolve(agent.name, agent.id, agent.role) if agent else cfg.defaults
-            return cache[agent_id]
+            agent = cs.agents.get(agent_id)
+            if agent is None:
+                return cfg.defaults
+            key = (agent.role, agent.name if agent.name in cfg.agents else "", agent.id if agent.id in cfg.agents else "")
+            found = cache.get(key)
+            if found is None:
+                found = cache[key] = cfg.resolve(*key[1:], agent.role)
+            return found
 
         return resolved
 
