@@ -19,7 +19,7 @@ from pathlib import Path
 
 import requests
 
-from agentwatch import config
+from agentwatch import config, memory
 from agentwatch.poller import Poller
 from agentwatch.progress import TaskTracker
 from agentwatch.source import parse
@@ -36,6 +36,7 @@ def cpu(fn):
 
 
 def stages(url: str) -> dict[str, float]:
+    memory.setup()  # as ``agentwatch serve`` does
     settings = config.Settings(sources=[{"name": "bench", "url": url, "timeout": "120s"}])
     cfg = settings.sources[0]
     source = PaperclipSource(cfg, marker=settings.canary_marker)

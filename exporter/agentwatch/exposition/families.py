@@ -26,8 +26,8 @@ def _escape(value: str) -> str:
 
 
 def format_value(value: float) -> str:
-    """``floatToGoString``, with a fast path for the integral values most series hold (counts,
-    state sets, timestamps below 1e6 are not: Go switches to an exponent from 1e6 on)."""
+    """``floatToGoString``, with a fast path for the ints most series hold (counts): below 1e6 in
+    magnitude an int is written as the repr of its float; from 1e6 on Go writes an exponent."""
     if value.__class__ is int and -1_000_000 < value < 1_000_000:
         return f"{value}.0"
     return floatToGoString(value)
