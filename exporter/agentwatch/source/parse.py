@@ -288,9 +288,22 @@ def issue_page(raw: bytes) -> Any:
     return [issue_row(row) for row in payload] if isinstance(payload, list) else payload
 
 
+def _optional_id(value: Any) -> str | None:
+    """An optional id or enum value: one shared copy; ``None`` when absent or empty."""
+    if value is None:
+        return None
+    value = value if value.__class__ is str else text(value)
+    return shared(value) if value else None
+
+
+def _seconds(value: Any) -> float | None:
+    return value.timestamp() if value.__class__ is datetime else timestamp(value)
+
+
 def issue(row: IssueRow | dict, canary_prefix: str = "", canary_label: str = "") -> Issue | None:
     # the hottest parser (100k rows per full resync): strings take a fast path, anything else goes
-    # through text(), which turns numbers into strings and other types into the default
+    # through text(), which turns numbers into strings and other types into the default; absent
+    # values (most optional fields of most rows) skip their converter
     row = issue_row(row)
     if row is None:
         return None
@@ -300,28 +313,33 @@ def issue(row: IssueRow | dict, canary_prefix: str = "", canary_label: str = "")
         return None
     title = row.title
     title = title if title.__class__ is str else text(title)
-    labels = _labels(row.labels)
+    labels = _labels(row.labels) if row.labels else ()
     is_canary = bool(canary_prefix and title.startswith(canary_prefix)) or bool(canary_label and canary_label in labels)
     status = row.status
     status = status if status.__class__ is str and status else (text(status) or "unknown")
+    identifier = row.identifier
+    identifier = (identifier if identifier.__class__ is str else text(identifier)) or iid[:8]
+    unblock = row.unblock_descriptor
+    recovery = row.active_recovery_action
+    started, completed, created, updated = row.started_at, row.completed_at, row.created_at, row.updated_at
     return Issue(
         id=shared(iid),
-        company_id=shared(text(row.company_id)),
-        identifier=text(row.identifier) or iid[:8],
+        company_id=_optional_id(row.company_id) or "",
+        identifier=identifier,
         status=shared(status),
-        priority=shared(text(row.priority)),
-        assignee_agent_id=shared(text(row.assignee_agent_id)) or None,
-        assignee_user_id=shared(text(row.assignee_user_id)) or None,
-        parent_id=shared(text(row.parent_id)) or None,
-        blocked_by=_blocked_by(row.blocked_by),
+        priority=_optional_id(row.priority) or "",
+        assignee_agent_id=_optional_id(row.assignee_agent_id),
+        assignee_user_id=_optional_id(row.assignee_user_id),
+        parent_id=_optional_id(row.parent_id),
+        blocked_by=_blocked_by(row.blocked_by) if row.blocked_by else (),
         execution_run_id=text(row.execution_run_id) or None,
         checkout_run_id=text(row.checkout_run_id) or None,
-        unblock_owner=_unblock_owner(row.unblock_descriptor) or _recovery_owner(row.active_recovery_action),
+        unblock_owner=(_unblock_owner(unblock) if unblock else None) or (_recovery_owner(recovery) if recovery else None),
         labels=labels,
-        started_at=timestamp(row.started_at),
-        completed_at=timestamp(row.completed_at),
-        created_at=timestamp(row.created_at),
-        updated_at=timestamp(row.updated_at),
+        started_at=None if started is None else _seconds(started),
+        completed_at=None if completed is None else _seconds(completed),
+        created_at=None if created is None else _seconds(created),
+        updated_at=None if updated is None else _seconds(updated),
         is_canary=is_canary,
     )
 
