@@ -1,5 +1,5 @@
 """One agentwatch process against the load server: full poll, steady-state poll (1 % of issues
-changed), analysis alone, scrape render (against bare prometheus_client with the same series),
+changed), a periodic full resync with the previous data held, analysis alone, scrape render (against bare prometheus_client with the same series),
 a scrape while the platform is slow, and peak RSS. Prints JSON."""
 
 from __future__ import annotations
@@ -116,6 +116,21 @@ def main() -> int:
     check_seen(poller.last_snapshot, statuses)
     out["steady"] = {"cpu": cpu, "wall": wall, "requests": source.last_poll.requests, "bytes": source.last_poll.bytes,
                      "changed": changed, "paths": list(paths)}
+    paths.clear()
+    # the periodic full resync (every full_resync_interval), with the previous data still held
+    # and served: the poll that sets the peak RSS of a long-running exporter
+    source.resync_next_poll()
+    ok, cpu, wall = timed(poller.poll_once)
+    assert ok, "the resync poll failed"
+    assert source.last_poll.requests == out["full"]["requests"], "the resync poll was not a full resync"
+    out["resync"] = {"cpu": cpu, "wall": wall, "requests": source.last_poll.requests, "bytes": source.last_poll.bytes,
+                     "paths": list(paths)}
+
+    collector = AgentwatchCollector([poller])
+    collector.exposition()  # a scrape
+    # agentwatch's own peak: three polls and a scrape, before the bench's own allocations below
+    # (the analysis run again, the exposition decoded for the bare registry)
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     snapshot = poller.last_snapshot
     (cs,) = snapshot.companies.values()
@@ -127,9 +142,7 @@ def main() -> int:
     out["analysis"] = {"dependencies": deps_cpu, "loops": loops_cpu, "progress_tracker": tracker_cpu,
                        "issues": len(cs.issues), "edges": sum(len(i.blocked_by) for i in cs.issues.values())}
 
-    collector = AgentwatchCollector([poller])
     text = collector.exposition().decode()
-    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # agentwatch's own peak
     bare = bare_registry(text)
     series = sum(1 for line in text.splitlines() if line and not line.startswith("#"))
     scrape = []

@@ -43,7 +43,7 @@ def main() -> int:
         seeded = time.perf_counter() - started
         print(f"seeded {args.issues} issues in {seeded:.0f} s ({args.issues / seeded:.0f}/s)", file=sys.stderr)
         aw = run_json([str(HERE / "measure_agentwatch.py"), "--url", server.url, "--real"])
-        plans = {"full": aw["full"].pop("paths"), "steady": aw["steady"].pop("paths")}
+        plans = {name: aw[name].pop("paths") for name in ("full", "steady", "resync")}
         floor = run_json([str(HERE / "floor.py"), "--url", server.url], json.dumps(plans))
     result = {"issues": args.issues, "seed_rate": args.issues / seeded, "agentwatch": aw, "floor": floor}
     print(json.dumps(result))
@@ -54,6 +54,9 @@ def main() -> int:
     print(f"steady poll ({steady['changed']} changed): {steady['requests']} requests, {steady['bytes']:,} B "
           f"({100 * steady['bytes'] / full['bytes']:.1f} % of the full resync); CPU {steady['cpu']:.2f} s vs floor "
           f"{floor['steady']['cpu']:.2f} s = {steady['cpu'] / max(floor['steady']['cpu'], 1e-9):.2f}x", file=sys.stderr)
+    resync = aw["resync"]
+    print(f"periodic full resync, previous data held: CPU {resync['cpu']:.2f} s vs floor {floor['resync']['cpu']:.2f} s "
+          f"= {resync['cpu'] / floor['resync']['cpu']:.2f}x; peak RSS {aw['peak_rss_mb']:.0f} MB", file=sys.stderr)
     return 0
 
 

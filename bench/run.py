@@ -44,7 +44,7 @@ def measure(agents: int, issues: int, repeats: int = 3) -> dict:
         runs = []
         for _ in range(repeats):
             aw = run_json([str(HERE / "measure_agentwatch.py"), "--url", url])
-            plans = {"full": aw["full"].pop("paths"), "steady": aw["steady"].pop("paths")}
+            plans = {name: aw[name].pop("paths") for name in ("full", "steady", "resync")}
             floor = run_json([str(HERE / "floor.py"), "--url", url], json.dumps(plans))
             runs.append((aw, floor))
     finally:
@@ -60,6 +60,7 @@ def measure(agents: int, issues: int, repeats: int = 3) -> dict:
         "agents": agents, "issues": issues, "edges": aw["analysis"]["edges"],
         "full_cpu": median([a["full"]["cpu"] for a, _ in runs]), "floor_full_cpu": median([f["full"]["cpu"] for _, f in runs]),
         "steady_cpu": median([a["steady"]["cpu"] for a, _ in runs]), "floor_steady_cpu": median([f["steady"]["cpu"] for _, f in runs]),
+        "resync_cpu": median([a["resync"]["cpu"] for a, _ in runs]), "floor_resync_cpu": median([f["resync"]["cpu"] for _, f in runs]),
         "full_wall": median([a["full"]["wall"] for a, _ in runs]), "floor_full_wall": median([f["full"]["wall"] for _, f in runs]),
         "full_requests": aw["full"]["requests"], "full_bytes": aw["full"]["bytes"],
         "steady_requests": aw["steady"]["requests"], "steady_bytes": aw["steady"]["bytes"], "changed": aw["steady"]["changed"],
@@ -82,13 +83,14 @@ def machine() -> str:
 
 
 def table(results: list[dict]) -> str:
-    rows = ["| Scale | Issues / edges | Poll CPU: agentwatch / floor (full) | Steady poll CPU / floor | Scrape render / bare client_python | Families built and written at poll / bare render | Steady bytes / full resync | Peak RSS | Scrape while the platform is slow (max) | Analysis: deps, loops, tracker |",
-            "|---|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| Scale | Issues / edges | Poll CPU: agentwatch / floor (full) | Steady poll CPU / floor | Periodic resync CPU / floor | Scrape render / bare client_python | Families built and written at poll / bare render | Steady bytes / full resync | Peak RSS | Scrape while the platform is slow (max) | Analysis: deps, loops, tracker |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         rows.append(
             f"| {r['agents']} agents | {r['issues']:,} / {r['edges']:,} "
             f"| {r['full_cpu']:.2f} s / {r['floor_full_cpu']:.2f} s = **{r['full_cpu'] / r['floor_full_cpu']:.2f}×** "
             f"| {r['steady_cpu']:.2f} s / {r['floor_steady_cpu']:.2f} s = **{r['steady_cpu'] / max(r['floor_steady_cpu'], 1e-9):.2f}×** "
+            f"| {r['resync_cpu']:.2f} s / {r['floor_resync_cpu']:.2f} s = **{r['resync_cpu'] / r['floor_resync_cpu']:.2f}×** "
             f"| {r['render'] * 1000:.1f} ms / {r['bare_render'] * 1000:.1f} ms = **{r['render'] / r['bare_render']:.2f}×** ({r['series']:,} series) "
             f"| {r['render_at_poll'] * 1000:.0f} ms / {r['bare_render'] * 1000:.0f} ms = **{r['render_at_poll'] / r['bare_render']:.2f}×** "
             f"| {r['steady_bytes']:,} / {r['full_bytes']:,} B = **{100 * r['steady_bytes'] / r['full_bytes']:.1f} %** ({r['steady_requests']} / {r['full_requests']} requests) "

@@ -67,6 +67,13 @@ class PaperclipSource:
         self._pool.shutdown(wait=True, cancel_futures=True)
         self.client.close()
 
+    def resync_next_poll(self) -> None:
+        """Make the next poll read every issue again, as it does each ``full_resync_interval``
+        (the benchmark measures that poll with the previous data held)."""
+        for state in self._companies.values():
+            state.issues.last_full_sync = None
+            state.blocked.last_full_sync = None
+
     # -- helpers -----------------------------------------------------------------------
 
     def _get(self, path: str, endpoint: str, params: dict[str, Any] | None = None) -> Any:

@@ -1,0 +1,82 @@
+"""Behaviour at scale: the benchmark's load world (bench/loadworld.py) measures what it says, and
+a periodic full resync holds one copy of the issues that did not change.
+
+The world's timestamps are in the past, and a steady-state poll after ``mutate`` sees every
+change. (An earlier world put completion times up to two hours ahead, so the exporter's
+``updatedSince`` cursor ran ahead of the clock and the measured "steady" poll fetched none of
+the changed issues.)"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from agentwatch.config import Settings
+from agentwatch.demo.server import DemoServer
+from agentwatch.poller import Poller
+from agentwatch.source.paperclip import PaperclipSource
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+from loadworld import build, mutate  # noqa: E402
+
+
+@pytest.fixture
+def world_server():
+    world = build(10, 1000)
+    server = DemoServer("127.0.0.1", 0, worlds={"": world})
+    server.start()
+    try:
+        yield world, f"http://127.0.0.1:{server.httpd.server_port}"
+    finally:
+        server.stop()
+
+
+def test_no_timestamp_of_the_world_is_in_the_future():
+    now = time.time()
+    world = build(10, 10_000, now=now)
+    stamps = [t for i in world.issues.values() for t in (i.created_at, i.updated_at, i.started_at, i.completed_at) if t]
+    assert stamps and max(stamps) <= now
+
+
+def test_a_steady_state_poll_sees_every_mutated_issue(world_server):
+    world, url = world_server
+    settings = Settings(sources=[{"name": "bench", "url": url}])
+    cfg = settings.sources[0]
+    poller = Poller(PaperclipSource(cfg), cfg, settings)
+    assert poller.poll_once()
+    changed_at = time.time()
+    with world.lock:
+        statuses = mutate(world, 0.05, now=changed_at)
+    assert len(statuses) == 50
+    assert poller.poll_once()
+    (cs,) = poller.last_snapshot.companies.values()
+    assert {k: cs.issues[k].status for k in statuses} == statuses
+    assert all(cs.issues[k].updated_at == pytest.approx(changed_at, abs=0.01) for k in statuses)
+
+
+def test_a_full_resync_keeps_one_copy_of_the_unchanged_issues(world_server):
+    """The resync every ``full_resync_interval`` parses every issue again while the previous
+    snapshot is still served: an issue that did not change keeps its object (docs/benchmarks.md,
+    peak RSS), a changed one is replaced."""
+    world, url = world_server
+    settings = Settings(sources=[{"name": "bench", "url": url}])
+    cfg = settings.sources[0]
+    poller = Poller(PaperclipSource(cfg), cfg, settings)
+    assert poller.poll_once()
+    full_requests = poller.source.last_poll.requests
+    (before,) = poller.last_snapshot.companies.values()
+    with world.lock:
+        statuses = mutate(world, 0.05, now=time.time())
+    poller.source.resync_next_poll()
+    assert poller.poll_once()
+    assert poller.source.last_poll.requests == full_requests
+    (after,) = poller.last_snapshot.companies.values()
+    assert set(after.issues) == set(before.issues)
+    assert {k: after.issues[k].status for k in statuses} == statuses
+    assert all(after.issues[k] is not before.issues[k] for k in statuses)
+    unchanged = set(before.issues) - set(statuses)
+    kept = [k for k in unchanged if after.issues[k] is before.issues[k]]
+    assert len(kept) == len(unchanged)
