@@ -1,8 +1,9 @@
 """Where a poll's CPU goes, stage by stage, at one scale: ``python bench/breakdown.py --scale large``.
 
-Stages of ``Poller.poll_once``, each timed with ``time.process_time`` (all threads):
-fetch and parse (``source.poll``); the trackers (runs ledger, task progress, models); building
-the metric families; rendering them. Then, on the issue pages alone, held in memory:
+Stages of ``Poller.poll_once``, each timed with ``time.process_time`` (all threads), for the
+full poll and then for a steady poll after 1 % of the issues changed: fetch and parse
+(``source.poll``); the trackers (runs ledger, task progress, models); building the metric
+families; rendering them; and the floor of ``bench/run.py`` replaying the same requests. Then, on the issue pages alone, held in memory:
 ``json.loads`` (what the floor of ``bench/run.py`` does), the msgspec decode into rows, and the
 domain parse of those rows. This is the measurement behind the "misses" of docs/benchmarks.md.
 """
@@ -24,7 +25,8 @@ from agentwatch.source import parse
 from agentwatch.source.paperclip import PaperclipSource
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import SCALES, start_server  # noqa: E402
+from measure_agentwatch import record_requests  # noqa: E402
+from run import HERE, SCALES, run_json, start_server  # noqa: E402
 
 
 def cpu(fn):
@@ -33,15 +35,11 @@ def cpu(fn):
     return result, time.process_time() - started
 
 
-def stages(url: str) -> dict[str, float]:
-    memory.setup()  # as ``agentwatch serve`` does
-    settings = config.Settings(sources=[{"name": "bench", "url": url, "timeout": "120s"}])
-    cfg = settings.sources[0]
-    source = PaperclipSource(cfg, marker=settings.canary_marker)
-    poller = Poller(source, cfg, settings)
+def poll_stages(poller: Poller, source: PaperclipSource) -> dict[str, float]:
+    """One poll, as ``Poller.poll_once`` makes it, stage by stage."""
     now = time.time()
     out: dict[str, float] = {}
-    snapshot, out["fetch and parse"] = cpu(lambda: source.poll(now))
+    snapshot, out["fetch, decode and parse"] = cpu(lambda: source.poll(now))
 
     def track():
         for cid, cs in snapshot.companies.items():
@@ -52,7 +50,30 @@ def stages(url: str) -> dict[str, float]:
     _, out["trackers"] = cpu(track)
     (families, _), out["build families"] = cpu(lambda: poller.builder.build(snapshot, poller.ledger, now, poller.trackers, poller.models))
     _, out["render"] = cpu(lambda: families.render())
+    return out
+
+
+def stages(url: str) -> dict[str, float]:
+    memory.setup()  # as ``agentwatch serve`` does
+    settings = config.Settings(sources=[{"name": "bench", "url": url, "timeout": "120s"}])
+    cfg = settings.sources[0]
+    source = PaperclipSource(cfg, marker=settings.canary_marker)
+    poller = Poller(source, cfg, settings)
+    paths = record_requests(source)
+    out: dict[str, float] = {}
+    plans: dict[str, list[str]] = {}
+    for poll in ("full", "steady"):
+        if poll == "steady":  # 1 % of the issues change, as bench/run.py's steady poll
+            requests.post(url + "/__bench/mutate?fraction=0.01", timeout=60).raise_for_status()
+            time.sleep(0.05)
+        for stage, seconds in poll_stages(poller, source).items():
+            out[f"{poll}: {stage}"] = seconds
+        plans[poll] = list(paths)
+        paths.clear()
     source.close()
+    floor = run_json([str(HERE / "floor.py"), "--url", url], json.dumps(plans))
+    for poll in plans:
+        out[f"{poll}: the floor (same requests, json.loads)"] = floor[poll]["cpu"]
 
     # the issue pages again, outside the poller: json.loads alone, then with the domain parse, with and without GC
     session = requests.Session()
@@ -91,7 +112,7 @@ def main() -> int:
         proc.terminate()
         proc.wait(30)
     for name, seconds in result.items():
-        print(f"{name:32s} {seconds:7.3f} s")
+        print(f"{name:55s} {seconds:7.3f} s")
     return 0
 
 

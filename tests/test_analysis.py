@@ -156,6 +156,40 @@ def test_any_graph_is_analysed_without_error(rows):
     assert r.longest_chain <= r.nodes
 
 
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 20),
+            st.sampled_from(["todo", "in_progress", "blocked", "done", "cancelled"]),
+            st.lists(st.integers(0, 25), max_size=3),
+            st.sampled_from([None, "alice", "bob"]),
+            st.sampled_from([None, NOW - 100, NOW - 200]),
+        ),
+        max_size=40,
+    ),
+    st.randoms(use_true_random=False),
+)
+def test_the_report_does_not_depend_on_the_order_of_the_issues(rows, rnd):
+    """Two upstream ends of the same cause: the chain's age is the older one's, whichever edge
+    was read first; with or without cycles (the acyclic graph is analysed without condensing)."""
+    items = list({f"i{k}": issue(f"i{k}", status, [f"i{d}" for d in deps], agent, updated_at=updated)
+                  for k, status, deps, agent, updated in rows}.values())
+    shuffled = list(items)
+    rnd.shuffle(shuffled)
+    assert analyse(issues(*items), AGENTS, NOW, top_n=50) == analyse(issues(*shuffled), AGENTS, NOW, top_n=50)
+
+
+def test_the_oldest_of_two_equally_stuck_ends_dates_the_chain():
+    r = analyse(
+        issues(
+            issue("a", "cancelled", updated_at=NOW - 100), issue("b", "cancelled", updated_at=NOW - 500),
+            issue("c", "blocked", ["a", "b"], "alice", created_at=NOW - 9000),
+        ),
+        AGENTS, NOW,
+    )
+    assert [(h.identifier, h.since) for h in r.heads] == [("C", NOW - 500)]
+
+
 # -- loops ------------------------------------------------------------------------------------
 
 

@@ -159,24 +159,30 @@ def test_the_analysis_and_exposition_take_hostile_values(names, roles, statuses,
 label_values = st.text(max_size=12) | st.sampled_from(NASTY)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(["gauge", "counter", "info", "histogram"]), st.sampled_from(["a", "b_c"]),
                           st.dictionaries(st.sampled_from(["agent", "role", "x_y"]), label_values, max_size=3),
                           st.floats(allow_nan=True, allow_infinity=True) | st.integers(-2**63, 2**63)
-                          | st.integers(-1_000_001, 1_000_001)),
+                          | st.integers(-1_000_001, 1_000_001),
+                          st.booleans(),
+                          st.none() | st.tuples(st.sampled_from(["a", "agent", "le_x", "role", "status", "zz"]), label_values)),
                 max_size=8), st.sampled_from(NASTY))
 def test_families_write_what_client_python_writes(samples, doc):
-    """``Families`` formats its lines itself; ``generate_latest`` over the same families as
-    client_python ``Metric`` objects writes the very same bytes."""
+    """``Families`` formats its lines itself, from plain labels or labels written once
+    (``LabelSet``), with or without one further label; ``generate_latest`` over the same
+    families as client_python ``Metric`` objects writes the very same bytes."""
     ours, theirs = Families(), {}
-    for kind, name, labels, value in samples:
+    for kind, name, labels, value, written, extra in samples:
         name = f"{kind}_{name}"
+        given_labels = ours.labels(labels) if written else labels
         if kind == "histogram":
-            ours.histogram(name, doc, labels, (0.5, 10.0), (0, 1), 2, abs(value))
+            ours.histogram(name, doc, given_labels, (0.5, 10.0), (0, 1), 2, abs(value))
         elif kind == "info":
-            ours.info(name, doc, labels)
+            ours.info(name, doc, given_labels)
         else:
-            getattr(ours, kind)(name, doc, labels, value)
+            getattr(ours, kind)(name, doc, given_labels, value, extra)
+            if extra is not None:
+                labels = {**labels, extra[0]: extra[1]}
         family_name = name + "_info" if kind == "info" else name
         metric = theirs.setdefault(family_name, Metric(family_name, doc, "gauge" if kind == "info" else kind))
         if kind == "histogram":

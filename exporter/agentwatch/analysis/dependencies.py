@@ -5,7 +5,8 @@ for a parent in status ``blocked``, for each of its open children (the parent is
 them). Paperclip resolves a blocker only when it is ``done``: a ``cancelled`` blocker blocks
 forever. Only issues that take part in an edge enter the graph, so its size is bounded by
 the number of links, not of issues. Everything is linear in the graph's size: strongly
-connected components for cycles, then one pass in topological order over the condensation.
+connected components for cycles, then one pass in topological order over the condensation
+(over the graph itself when it has no cycle, as it usually has not).
 
 A chain's *end* is a blocker with no unresolved blocker of its own. An end is *stuck* when:
 
@@ -19,6 +20,8 @@ A chain's *end* is a blocker with no unresolved blocker of its own. An end is *s
 
 An end that is ``in_progress``, or open and assigned to an available agent or a person, can
 move. A dependent is stalled when any end it waits on is stuck (all blockers must be done).
+Its chain takes the cause of the most severe stuck end (the order above), and of equally severe
+ends the one stuck longest: the answer does not depend on the order the links were read in.
 """
 
 from __future__ import annotations
@@ -88,35 +91,54 @@ def _end_cause(issue: Issue | None, agents: dict[str, Agent], has_open_children:
     return "unassigned_blocker"
 
 
-def build_graph(issues: dict[str, Issue]) -> tuple[nx.DiGraph, int]:
-    """The dependency graph (edges blocker -> dependent) and the number of edges to unknown issues."""
-    graph = nx.DiGraph()
+def _unknown_last(since: float | None) -> float:
+    return float("inf") if since is None else since
+
+
+def build_graph(issues: dict[str, Issue]) -> tuple[nx.DiGraph, int, set[str]]:
+    """The dependency graph (edges blocker -> dependent), the number of edges to unknown issues,
+    and the issues with open children (canaries included)."""
     missing = 0
     open_children: dict[str, list[str]] = {}
+    with_open_children: set[str] = set()
     for issue in issues.values():
-        if issue.parent_id and issue.status not in TERMINAL_ISSUE_STATUSES and not issue.is_canary:
-            open_children.setdefault(issue.parent_id, []).append(issue.id)
+        if issue.parent_id and issue.status not in TERMINAL_ISSUE_STATUSES:
+            with_open_children.add(issue.parent_id)
+            if not issue.is_canary:
+                open_children.setdefault(issue.parent_id, []).append(issue.id)
+    edges: list[tuple[str, str]] = []
     for issue in issues.values():
         if issue.status in TERMINAL_ISSUE_STATUSES or issue.is_canary:
             continue
         for blocker_id in issue.blocked_by:
             blocker = issues.get(blocker_id)
-            if blocker is not None and blocker.status == "done":
-                continue  # resolved
             if blocker is None:
                 missing += 1
-            graph.add_edge(blocker_id, issue.id)
+            elif blocker.status == "done":
+                continue  # resolved
+            edges.append((blocker_id, issue.id))
         if issue.status == "blocked":
             for child in open_children.get(issue.id, ()):
-                graph.add_edge(child, issue.id)
-    return graph, missing
+                edges.append((child, issue.id))
+    graph = nx.DiGraph()
+    graph.add_edges_from(edges)
+    return graph, missing, with_open_children
 
 
 def analyse(issues: dict[str, Issue], agents: dict[str, Agent], now: float, top_n: int = 10) -> DependencyReport:
-    graph, missing = build_graph(issues)
-    condensed = nx.condensation(graph)
+    graph, missing, with_open_children = build_graph(issues)
+    condensed = graph
     try:
-        return _report(graph, condensed, missing, issues, agents, now, top_n)
+        components = list(nx.strongly_connected_components(graph))
+        if len(components) == len(graph) and not nx.number_of_selfloops(graph):
+            # no cycle: every component is one issue and the graph is its own condensation
+            members: dict = {n: (n,) for n in graph}
+            cyclic: set = set()
+        else:
+            condensed = nx.condensation(graph, components)
+            members = {c: tuple(nodes) for c, nodes in enumerate(components)}
+            cyclic = {c for c, nodes in members.items() if len(nodes) > 1 or graph.has_edge(nodes[0], nodes[0])}
+        return _report(graph, condensed, members, cyclic, missing, with_open_children, issues, agents, now, top_n)
     finally:
         # nx.condensation leaves both graphs in reference cycles: free their nodes and edges now
         # rather than at the garbage collector's next full pass, during a later poll
@@ -124,27 +146,20 @@ def analyse(issues: dict[str, Issue], agents: dict[str, Agent], now: float, top_
         condensed.clear()
 
 
-def _report(graph: nx.DiGraph, condensed: nx.DiGraph, missing: int, issues: dict[str, Issue], agents: dict[str, Agent],
-            now: float, top_n: int) -> DependencyReport:
+def _report(graph: nx.DiGraph, condensed: nx.DiGraph, component_nodes: dict, cyclic: set, missing: int,
+            parents_with_open_children: set[str], issues: dict[str, Issue], agents: dict[str, Agent], now: float,
+            top_n: int) -> DependencyReport:
+    """``condensed``: the DAG of the strongly connected components (``component_nodes``: the issues
+    of each; ``cyclic``: those that are cycles)."""
     report = DependencyReport(nodes=graph.number_of_nodes(), edges=graph.number_of_edges(), missing_edges=missing)
     if not graph:
         return report
-    parents_with_open_children = {
-        i.parent_id for i in issues.values() if i.parent_id and i.status not in TERMINAL_ISSUE_STATUSES
-    }
-    members = condensed.graph["mapping"]  # node -> component
-    component_nodes: dict[int, list[str]] = {}
-    for node, comp in members.items():
-        component_nodes.setdefault(comp, []).append(node)
-    cyclic = {
-        comp for comp, nodes in component_nodes.items() if len(nodes) > 1 or graph.has_edge(nodes[0], nodes[0])
-    }
     report.cycles = len(cyclic)
     report.issues_in_cycles = sum(len(component_nodes[c]) for c in cyclic)
 
-    cause: dict[int, str | None] = {}
-    since: dict[int, float | None] = {}
-    depth: dict[int, int] = {}
+    cause: dict = {}
+    since: dict = {}
+    depth: dict = {}
     for comp in nx.topological_sort(condensed):
         nodes = component_nodes[comp]
         preds = list(condensed.predecessors(comp))
@@ -157,11 +172,13 @@ def _report(graph: nx.DiGraph, condensed: nx.DiGraph, missing: int, issues: dict
             own_since = issues[node].updated_at if node in issues else None
         else:
             own, own_since = None, None
+        # the most severe cause upstream (or its own), and of those the one stuck longest: the
+        # same answer whatever order the edges were read in
         best, best_since = own, own_since
         for p in preds:
             pc = cause.get(p)
-            if pc is not None and (best is None or _RANK[pc] < _RANK[best]):
-                best, best_since = pc, since.get(p)
+            if pc is not None and (best is None or (_RANK[pc], _unknown_last(since[p])) < (_RANK[best], _unknown_last(best_since))):
+                best, best_since = pc, since[p]
         cause[comp] = best
         since[comp] = best_since
         depth[comp] = len(nodes) + max((depth[p] for p in preds), default=0)
@@ -190,7 +207,7 @@ def _report(graph: nx.DiGraph, condensed: nx.DiGraph, missing: int, issues: dict
             )
         )
         report.stalled_by_cause[c] += 1
-    heads.sort(key=lambda h: (h.since if h.since is not None else now, h.identifier))
+    heads.sort(key=lambda h: (h.since if h.since is not None else now, h.identifier, h.head))
     report.heads = heads[:top_n] if top_n >= 0 else heads
     report.oldest_stalled_since = heads[0].since if heads else None
     return report

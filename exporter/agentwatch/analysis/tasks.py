@@ -30,22 +30,29 @@ def task_signals(cs: CompanySnapshot, now: float) -> TaskSignals:
     ended = ended_run_ids(cs.runs, cs.live_runs)
     live = {r.id for r in cs.live_runs if r.live}
     live_complete = cs.live_runs_known and len(cs.live_runs) < 50  # the list is capped at 50 rows
-    for issue in cs.issues.values():
-        agent = issue.assignee_agent_id or UNASSIGNED
-        out.by_agent_status[(agent, issue.status, issue.is_canary)] += 1
+    issues = cs.issues.values()
+    # one pass over 100k issues per poll: the queue depth counted by Counter (in C), the rest
+    # only for the issues it concerns
+    out.by_agent_status = Counter([(i.assignee_agent_id or UNASSIGNED, i.status, i.is_canary) for i in issues])
+    completed, durations, ages, stale = out.completed, out.durations, out.in_progress_ages, out.stale_locks
+    for issue in issues:
         if issue.is_canary:
             continue
-        if issue.status == "done":
-            out.completed[agent] += 1
+        status = issue.status
+        if status == "done":
+            agent = issue.assignee_agent_id or UNASSIGNED
+            completed[agent] += 1
             if issue.started_at is not None and issue.completed_at is not None:
-                out.durations[agent].append(max(0.0, issue.completed_at - issue.started_at))
-        elif issue.status == "in_progress":
+                durations[agent].append(max(0.0, issue.completed_at - issue.started_at))
+        elif status == "in_progress":
             start = issue.started_at if issue.started_at is not None else issue.created_at
             if start is not None:
-                out.in_progress_ages[agent].append(max(0.0, now - start))
-        for kind, run_id in (("execution", issue.execution_run_id), ("checkout", issue.checkout_run_id)):
-            if run_id and is_stale_lock(run_id, ended, live, live_complete):
-                out.stale_locks[(agent, kind)] += 1
+                ages[issue.assignee_agent_id or UNASSIGNED].append(max(0.0, now - start))
+        if issue.execution_run_id or issue.checkout_run_id:
+            agent = issue.assignee_agent_id or UNASSIGNED
+            for kind, run_id in (("execution", issue.execution_run_id), ("checkout", issue.checkout_run_id)):
+                if run_id and is_stale_lock(run_id, ended, live, live_complete):
+                    stale[(agent, kind)] += 1
     return out
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import datetime, timezone
+from datetime import datetime
 
 from agentwatch.audit.layout import Section, Table, headline, sections, when
 from agentwatch.audit.report import Report

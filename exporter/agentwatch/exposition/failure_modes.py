@@ -104,7 +104,7 @@ def context(
     )
     for (company_id, agent_id, state), n in sorted(view.liveness.items()):
         if company_id == cid and agent_id in cs.agents:
-            f.counter("agentwatch_agent_run_liveness", "", {**alabels(agent_id), "liveness_state": state}, n)
+            f.counter("agentwatch_agent_run_liveness", "", alabels(agent_id), n, ("liveness_state", state))
     latest: dict[tuple[str, str], float] = {}
     growths: dict[tuple[str, str], float] = {}
     for task in tracker.tasks.values():
@@ -123,14 +123,14 @@ def context(
         "gauge",
     )
     for (agent_id, model), value in sorted(latest.items()):
-        f.gauge("agentwatch_agent_context_latest_ratio", "", {**alabels(agent_id), "model": model}, value)
+        f.gauge("agentwatch_agent_context_latest_ratio", "", alabels(agent_id), value, ("model", model))
     f.declare(
         "agentwatch_agent_context_growth_ratio",
         "Highest growth of prompt tokens from the first to the latest run on one open task (1 = flat).",
         "gauge",
     )
     for (agent_id, model), value in sorted(growths.items()):
-        f.gauge("agentwatch_agent_context_growth_ratio", "", {**alabels(agent_id), "model": model}, value)
+        f.gauge("agentwatch_agent_context_growth_ratio", "", alabels(agent_id), value, ("model", model))
 
 
 def thresholds(f: Families, cs: CompanySnapshot, alabels: Labels, resolved) -> None:
@@ -146,8 +146,9 @@ def thresholds(f: Families, cs: CompanySnapshot, alabels: Labels, resolved) -> N
             f.gauge(
                 "agentwatch_agent_threshold",
                 "Alert thresholds resolved for the agent from the config (agent, then role, then defaults).",
-                {**labels, "threshold": name},
+                labels,
                 value,
+                ("threshold", name),
             )
 
 

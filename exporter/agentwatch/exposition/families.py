@@ -33,6 +33,22 @@ def format_value(value: float) -> str:
     return floatToGoString(value)
 
 
+class LabelSet(dict):
+    """Labels written once: their pairs sorted by name and escaped, joined as they appear between
+    the braces. An agent's labels recur in some 80 series per poll; with a ``LabelSet`` each of
+    those lines joins the written pairs rather than sorting and escaping the labels again. It is
+    still the plain dict of its labels (``{**labels, ...}`` works)."""
+
+    __slots__ = ("names", "splits")
+
+    def __init__(self, labels: dict[str, str], pair) -> None:
+        super().__init__(labels)
+        self.names = tuple(sorted(labels))
+        pairs = [pair((name, labels[name])) for name in self.names]
+        # the written pairs before and after each position a further label can take
+        self.splits = [(",".join(pairs[:i]), ",".join(pairs[i:])) for i in range(len(pairs) + 1)]
+
+
 class Families:
     """Ordered metric families by name; each ``add`` appends one sample line."""
 
@@ -42,18 +58,35 @@ class Families:
         # recur in every family, so each is escaped once per build rather than once per series
         self._pairs: dict[tuple[str, str], str] = {}
 
-    def _line(self, name: str, labels: dict[str, str], value: float) -> str:
-        """One sample line: labels sorted by name, values escaped, the value as Go writes it."""
+    def _pair(self, item: tuple[str, str]) -> str:
+        pair = self._pairs.get(item)
+        if pair is None:
+            pair = self._pairs[item] = f'{item[0]}="{_escape(item[1])}"'
+        return pair
+
+    def labels(self, labels: dict[str, str]) -> LabelSet:
+        """``labels`` written once, for the many series that share them (``LabelSet``)."""
+        return LabelSet(labels, self._pair)
+
+    def _line(self, name: str, labels: dict[str, str], value: float, extra: tuple[str, str] | None = None) -> str:
+        """One sample line: labels (and the ``extra`` label) sorted by name, values escaped, the
+        value as Go writes it."""
+        if labels.__class__ is LabelSet and (extra is None or extra[0] not in labels):
+            if extra is None:
+                body = labels.splits[0][1]
+                if not body:
+                    return f"{name} {format_value(value)}\n"
+            else:
+                before, after = labels.splits[bisect_left(labels.names, extra[0])]
+                pair = self._pair(extra)
+                body = f"{before},{pair},{after}" if before and after else (f"{before},{pair}" if before else f"{pair},{after}" if after else pair)
+            return f"{name}{{{body}}} {format_value(value)}\n"
+        if extra is not None:
+            labels = {**labels, extra[0]: extra[1]}
         if not labels:
             return f"{name} {format_value(value)}\n"
-        pairs = self._pairs
-        parts = []
-        for item in sorted(labels.items()):
-            pair = pairs.get(item)
-            if pair is None:
-                pair = pairs[item] = f'{item[0]}="{_escape(item[1])}"'
-            parts.append(pair)
-        return f"{name}{{{','.join(parts)}}} {format_value(value)}\n"
+        pair = self._pair
+        return f"{name}{{{','.join([pair(item) for item in sorted(labels.items())])}}} {format_value(value)}\n"
 
     def _lines(self, name: str, doc: str, typ: str) -> list[str]:
         family = self._by_name.get(name)
@@ -63,12 +96,13 @@ class Families:
             family = self._by_name[name] = (f"# HELP {shown} {doc}\n# TYPE {shown} {typ}\n", [])
         return family[1]
 
-    def gauge(self, name: str, doc: str, labels: dict[str, str], value: float) -> None:
-        self._lines(name, doc, "gauge").append(self._line(name, labels, value))
+    def gauge(self, name: str, doc: str, labels: dict[str, str], value: float, extra: tuple[str, str] | None = None) -> None:
+        """``extra``: one more label (name, value), as ``{**labels, name: value}`` would add it."""
+        self._lines(name, doc, "gauge").append(self._line(name, labels, value, extra))
 
-    def counter(self, name: str, doc: str, labels: dict[str, str], value: float) -> None:
+    def counter(self, name: str, doc: str, labels: dict[str, str], value: float, extra: tuple[str, str] | None = None) -> None:
         """``name`` without ``_total``; the sample gets the suffix."""
-        self._lines(name, doc, "counter").append(self._line(name + "_total", labels, value))
+        self._lines(name, doc, "counter").append(self._line(name + "_total", labels, value, extra))
 
     def info(self, name: str, doc: str, labels: dict[str, str]) -> None:
         """``name`` without ``_info``; rendered as a gauge of 1 named ``<name>_info``."""
@@ -87,9 +121,12 @@ class Families:
         """Cumulative ``counts`` per upper bound in ``buckets`` (without +Inf)."""
         lines = self._lines(name, doc, "histogram")
         line = self._line
+        if labels.__class__ is not LabelSet:
+            labels = self.labels(labels)
+        bucket = name + "_bucket"
         for bound, n in zip(buckets, counts):
-            lines.append(line(name + "_bucket", {**labels, "le": floatToGoString(bound)}, n))
-        lines.append(line(name + "_bucket", {**labels, "le": "+Inf"}, count))
+            lines.append(line(bucket, labels, n, ("le", _bound(bound))))
+        lines.append(line(bucket, labels, count, ("le", "+Inf")))
         lines.append(line(name + "_count", labels, count))
         lines.append(line(name + "_sum", labels, total))
 
@@ -106,6 +143,19 @@ class Families:
             header, lines = self._by_name.pop(name)
             out[name] = (header.encode(), "".join(lines).encode())
         return out
+
+
+_BOUNDS: dict[float, str] = {}
+
+
+def _bound(bound: float) -> str:
+    """A bucket's ``le`` as client_python writes it; the bounds are a few constants."""
+    written = _BOUNDS.get(bound)
+    if written is None:
+        written = floatToGoString(bound)
+        if len(_BOUNDS) < 1024:
+            _BOUNDS[bound] = written
+    return written
 
 
 def observe_all(values: Iterable[float], buckets: Sequence[float]) -> tuple[list[int], int, float]:

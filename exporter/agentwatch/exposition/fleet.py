@@ -86,12 +86,19 @@ class FleetBuilder:
         company = cs.company
         base = {"source": source, "company": company.name}
         names = agent_labels(cs)
+        written: dict[str, dict[str, str]] = {}
 
         def alabels(agent_id: str) -> dict[str, str]:
-            agent = cs.agents.get(agent_id)
-            if agent is None:
-                return {**base, "agent": UNASSIGNED_LABEL if agent_id == UNASSIGNED else agent_id[:8], "role": ""}
-            return {**base, "agent": names[agent_id], "role": agent.role}
+            """The agent's labels, written once per build (``Families.labels``); not to be changed."""
+            labels = written.get(agent_id)
+            if labels is None:
+                agent = cs.agents.get(agent_id)
+                if agent is None:
+                    labels = {**base, "agent": UNASSIGNED_LABEL if agent_id == UNASSIGNED else agent_id[:8], "role": ""}
+                else:
+                    labels = {**base, "agent": names[agent_id], "role": agent.role}
+                labels = written[agent_id] = f.labels(labels)
+            return labels
 
         f.info("agentwatch_company", "Company metadata.", {**base, "company_id": company.id, "status": company.status})
         f.gauge("agentwatch_company_budget_monthly_usd", "Company monthly budget (0 = none).", base, company.budget_monthly_usd)
@@ -148,15 +155,17 @@ class FleetBuilder:
                 f.gauge(
                     "agentwatch_agent_status",
                     "Agent status as a state set: 1 for the current status.",
-                    {**labels, "status": status},
+                    labels,
                     1.0 if agent.status == status else 0.0,
+                    ("status", status),
                 )
             if agent.status == "paused":
                 f.gauge(
                     "agentwatch_agent_paused",
                     "1 while the agent is paused, by pause reason (budget = paused by a budget hard stop).",
-                    {**labels, "reason": agent.pause_reason or "unknown"},
+                    labels,
                     1.0,
+                    ("reason", agent.pause_reason or "unknown"),
                 )
             f.gauge(
                 "agentwatch_agent_running_without_live_run",
@@ -245,7 +254,7 @@ class FleetBuilder:
                 continue
             by_status[status] = by_status.get(status, 0) + n
             if agent_id == UNASSIGNED or agent_id in cs.agents:
-                f.gauge("agentwatch_agent_tasks", "", {**alabels(agent_id), "status": status}, n)
+                f.gauge("agentwatch_agent_tasks", "", alabels(agent_id), n, ("status", status))
         for status, n in by_status.items():
             f.gauge("agentwatch_company_tasks", "Tasks by status (canaries excluded).", {**base, "status": status}, n)
         for status, n in canaries.items():
@@ -279,8 +288,9 @@ class FleetBuilder:
                 f.gauge(
                     "agentwatch_agent_stale_locks",
                     "Tasks whose execution or checkout lock points at a run that has ended (Paperclip #2912, #3819).",
-                    {**labels, "lock": lock},
+                    labels,
                     signals.stale_locks.get((agent.id, lock), 0),
+                    ("lock", lock),
                 )
 
     def _runs(self, f: Families, cs: CompanySnapshot, alabels, view: LedgerView) -> None:
@@ -312,7 +322,9 @@ class FleetBuilder:
         for row in cs.costs:
             if row.agent_id not in cs.agents:
                 continue
-            labels = {**alabels(row.agent_id), "provider": row.provider, "biller": row.biller, "model": row.model, "billing_type": row.billing_type}
+            labels = f.labels(
+                {**alabels(row.agent_id), "provider": row.provider, "biller": row.biller, "model": row.model, "billing_type": row.billing_type}
+            )
             f.counter(
                 "agentwatch_agent_cost_usd",
                 "All-time spend per agent and model (platform cost events): restart-safe, no monthly reset.",
@@ -320,7 +332,7 @@ class FleetBuilder:
                 row.cost_usd,
             )
             for kind, n in (("input", row.input_tokens), ("cached_input", row.cached_input_tokens), ("output", row.output_tokens)):
-                f.counter("agentwatch_agent_tokens", "All-time tokens per agent and model.", {**labels, "kind": kind}, n)
+                f.counter("agentwatch_agent_tokens", "All-time tokens per agent and model.", labels, n, ("kind", kind))
         for policy in cs.policies:
             labels = {**base, "scope_type": policy.scope_type, "scope": policy.scope_name, "window": policy.window_kind}
             f.gauge("agentwatch_budget_policy_amount_usd", "Budget policy limit.", labels, policy.amount_usd)

@@ -88,14 +88,17 @@ class IssueSync:
             or now - self.last_full_sync >= full_resync_interval
         )
         if full:
-            parsed = self._fetch_all(None) or []
-            self.issues = {issue.id: issue for issue in parsed}
+            fetched = self._fetch_all(None) or []
+            self.issues = {issue.id: issue for issue in fetched}
             self.last_full_sync = now
         else:
-            for issue in self._fetch_all(self.since) or ():
+            fetched = self._fetch_all(self.since) or []
+            for issue in fetched:
                 self.issues[issue.id] = issue
-        newest = max((i.updated_at for i in self.issues.values() if i.updated_at is not None), default=None)
-        if newest is not None:
+        # the cursor: the newest updatedAt held; between full resyncs nothing is dropped, so only
+        # the fetched rows can have moved it
+        newest = max((i.updated_at for i in fetched if i.updated_at is not None), default=None)
+        if newest is not None and (full or self.since is None or newest > self.since):
             self.since = newest
 
     def _parse(self, rows: list[parse.IssueRow | None]) -> list[Issue]:

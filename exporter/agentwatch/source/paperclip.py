@@ -267,11 +267,12 @@ class PaperclipSource:
         cs.approvals = results["approvals"]
         for row in (*cs.costs, *cs.window_spend):
             row.company_id = cid
-        owners = {i.id: i.unblock_owner for i in state.blocked.issues.values()}
-        issues_now = {}
-        for iid, issue in state.issues.issues.items():
-            if issue.status == "blocked" and owners.get(iid):
-                issue.unblock_owner = owners[iid]
-            issues_now[iid] = issue
+        # the snapshot's own copy of the issues (the sync goes on changing its dict), with the
+        # owner of each blocked issue from the full view of the blocked ones
+        issues_now = dict(state.issues.issues)
+        for iid, blocked in state.blocked.issues.items():
+            issue = issues_now.get(iid)
+            if blocked.unblock_owner and issue is not None and issue.status == "blocked":
+                issue.unblock_owner = blocked.unblock_owner
         cs.issues = issues_now
         return cs
