@@ -26,10 +26,14 @@ def _escape(value: str) -> str:
 
 
 def format_value(value: float) -> str:
-    """``floatToGoString``, with a fast path for the ints most series hold (counts): below 1e6 in
-    magnitude an int is written as the repr of its float; from 1e6 on Go writes an exponent."""
-    if value.__class__ is int and -1_000_000 < value < 1_000_000:
+    """``floatToGoString``, with fast paths for the values most series hold: below 1e6 in
+    magnitude an int is written as the repr of its float, and a float as its repr (from 1e6 on Go
+    writes an exponent; NaN and the infinities fail the comparison and take the slow path)."""
+    cls = value.__class__
+    if cls is int and -1_000_000 < value < 1_000_000:
         return f"{value}.0"
+    if cls is float and -1_000_000.0 < value < 1_000_000.0:
+        return repr(value)
     return floatToGoString(value)
 
 
