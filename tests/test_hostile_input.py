@@ -201,6 +201,15 @@ def test_families_write_what_client_python_writes(samples, doc):
     assert join_rendered([ours.render()]) == generate_latest(Registry())
 
 
+def test_labels_written_once_cannot_change_under_their_lines():
+    written = Families().labels({"agent": "a", "role": "r"})
+    for change in (lambda l: l.__setitem__("agent", "b"), lambda l: l.update(role="x"), lambda l: l.pop("agent"),
+                   lambda l: l.clear(), lambda l: l.setdefault("zone", "z")):
+        with pytest.raises(TypeError):
+            change(written)
+    assert {**written, "status": "ok"} == {"agent": "a", "role": "r", "status": "ok"}
+
+
 @given(st.lists(st.floats(allow_nan=True, allow_infinity=True) | st.integers(-10, 10**7), max_size=30),
        st.lists(st.floats(0, 10**6) | st.integers(0, 10**6), max_size=6).map(lambda b: sorted(set(b))))
 def test_histogram_buckets_count_every_value_at_or_below_their_bound(values, buckets):

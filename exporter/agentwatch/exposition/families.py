@@ -52,6 +52,11 @@ class LabelSet(dict):
         # the written pairs before and after each position a further label can take
         self.splits = [(",".join(pairs[:i]), ",".join(pairs[i:])) for i in range(len(pairs) + 1)]
 
+    def _written(self, *args, **kwargs):
+        raise TypeError("a LabelSet is written once; extend a copy: {**labels, name: value}")
+
+    __setitem__ = __delitem__ = update = pop = popitem = clear = setdefault = __ior__ = _written  # type: ignore[assignment]
+
 
 class Families:
     """Ordered metric families by name; each ``add`` appends one sample line."""
