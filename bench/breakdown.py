@@ -3,9 +3,10 @@
 Stages of ``Poller.poll_once``, each timed with ``time.process_time`` (all threads), for the
 full poll and then for a steady poll after 1 % of the issues changed: fetch and parse
 (``source.poll``); the trackers (runs ledger, task progress, models); building the metric
-families; rendering them; and the floor of ``bench/run.py`` replaying the same requests. Then, on the issue pages alone, held in memory:
-``json.loads`` (what the floor of ``bench/run.py`` does), the msgspec decode into rows, and the
-domain parse of those rows. This is the measurement behind the "misses" of docs/benchmarks.md.
+families; rendering them; and the floor of ``bench/run.py`` replaying the same requests. Then,
+on the issue pages alone, held in memory: ``json.loads`` (what the floor does), the msgspec
+decode into rows, and the domain parse of those rows. This is the measurement behind the
+"misses" of docs/benchmarks.md.
 """
 
 from __future__ import annotations

@@ -38,18 +38,17 @@ def task_signals(cs: CompanySnapshot, now: float) -> TaskSignals:
     for issue in issues:
         if issue.is_canary:
             continue
+        agent = issue.assignee_agent_id or UNASSIGNED
         status = issue.status
         if status == "done":
-            agent = issue.assignee_agent_id or UNASSIGNED
             completed[agent] += 1
             if issue.started_at is not None and issue.completed_at is not None:
                 durations[agent].append(max(0.0, issue.completed_at - issue.started_at))
         elif status == "in_progress":
             start = issue.started_at if issue.started_at is not None else issue.created_at
             if start is not None:
-                ages[issue.assignee_agent_id or UNASSIGNED].append(max(0.0, now - start))
+                ages[agent].append(max(0.0, now - start))
         if issue.execution_run_id or issue.checkout_run_id:
-            agent = issue.assignee_agent_id or UNASSIGNED
             for kind, run_id in (("execution", issue.execution_run_id), ("checkout", issue.checkout_run_id)):
                 if run_id and is_stale_lock(run_id, ended, live, live_complete):
                     stale[(agent, kind)] += 1

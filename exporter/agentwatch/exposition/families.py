@@ -10,6 +10,7 @@ rendered by joining them (tests/test_hostile_input.py compares the two writers).
 from __future__ import annotations
 
 from bisect import bisect_left
+from functools import lru_cache
 from itertools import accumulate
 from typing import Iterable, Sequence
 
@@ -87,8 +88,11 @@ class Families:
                     return f"{name} {format_value(value)}\n"
             else:
                 before, after = labels.splits[bisect_left(labels.names, extra[0])]
-                pair = self._pair(extra)
-                body = f"{before},{pair},{after}" if before and after else (f"{before},{pair}" if before else f"{pair},{after}" if after else pair)
+                body = self._pair(extra)
+                if before:
+                    body = f"{before},{body}"
+                if after:
+                    body = f"{body},{after}"
             return f"{name}{{{body}}} {format_value(value)}\n"
         if extra is not None:
             labels = {**labels, extra[0]: extra[1]}
@@ -154,17 +158,8 @@ class Families:
         return out
 
 
-_BOUNDS: dict[float, str] = {}
-
-
-def _bound(bound: float) -> str:
-    """A bucket's ``le`` as client_python writes it; the bounds are a few constants."""
-    written = _BOUNDS.get(bound)
-    if written is None:
-        written = floatToGoString(bound)
-        if len(_BOUNDS) < 1024:
-            _BOUNDS[bound] = written
-    return written
+# a bucket's ``le`` as client_python writes it: the bounds are a few constants, written once
+_bound = lru_cache(maxsize=256)(floatToGoString)
 
 
 def observe_all(values: Iterable[float], buckets: Sequence[float]) -> tuple[list[int], int, float]:
