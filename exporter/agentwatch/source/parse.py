@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-import sys
+from sys import intern
 from datetime import datetime
 from typing import Any, Callable, Iterable, TypeVar
 
@@ -85,24 +85,21 @@ def cents_to_usd(value: Any) -> float:
     return number(value) / 100.0
 
 
-def timestamp(value: Any) -> float | None:
-    """ISO-8601 (``2026-11-24T05:10:46.834Z``, or a ``datetime`` msgspec decoded it into) to Unix
-    seconds; ``None`` if absent or invalid."""
-    if value.__class__ is datetime:
-        return value.timestamp()
+def _datetime(value: Any) -> datetime | None:
     if value.__class__ is not str or not value:
         return None
     try:
-        return datetime.fromisoformat(value).timestamp()  # Python 3.11 reads the trailing Z itself
+        return datetime.fromisoformat(value)  # Python 3.11 reads the trailing Z itself
     except ValueError:
         return None
 
 
-def shared(value: str) -> str:
-    """One copy of a string that repeats across many rows (ids of companies and agents, enums:
-    100k issues hold the same few values; an issue's id, held again as its children's parent and
-    its dependants' blocker, and by every later poll that returns the row again)."""
-    return sys.intern(value) if len(value) < 64 else value
+def timestamp(value: Any) -> float | None:
+    """ISO-8601 (``2026-11-24T05:10:46.834Z``, or a ``datetime`` msgspec decoded it into) to Unix
+    seconds; ``None`` if absent or invalid."""
+    if value.__class__ is not datetime:
+        value = _datetime(value)
+    return None if value is None else value.timestamp()
 
 
 def parse_rows(rows: Iterable[Any], parse: Callable[[Any], T | None]) -> tuple[list[T], int]:
@@ -176,20 +173,6 @@ def scheduler_heartbeat(row: dict) -> tuple[str, Heartbeat, float | None] | None
     return aid, hb, timestamp(row.get("lastHeartbeatAt"))
 
 
-def _blocked_by(value: Any) -> tuple[str, ...]:
-    if not isinstance(value, list):
-        return ()
-    ids = []
-    for item in value:
-        if isinstance(item, dict):
-            bid = text(item.get("id"))
-        else:
-            bid = text(item)
-        if bid:
-            ids.append(shared(bid))
-    return tuple(ids)
-
-
 def _unblock_owner(descriptor: Any) -> str | None:
     if not isinstance(descriptor, dict):
         return None
@@ -223,53 +206,76 @@ def _labels(value: Any) -> tuple[str, ...]:
     return tuple(names)
 
 
-class IssueRow(msgspec.Struct, rename="camel", gc=False):
-    """The fields of an issue row that agentwatch reads; Paperclip sends about 40, and decoding
-    skips the others without building them. Values stay untyped so that one odd value costs that
-    value, not the row: ``issue()`` cleans each one."""
+class _Blocker(msgspec.Struct, gc=False):
+    """One entry of ``blockedBy``: only its id is read."""
 
-    id: Any = None
-    company_id: Any = None
-    identifier: Any = None
-    status: Any = None
-    title: Any = None
-    priority: Any = None
-    assignee_agent_id: Any = None
-    assignee_user_id: Any = None
-    parent_id: Any = None
-    blocked_by: Any = None
-    execution_run_id: Any = None
-    checkout_run_id: Any = None
+    id: str | None = None
+
+
+class IssueRow(msgspec.Struct, rename="camel", gc=False):
+    """The fields of an issue row that agentwatch reads, typed as Paperclip sends them; Paperclip
+    sends about 40, and decoding skips the others without building them. msgspec decodes a
+    well-formed page straight into these rows, timestamps included; ``issue_row`` cleans a row
+    of any other shape into one, value by value, so that one odd value costs that value, not the
+    row."""
+
+    id: str | None = None
+    company_id: str | None = None
+    identifier: str | None = None
+    status: str | None = None
+    title: str | None = None
+    priority: str | None = None
+    assignee_agent_id: str | None = None
+    assignee_user_id: str | None = None
+    parent_id: str | None = None
+    blocked_by: list[_Blocker] | None = None
+    execution_run_id: str | None = None
+    checkout_run_id: str | None = None
     unblock_descriptor: Any = None
     active_recovery_action: Any = None
     labels: Any = None
-    started_at: Any = None
-    completed_at: Any = None
-    created_at: Any = None
-    updated_at: Any = None
-
-
-class _TimedIssueRow(IssueRow, rename="camel", gc=False):
-    """The fast path: timestamps decoded to ``datetime`` by msgspec itself."""
-
     started_at: datetime | None = None
     completed_at: datetime | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
 
 
-_ISSUE_PAGE = msgspec.json.Decoder(list[_TimedIssueRow])
-_ISSUE_KEYS = IssueRow.__struct_encode_fields__
+_ISSUE_PAGE = msgspec.json.Decoder(list[IssueRow])
+
+
+def _blockers(value: Any) -> list[_Blocker] | None:
+    """``blockedBy`` as a list of blockers: objects with an id, or bare ids; anything else is none."""
+    if not isinstance(value, list):
+        return None
+    return [_Blocker(text(item.get("id")) if isinstance(item, dict) else text(item)) for item in value]
+
+
+def _text_or_none(value: Any) -> str | None:
+    return text(value) or None
 
 
 def issue_row(row: Any) -> IssueRow | None:
-    """An issue row from a decoded JSON value; ``None`` if it is not an object."""
-    if row.__class__ is IssueRow or row.__class__ is _TimedIssueRow:
+    """An issue row from a decoded JSON value, each value cleaned to its field's type (strings
+    from numbers too, an invalid timestamp as none); ``None`` if it is not an object."""
+    if row.__class__ is IssueRow:
         return row
     if not isinstance(row, dict):
         return None
     get = row.get
-    return IssueRow(*[get(key) for key in _ISSUE_KEYS])
+    return IssueRow(
+        *[_text_or_none(get(key)) for key in _ISSUE_TEXT_KEYS],
+        _blockers(get("blockedBy")),
+        _text_or_none(get("executionRunId")),
+        _text_or_none(get("checkoutRunId")),
+        get("unblockDescriptor"),
+        get("activeRecoveryAction"),
+        get("labels"),
+        *[_datetime(get(key)) for key in _ISSUE_TIME_KEYS],
+    )
+
+
+_ISSUE_TEXT_KEYS = IssueRow.__struct_encode_fields__[:9]  # id to parentId, in field order
+_ISSUE_TIME_KEYS = IssueRow.__struct_encode_fields__[-4:]  # startedAt to updatedAt
 
 
 def issue_page(raw: bytes) -> Any:
@@ -277,9 +283,9 @@ def issue_page(raw: bytes) -> Any:
 
     Well-formed pages are decoded by msgspec straight into rows: no dict per row, no string for
     a field agentwatch does not read. A page msgspec rejects (a row that is not an object, a
-    timestamp that is not RFC 3339) is decoded again by ``json.loads`` and converted row by row,
-    so a bad row or value costs only itself. Anything but an array is returned as decoded, for
-    the caller's ``as_list``; invalid JSON raises ``ValueError``.
+    value of another type, a timestamp that is not RFC 3339) is decoded again by ``json.loads``
+    and cleaned row by row. Anything but an array is returned as decoded, for the caller's
+    ``as_list``; invalid JSON raises ``ValueError``.
     """
     try:
         return _ISSUE_PAGE.decode(raw)
@@ -288,62 +294,42 @@ def issue_page(raw: bytes) -> Any:
     return [issue_row(row) for row in payload] if isinstance(payload, list) else payload
 
 
-def _optional_id(value: Any) -> str | None:
-    """An optional id or enum value: one shared copy; ``None`` when absent or empty."""
-    if value is None:
-        return None
-    value = value if value.__class__ is str else text(value)
-    return shared(value) if value else None
-
-
-def _seconds(value: Any) -> float:
-    """A timestamp msgspec decoded (a datetime), or one of the row-by-row fallback's (a string)."""
-    return value.timestamp() if value.__class__ is datetime else timestamp(value)
-
-
 def issue(row: IssueRow | dict, canary_prefix: str = "", canary_label: str = "") -> Issue | None:
-    # the hottest parser (100k rows per full resync): strings take a fast path, anything else goes
-    # through text(), which turns numbers into strings and other types into the default; absent
-    # values (most optional fields of most rows) skip their converter
-    row = issue_row(row)
-    if row is None:
-        return None
+    # the hottest parser (100k rows per full resync): every value is already of its field's type.
+    # Ids and enums are interned: 100k issues hold the same few companies, agents and statuses,
+    # and an issue's id is held again as its children's parent and its dependants' blocker.
+    if row.__class__ is not IssueRow:
+        row = issue_row(row)
+        if row is None:
+            return None
     iid = row.id
-    iid = iid if iid.__class__ is str else text(iid)
     if not iid:
         return None
-    title = row.title
-    title = title if title.__class__ is str else text(title)
+    title = row.title or ""
     labels = _labels(row.labels) if row.labels else ()
-    is_canary = bool(canary_prefix and title.startswith(canary_prefix)) or bool(canary_label and canary_label in labels)
-    status = row.status
-    status = status if status.__class__ is str and status else (text(status) or "unknown")
-    identifier = row.identifier
-    identifier = (identifier if identifier.__class__ is str else text(identifier)) or iid[:8]
-    unblock = row.unblock_descriptor
-    recovery = row.active_recovery_action
+    unblock, recovery, blockers = row.unblock_descriptor, row.active_recovery_action, row.blocked_by
+    company, priority, agent, user, parent = row.company_id, row.priority, row.assignee_agent_id, row.assignee_user_id, row.parent_id
     started, completed, created, updated = row.started_at, row.completed_at, row.created_at, row.updated_at
-    execution, checkout = row.execution_run_id, row.checkout_run_id
     # positional, in the order of Issue's fields (a third of the cost of keywords, 100k times)
     return Issue(
-        shared(iid),  # id
-        _optional_id(row.company_id) or "",  # company_id
-        identifier,
-        shared(status),
-        _optional_id(row.priority) or "",  # priority
-        _optional_id(row.assignee_agent_id),
-        _optional_id(row.assignee_user_id),
-        _optional_id(row.parent_id),
-        _blocked_by(row.blocked_by) if row.blocked_by else (),
-        None if execution is None else text(execution) or None,  # execution_run_id
-        None if checkout is None else text(checkout) or None,  # checkout_run_id
+        intern(iid),  # id
+        intern(company) if company else "",  # company_id
+        row.identifier or iid[:8],
+        intern(row.status or "unknown"),
+        intern(priority) if priority else "",
+        intern(agent) if agent else None,  # assignee_agent_id
+        intern(user) if user else None,  # assignee_user_id
+        intern(parent) if parent else None,  # parent_id
+        tuple([intern(b.id) for b in blockers if b.id]) if blockers else (),
+        row.execution_run_id or None,
+        row.checkout_run_id or None,
         (_unblock_owner(unblock) if unblock else None) or (_recovery_owner(recovery) if recovery else None),
         labels,
-        None if started is None else _seconds(started),
-        None if completed is None else _seconds(completed),
-        None if created is None else _seconds(created),
-        None if updated is None else _seconds(updated),
-        is_canary,
+        None if started is None else started.timestamp(),
+        None if completed is None else completed.timestamp(),
+        None if created is None else created.timestamp(),
+        None if updated is None else updated.timestamp(),
+        bool(canary_prefix and title.startswith(canary_prefix)) or bool(canary_label and canary_label in labels),
     )
 
 
