@@ -317,3 +317,51 @@ def test_memory_stays_bounded_across_failing_polls():
     growth = heap["after"] - heap["warm"]
     # measured: ~320 KiB held after warm-up, growing by a few KiB over the next 240 polls and flattening
     assert growth < 64 * 1024, f"exporter heap grew by {growth / 1024:.0f} KiB over {heap['polls']} polls"
+
+
+def test_bodies_read_into_a_reused_buffer_stay_whole_and_apart():
+    """``HttpClient`` reads each body into its thread's buffer (source/http.py): bodies of any
+    size, in any order, with failures between them, decode exactly as sent; an outsized body's
+    buffer is given back after its read."""
+    import json
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from agentwatch.source.http import KEPT_BUFFER_BYTES, HttpClient, SourceError
+
+    def body(n: int) -> bytes:
+        return json.dumps(["x" * n]).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            size = self.path.strip("/")
+            payload = b'["unterminated' if size == "bad" else body(int(size))
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    client = HttpClient(f"http://127.0.0.1:{httpd.server_address[1]}", timeout=10, retries=0)
+    try:
+        for size in (300_000, 10, 2_000_000, "bad", 5, KEPT_BUFFER_BYTES + 1, 1_000, 0):
+            if size == "bad":
+                with pytest.raises(SourceError) as failed:
+                    client.get("/bad", "/bad")
+                assert failed.value.kind == "decode"
+                continue
+            assert client.get(f"/{size}", "/{size}").data == ["x" * size]
+            kept = getattr(client._buffers, "body", None)
+            assert (kept is None) == (size == KEPT_BUFFER_BYTES + 1)
+        # a decoder that keeps no reference gets a view it may read only during the call
+        seen = client.get("/7", "/{size}", decode=lambda view: bytes(view)).data
+        assert seen == body(7)
+    finally:
+        client.close()
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(10)

@@ -20,6 +20,14 @@ from urllib3.util.retry import Retry
 from agentwatch import __version__
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+# a thread keeps the buffer it reads bodies into up to this size: a page of 1,000 issues is about
+# 1.1 MB, and reading each into fresh memory costs page faults (memory.py fixes the mmap threshold)
+KEPT_BUFFER_BYTES = 4 << 20
+
+
+def read_json(body: memoryview) -> Any:
+    """The default ``decode``: ``json.loads`` (which takes no memoryview)."""
+    return json.loads(bytes(body))
 
 
 class SourceError(Exception):
@@ -131,6 +139,7 @@ class HttpClient:
         self.max_response_bytes = max_response_bytes
         self.stats = RequestStats()
         self._slots = threading.BoundedSemaphore(max_concurrency)
+        self._buffers = threading.local()  # each thread's body buffer (``_read``)
         retry = CappedRetry(
             total=retries,
             connect=retries,
@@ -156,7 +165,7 @@ class HttpClient:
         self.session.close()
 
     def get(self, path: str, endpoint: str, params: dict[str, Any] | None = None, etag: str | None = None,
-            decode: Callable[[bytes], Any] = json.loads) -> Response:
+            decode: Callable[[memoryview], Any] = read_json) -> Response:
         """GET ``path``; ``endpoint`` is the bounded template used in metrics and logs. ``decode``
         turns the body into ``data`` (a ``ValueError`` from it is a ``decode`` error)."""
         return self.request("GET", path, endpoint, params=params, etag=etag, decode=decode)
@@ -169,7 +178,7 @@ class HttpClient:
         params: dict[str, Any] | None = None,
         etag: str | None = None,
         body: Any = None,
-        decode: Callable[[bytes], Any] = json.loads,
+        decode: Callable[[memoryview], Any] = read_json,
     ) -> Response:
         """Send one request and decode the JSON answer. Only GETs are retried.
 
@@ -180,6 +189,7 @@ class HttpClient:
         started = time.perf_counter()
         status: int | None = None
         nbytes = 0
+        raw: memoryview | None = None
         error: str | None = None
         try:
             with self._slots:
@@ -232,26 +242,34 @@ class HttpClient:
                 raise SourceError("decode", endpoint, "response is not valid JSON", status) from None
             return Response(status, data, resp.headers.get("ETag"), nbytes)
         finally:
+            if raw is not None:
+                raw.release()  # the buffer is this thread's again
             self.stats.observe(endpoint, time.perf_counter() - started, nbytes, status, error)
 
-    def _read(self, resp: requests.Response, endpoint: str) -> bytes:
+    def _read(self, resp: requests.Response, endpoint: str) -> memoryview:
+        """The body, in this thread's reusable buffer (valid until the thread's next read)."""
         declared = resp.headers.get("Content-Length")
         if declared and declared.isdigit() and int(declared) > self.max_response_bytes:
             raise SourceError("too_large", endpoint, f"response of {declared} bytes exceeds the limit")
-        chunks = []
-        total = 0
+        buffer = getattr(self._buffers, "body", None)
+        if buffer is None:
+            buffer = self._buffers.body = bytearray()
+        size = 0
         for chunk in resp.iter_content(chunk_size=1 << 16):
-            total += len(chunk)
-            if total > self.max_response_bytes:
+            end = size + len(chunk)
+            if end > self.max_response_bytes:
                 raise SourceError("too_large", endpoint, f"response exceeds {self.max_response_bytes} bytes")
-            chunks.append(chunk)
-        return b"".join(chunks)
+            buffer[size:end] = chunk
+            size = end
+        if len(buffer) > KEPT_BUFFER_BYTES:  # an outsized body: give its memory back after this read
+            self._buffers.body = None
+        return memoryview(buffer)[:size]
 
 
-def _error_text(body: bytes) -> str:
+def _error_text(body: memoryview) -> str:
     """A short, safe excerpt of the platform's ``{"error": "..."}``."""
     try:
-        data = json.loads(body)
+        data = json.loads(bytes(body))
     except (ValueError, UnicodeDecodeError):
         return ""
     if isinstance(data, dict) and isinstance(data.get("error"), str):

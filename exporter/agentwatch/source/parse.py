@@ -278,7 +278,7 @@ _ISSUE_TEXT_KEYS = IssueRow.__struct_encode_fields__[:9]  # id to parentId, in f
 _ISSUE_TIME_KEYS = IssueRow.__struct_encode_fields__[-4:]  # startedAt to updatedAt
 
 
-def issue_page(raw: bytes) -> Any:
+def issue_page(raw: bytes | memoryview) -> Any:
     """Decode one page of ``/issues`` into ``IssueRow``s (``None`` for a row that is not an object).
 
     Well-formed pages are decoded by msgspec straight into rows: no dict per row, no string for
@@ -290,7 +290,7 @@ def issue_page(raw: bytes) -> Any:
     try:
         return _ISSUE_PAGE.decode(raw)
     except msgspec.DecodeError:
-        payload = json.loads(raw)
+        payload = json.loads(bytes(raw))
     return [issue_row(row) for row in payload] if isinstance(payload, list) else payload
 
 
