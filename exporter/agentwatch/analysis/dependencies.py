@@ -102,7 +102,7 @@ def build_graph(issues: dict[str, Issue]) -> tuple[nx.DiGraph, int, set[str]]:
     open_children: dict[str, list[str]] = {}
     with_open_children: set[str] = set()
     values = issues.values()
-    # most issues have no parent and no blocker: two passes in C pick those that take part
+    # most issues have no parent and no blocker: two light passes pick out those that take part
     for issue in [i for i in values if i.parent_id]:
         if issue.status not in TERMINAL_ISSUE_STATUSES:
             with_open_children.add(issue.parent_id)
