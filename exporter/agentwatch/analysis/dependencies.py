@@ -4,9 +4,9 @@ The graph has an edge ``blocker -> dependent`` for every unresolved ``blockedBy`
 for a parent in status ``blocked``, for each of its open children (the parent is held by
 them). Paperclip resolves a blocker only when it is ``done``: a ``cancelled`` blocker blocks
 forever. Only issues that take part in an edge enter the graph, so its size is bounded by
-the number of links, not of issues. Everything is linear in the graph's size: strongly
-connected components for cycles, then one pass in topological order over the condensation
-(over the graph itself when it has no cycle, as it usually has not).
+the number of links, not of issues. Everything is linear in the graph's size: one pass in
+topological order over the graph when it has no cycle (as it usually has not); when it has,
+strongly connected components find the cycles, and the pass goes over their condensation.
 
 A chain's *end* is a blocker with no unresolved blocker of its own. An end is *stuck* when:
 
@@ -131,16 +131,19 @@ def analyse(issues: dict[str, Issue], agents: dict[str, Agent], now: float, top_
     graph, missing, with_open_children = build_graph(issues)
     condensed = graph
     try:
-        components = list(nx.strongly_connected_components(graph))
-        if len(components) == len(graph) and not nx.number_of_selfloops(graph):
-            # no cycle: every component is one issue and the graph is its own condensation
+        try:
+            # usually there is no cycle: then the topological order exists, every component is
+            # one issue, and the graph is its own condensation
+            order = list(nx.topological_sort(graph))
             members: dict = {n: (n,) for n in graph}
             cyclic: set = set()
-        else:
+        except nx.NetworkXUnfeasible:
+            components = list(nx.strongly_connected_components(graph))
             condensed = nx.condensation(graph, components)
             members = {c: tuple(nodes) for c, nodes in enumerate(components)}
             cyclic = {c for c, nodes in members.items() if len(nodes) > 1 or graph.has_edge(nodes[0], nodes[0])}
-        return _report(graph, condensed, members, cyclic, missing, with_open_children, issues, agents, now, top_n)
+            order = list(nx.topological_sort(condensed))
+        return _report(graph, condensed, order, members, cyclic, missing, with_open_children, issues, agents, now, top_n)
     finally:
         # nx.condensation leaves both graphs in reference cycles: free their nodes and edges now
         # rather than at the garbage collector's next full pass, during a later poll
@@ -148,11 +151,11 @@ def analyse(issues: dict[str, Issue], agents: dict[str, Agent], now: float, top_
         condensed.clear()
 
 
-def _report(graph: nx.DiGraph, condensed: nx.DiGraph, component_nodes: dict, cyclic: set, missing: int,
+def _report(graph: nx.DiGraph, condensed: nx.DiGraph, order: list, component_nodes: dict, cyclic: set, missing: int,
             parents_with_open_children: set[str], issues: dict[str, Issue], agents: dict[str, Agent], now: float,
             top_n: int) -> DependencyReport:
-    """``condensed``: the DAG of the strongly connected components (``component_nodes``: the issues
-    of each; ``cyclic``: those that are cycles)."""
+    """``condensed``: the DAG of the strongly connected components, in topological ``order``
+    (``component_nodes``: the issues of each; ``cyclic``: those that are cycles)."""
     report = DependencyReport(nodes=graph.number_of_nodes(), edges=graph.number_of_edges(), missing_edges=missing)
     if not graph:
         return report
@@ -162,7 +165,7 @@ def _report(graph: nx.DiGraph, condensed: nx.DiGraph, component_nodes: dict, cyc
     cause: dict = {}
     since: dict = {}
     depth: dict = {}
-    for comp in nx.topological_sort(condensed):
+    for comp in order:
         nodes = component_nodes[comp]
         preds = list(condensed.predecessors(comp))
         if comp in cyclic:

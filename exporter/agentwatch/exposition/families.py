@@ -44,14 +44,22 @@ class LabelSet(dict):
     those lines joins the written pairs rather than sorting and escaping the labels again. It is
     still the plain dict of its labels (``{**labels, ...}`` works)."""
 
-    __slots__ = ("names", "splits")
+    __slots__ = ("names", "pairs", "body", "_around")
 
     def __init__(self, labels: dict[str, str], pair) -> None:
         super().__init__(labels)
         self.names = tuple(sorted(labels))
-        pairs = [pair((name, labels[name])) for name in self.names]
-        # the written pairs before and after each position a further label can take
-        self.splits = [(",".join(pairs[:i]), ",".join(pairs[i:])) for i in range(len(pairs) + 1)]
+        self.pairs = [pair((name, labels[name])) for name in self.names]
+        self.body = ",".join(self.pairs)
+        self._around: dict[str, tuple[str, str]] = {}
+
+    def around(self, name: str) -> tuple[str, str]:
+        """The written pairs before and after the place of a further label ``name``."""
+        found = self._around.get(name)
+        if found is None:
+            i = bisect_left(self.names, name)
+            found = self._around[name] = (",".join(self.pairs[:i]), ",".join(self.pairs[i:]))
+        return found
 
     def _written(self, *args, **kwargs):
         raise TypeError("a LabelSet is written once; extend a copy: {**labels, name: value}")
@@ -83,11 +91,11 @@ class Families:
         value as Go writes it."""
         if labels.__class__ is LabelSet and (extra is None or extra[0] not in labels):
             if extra is None:
-                body = labels.splits[0][1]
+                body = labels.body
                 if not body:
                     return f"{name} {format_value(value)}\n"
             else:
-                before, after = labels.splits[bisect_left(labels.names, extra[0])]
+                before, after = labels.around(extra[0])
                 body = self._pair(extra)
                 if before:
                     body = f"{before},{body}"

@@ -334,7 +334,7 @@ class FleetBuilder:
             for kind, n in (("input", row.input_tokens), ("cached_input", row.cached_input_tokens), ("output", row.output_tokens)):
                 f.counter("agentwatch_agent_tokens", "All-time tokens per agent and model.", labels, n, ("kind", kind))
         for policy in cs.policies:
-            labels = {**base, "scope_type": policy.scope_type, "scope": policy.scope_name, "window": policy.window_kind}
+            labels = f.labels({**base, "scope_type": policy.scope_type, "scope": policy.scope_name, "window": policy.window_kind})
             f.gauge("agentwatch_budget_policy_amount_usd", "Budget policy limit.", labels, policy.amount_usd)
             f.gauge("agentwatch_budget_policy_observed_usd", "Spend counted against the policy in its window.", labels, policy.observed_usd)
             f.gauge(
@@ -349,8 +349,9 @@ class FleetBuilder:
                 f.gauge(
                     "agentwatch_budget_policy_status",
                     "Budget policy status as a state set (ok, warning, hard_stop).",
-                    {**labels, "status": status},
+                    labels,
                     1.0 if policy.status == status else 0.0,
+                    ("status", status),
                 )
         open_incidents: dict[tuple[str, str], int] = {}
         for incident in cs.incidents:
