@@ -141,15 +141,17 @@ class Families:
     ) -> None:
         """Cumulative ``counts`` per upper bound in ``buckets`` (without +Inf)."""
         lines = self._lines(name, doc, "histogram")
-        line = self._line
         if labels.__class__ is not LabelSet:
             labels = self.labels(labels)
-        bucket = name + "_bucket"
+        # every bucket line is the same but for its bound and count: written around ``le`` once
+        before, after = labels.around("le")
+        head = f"{name}_bucket{{{before},le=" if before else f"{name}_bucket{{le="
+        tail = f",{after}}} " if after else "} "
         for bound, n in zip(buckets, counts):
-            lines.append(line(bucket, labels, n, ("le", _bound(bound))))
-        lines.append(line(bucket, labels, count, ("le", "+Inf")))
-        lines.append(line(name + "_count", labels, count))
-        lines.append(line(name + "_sum", labels, total))
+            lines.append(f'{head}"{_bound(bound)}"{tail}{format_value(n)}\n')
+        lines.append(f'{head}"+Inf"{tail}{format_value(count)}\n')
+        lines.append(self._line(name + "_count", labels, count))
+        lines.append(self._line(name + "_sum", labels, total))
 
     def declare(self, name: str, doc: str, typ: str) -> None:
         """Make a family exist even with no samples, so HELP/TYPE are stable."""
