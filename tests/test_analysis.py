@@ -20,7 +20,7 @@ NOW = 1_000_000.0
 
 
 def issue(iid, status="todo", blocked_by=(), agent=None, **kw):
-    return Issue(iid, "c", iid.upper(), status, blocked_by=tuple(blocked_by), assignee_agent_id=agent, created_at=kw.pop("created_at", NOW - 3600), **kw)
+    return Issue(iid, iid.upper(), status, blocked_by=tuple(blocked_by), assignee_agent_id=agent, created_at=kw.pop("created_at", NOW - 3600), **kw)
 
 
 def agents(**statuses):

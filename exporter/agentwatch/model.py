@@ -60,10 +60,8 @@ class Issue(msgspec.Struct, gc=False):  # parse.issue passes the fields position
     passes (they hold only strings, tuples and numbers, so never a cycle) and are 16 bytes smaller."""
 
     id: str
-    company_id: str
     identifier: str
     status: str
-    priority: str = ""
     assignee_agent_id: str | None = None
     assignee_user_id: str | None = None
     parent_id: str | None = None

@@ -220,11 +220,9 @@ class IssueRow(msgspec.Struct, rename="camel", gc=False):
     row."""
 
     id: str | None = None
-    company_id: str | None = None
     identifier: str | None = None
     status: str | None = None
     title: str | None = None
-    priority: str | None = None
     assignee_agent_id: str | None = None
     assignee_user_id: str | None = None
     parent_id: str | None = None
@@ -274,7 +272,7 @@ def issue_row(row: Any) -> IssueRow | None:
     )
 
 
-_ISSUE_TEXT_KEYS = IssueRow.__struct_encode_fields__[:9]  # id to parentId, in field order
+_ISSUE_TEXT_KEYS = IssueRow.__struct_encode_fields__[:7]  # id to parentId, in field order
 _ISSUE_TIME_KEYS = IssueRow.__struct_encode_fields__[-4:]  # startedAt to updatedAt
 
 
@@ -296,7 +294,7 @@ def issue_page(raw: bytes | memoryview) -> Any:
 
 def issue(row: IssueRow | dict, canary_prefix: str = "", canary_label: str = "") -> Issue | None:
     # the hottest parser (100k rows per full resync): every value is already of its field's type.
-    # Ids and enums are interned: 100k issues hold the same few companies, agents and statuses,
+    # Ids and enums are interned: 100k issues hold the same few agents and statuses,
     # and an issue's id is held again as its children's parent and its dependants' blocker.
     if row.__class__ is not IssueRow:
         row = issue_row(row)
@@ -308,15 +306,13 @@ def issue(row: IssueRow | dict, canary_prefix: str = "", canary_label: str = "")
     title = row.title or ""
     labels = _labels(row.labels) if row.labels else ()
     unblock, recovery, blockers = row.unblock_descriptor, row.active_recovery_action, row.blocked_by
-    company, priority, agent, user, parent = row.company_id, row.priority, row.assignee_agent_id, row.assignee_user_id, row.parent_id
+    agent, user, parent = row.assignee_agent_id, row.assignee_user_id, row.parent_id
     started, completed, created, updated = row.started_at, row.completed_at, row.created_at, row.updated_at
     # positional, in the order of Issue's fields (a third of the cost of keywords, 100k times)
     return Issue(
         intern(iid),  # id
-        intern(company) if company else "",  # company_id
         row.identifier or iid[:8],
         intern(row.status or "unknown"),
-        intern(priority) if priority else "",
         intern(agent) if agent else None,  # assignee_agent_id
         intern(user) if user else None,  # assignee_user_id
         intern(parent) if parent else None,  # parent_id
