@@ -321,8 +321,8 @@ def test_memory_stays_bounded_across_failing_polls():
 
 def test_bodies_read_into_a_reused_buffer_stay_whole_and_apart():
     """``HttpClient`` reads each body into its thread's buffer (source/http.py): bodies of any
-    size, in any order, with failures between them, decode exactly as sent; an outsized body's
-    buffer is given back after its read."""
+    size, in any order, with failures between them, decode exactly as sent; the buffer of an
+    outsized body, read or refused, is given back after its read."""
     import json
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -334,6 +334,11 @@ def test_bodies_read_into_a_reused_buffer_stay_whole_and_apart():
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):
             size = self.path.strip("/")
+            if size == "unbounded":  # no Content-Length: the body ends when the connection closes
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(body(2 * KEPT_BUFFER_BYTES))
+                return
             payload = b'["unterminated' if size == "bad" else body(int(size))
             self.send_response(200)
             self.send_header("Content-Length", str(len(payload)))
@@ -357,6 +362,14 @@ def test_bodies_read_into_a_reused_buffer_stay_whole_and_apart():
             assert client.get(f"/{size}", "/{size}").data == ["x" * size]
             kept = getattr(client._buffers, "body", None)
             assert (kept is None) == (size == KEPT_BUFFER_BYTES + 1)
+        # a body cut off as too large once it outgrew the kept size: that memory goes too
+        client.get("/10", "/{size}")
+        client.max_response_bytes = KEPT_BUFFER_BYTES + 100_000
+        with pytest.raises(SourceError) as failed:
+            client.get("/unbounded", "/unbounded")
+        assert failed.value.kind == "too_large" and getattr(client._buffers, "body", None) is None
+        client.max_response_bytes = 64 << 20
+        assert client.get("/3", "/{size}").data == ["xxx"]
         # a decoder that keeps no reference gets a view it may read only during the call
         seen = client.get("/7", "/{size}", decode=lambda view: bytes(view)).data
         assert seen == body(7)

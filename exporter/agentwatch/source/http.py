@@ -255,14 +255,16 @@ class HttpClient:
         if buffer is None:
             buffer = self._buffers.body = bytearray()
         size = 0
-        for chunk in resp.iter_content(chunk_size=1 << 16):
-            end = size + len(chunk)
-            if end > self.max_response_bytes:
-                raise SourceError("too_large", endpoint, f"response exceeds {self.max_response_bytes} bytes")
-            buffer[size:end] = chunk
-            size = end
-        if len(buffer) > KEPT_BUFFER_BYTES:  # an outsized body: give its memory back after this read
-            self._buffers.body = None
+        try:
+            for chunk in resp.iter_content(chunk_size=1 << 16):
+                end = size + len(chunk)
+                if end > self.max_response_bytes:
+                    raise SourceError("too_large", endpoint, f"response exceeds {self.max_response_bytes} bytes")
+                buffer[size:end] = chunk
+                size = end
+        finally:
+            if len(buffer) > KEPT_BUFFER_BYTES:  # an outsized body, read or not: its memory goes with this read
+                self._buffers.body = None
         return memoryview(buffer)[:size]
 
 
