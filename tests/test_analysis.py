@@ -251,6 +251,31 @@ def test_a_status_change_or_a_subtask_is_progression():
     assert loops(t, NOW)["alice"].max_runs_without_progress == 0
 
 
+stamps = st.none() | st.sampled_from([0.0, -86400.0, NOW - 7200, NOW - 60, NOW, NOW + 3600]) | st.floats(-1e9, 2e9)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["todo", "in_progress", "blocked", "done"]), stamps, stamps,
+                          st.none() | st.integers(0, 5)), min_size=1, max_size=6))
+def test_a_new_task_has_progressed_at_its_latest_known_change(rows):
+    """Seen for the first time, an open task last progressed when it entered in_progress (else when
+    it was created, else now) or when its newest subtask was created, whichever is later, but not
+    before the epoch nor after now: min(now, max(startedAt or createdAt or now, 0, each child's
+    createdAt)), with edge values (zero, negative, future, absent) and self-parents."""
+    made = [issue(f"i{n}", status, started_at=started, created_at=created, parent_id=None if parent is None else f"i{parent}")
+            for n, (status, started, created, parent) in enumerate(rows)]
+    t = TaskTracker()
+    t.update(company(*made), NOW)
+    for task in made:
+        if task.status == "done":
+            assert task.id not in t.tasks
+            continue
+        children = [c.created_at for c in made if c.parent_id == task.id and c.created_at is not None]
+        entered = task.started_at if task.status == "in_progress" else None
+        expected = min(NOW, max(entered or task.created_at or NOW, 0.0, *children))
+        assert t.tasks[task.id].progressed_at == expected
+
+
 def test_unproductive_runs_llm_calls_and_spend():
     started = NOW - 5 * 3600
     runs = runs_on("t", 3, started + 1, liveness_state="empty_response", input_tokens=1000, cost_usd=0.5, model="gpt-5")

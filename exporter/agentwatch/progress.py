@@ -60,15 +60,22 @@ class TaskTracker:
         newest_child: dict[str, float] = {}
         for issue in cs.issues.values():
             if issue.parent_id and issue.created_at is not None:
-                newest_child[issue.parent_id] = max(newest_child.get(issue.parent_id, 0.0), issue.created_at)
+                if issue.created_at > newest_child.get(issue.parent_id, 0.0):
+                    newest_child[issue.parent_id] = issue.created_at
         current: dict[str, TaskProgress] = {}
+        held = self.tasks
         for issue in cs.issues.values():
             if issue.status in TERMINAL_ISSUE_STATUSES or issue.is_canary:
                 continue
             # the latest status change we know of (startedAt for in_progress), or a new subtask
-            entered = issue.started_at if issue.status == "in_progress" else None
-            progressed = min(now, max(entered or issue.created_at or now, newest_child.get(issue.id, 0.0)))
-            prev = self.tasks.get(issue.id)
+            # (conditionals rather than min and max: this runs for every open task, every poll)
+            progressed = (issue.started_at if issue.status == "in_progress" else None) or issue.created_at or now
+            child = newest_child.get(issue.id, 0.0)
+            if child > progressed:
+                progressed = child
+            if progressed > now:
+                progressed = now
+            prev = held.get(issue.id)
             if prev is not None:
                 if prev.agent_id != issue.assignee_agent_id or prev.status != issue.status:
                     progressed = now  # a handoff or a status change seen between polls

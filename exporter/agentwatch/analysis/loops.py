@@ -41,7 +41,9 @@ def loop_signals(
         s.max_calls_without_progress = max(s.max_calls_without_progress, task.llm_calls)
         s.oldest_progress_age = max(s.oldest_progress_age, now - task.progressed_at)
         s.unproductive_runs += task.unproductive_runs
-        if looks_like_loop(task, now, *limits(task.agent_id)):
+        # loop_min_calls is at least 1: a task without runs or calls is no loop, whatever the
+        # agent's thresholds, and most in-progress tasks have none since their last progression
+        if (task.runs or task.llm_calls) and looks_like_loop(task, now, *limits(task.agent_id)):
             s.looping_tasks += 1
             s.looping_spend_usd += task.spend_usd
     return out

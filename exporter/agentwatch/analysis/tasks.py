@@ -31,23 +31,25 @@ def task_signals(cs: CompanySnapshot, now: float) -> TaskSignals:
     live = {r.id for r in cs.live_runs if r.live}
     live_complete = cs.live_runs_known and len(cs.live_runs) < 50  # the list is capped at 50 rows
     issues = cs.issues.values()
-    # one pass over 100k issues per poll: the queue depth counted by Counter (in C), the rest
-    # only for the issues it concerns
+    # one pass over 100k issues per poll: the queue depth counted by Counter (in C), completions
+    # read from it, the rest only for the issues it concerns
     out.by_agent_status = Counter([(i.assignee_agent_id or UNASSIGNED, i.status, i.is_canary) for i in issues])
-    completed, durations, ages, stale = out.completed, out.durations, out.in_progress_ages, out.stale_locks
+    out.completed.update({agent: n for (agent, status, canary), n in out.by_agent_status.items() if status == "done" and not canary})
+    durations, ages, stale = out.durations, out.in_progress_ages, out.stale_locks
     for issue in issues:
         if issue.is_canary:
             continue
         agent = issue.assignee_agent_id or UNASSIGNED
         status = issue.status
         if status == "done":
-            completed[agent] += 1
             if issue.started_at is not None and issue.completed_at is not None:
-                durations[agent].append(max(0.0, issue.completed_at - issue.started_at))
+                took = issue.completed_at - issue.started_at
+                durations[agent].append(took if took > 0.0 else 0.0)
         elif status == "in_progress":
             start = issue.started_at if issue.started_at is not None else issue.created_at
             if start is not None:
-                ages[agent].append(max(0.0, now - start))
+                age = now - start
+                ages[agent].append(age if age > 0.0 else 0.0)
         if issue.execution_run_id or issue.checkout_run_id:
             for kind, run_id in (("execution", issue.execution_run_id), ("checkout", issue.checkout_run_id)):
                 if run_id and is_stale_lock(run_id, ended, live, live_complete):
