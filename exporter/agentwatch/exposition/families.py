@@ -54,11 +54,13 @@ class LabelSet(dict):
         self._around: dict[str, tuple[str, str]] = {}
 
     def around(self, name: str) -> tuple[str, str]:
-        """The written pairs before and after the place of a further label ``name``."""
+        """What goes before and after a further label ``name`` between the braces: the written
+        pairs on each side of its place, with the commas that part them from it."""
         found = self._around.get(name)
         if found is None:
             i = bisect_left(self.names, name)
-            found = self._around[name] = (",".join(self.pairs[:i]), ",".join(self.pairs[i:]))
+            before, after = ",".join(self.pairs[:i]), ",".join(self.pairs[i:])
+            found = self._around[name] = (f"{before}," if before else "", f",{after}" if after else "")
         return found
 
     def _written(self, *args, **kwargs):
@@ -96,11 +98,7 @@ class Families:
                     return f"{name} {format_value(value)}\n"
             else:
                 before, after = labels.around(extra[0])
-                body = self._pair(extra)
-                if before:
-                    body = f"{before},{body}"
-                if after:
-                    body = f"{body},{after}"
+                body = f"{before}{self._pair(extra)}{after}"
             return f"{name}{{{body}}} {format_value(value)}\n"
         if extra is not None:
             labels = {**labels, extra[0]: extra[1]}
@@ -145,11 +143,10 @@ class Families:
             labels = self.labels(labels)
         # every bucket line is the same but for its bound and count: written around ``le`` once
         before, after = labels.around("le")
-        head = f"{name}_bucket{{{before},le=" if before else f"{name}_bucket{{le="
-        tail = f",{after}}} " if after else "} "
+        head, tail = f'{name}_bucket{{{before}le="', f'"{after}}} '
         for bound, n in zip(buckets, counts):
-            lines.append(f'{head}"{_bound(bound)}"{tail}{format_value(n)}\n')
-        lines.append(f'{head}"+Inf"{tail}{format_value(count)}\n')
+            lines.append(f"{head}{_bound(bound)}{tail}{format_value(n)}\n")
+        lines.append(f"{head}+Inf{tail}{format_value(count)}\n")
         lines.append(self._line(name + "_count", labels, count))
         lines.append(self._line(name + "_sum", labels, total))
 

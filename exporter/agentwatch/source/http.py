@@ -271,7 +271,7 @@ class HttpClient:
 def _error_text(body: memoryview) -> str:
     """A short, safe excerpt of the platform's ``{"error": "..."}``."""
     try:
-        data = json.loads(bytes(body))
+        data = read_json(body)
     except (ValueError, UnicodeDecodeError):
         return ""
     if isinstance(data, dict) and isinstance(data.get("error"), str):

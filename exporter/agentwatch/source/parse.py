@@ -226,9 +226,9 @@ class IssueRow(msgspec.Struct, rename="camel", gc=False):
     assignee_agent_id: str | None = None
     assignee_user_id: str | None = None
     parent_id: str | None = None
-    blocked_by: list[_Blocker] | None = None
     execution_run_id: str | None = None
     checkout_run_id: str | None = None
+    blocked_by: list[_Blocker] | None = None
     unblock_descriptor: Any = None
     active_recovery_action: Any = None
     labels: Any = None
@@ -263,8 +263,6 @@ def issue_row(row: Any) -> IssueRow | None:
     return IssueRow(
         *[_text_or_none(get(key)) for key in _ISSUE_TEXT_KEYS],
         _blockers(get("blockedBy")),
-        _text_or_none(get("executionRunId")),
-        _text_or_none(get("checkoutRunId")),
         get("unblockDescriptor"),
         get("activeRecoveryAction"),
         get("labels"),
@@ -272,7 +270,7 @@ def issue_row(row: Any) -> IssueRow | None:
     )
 
 
-_ISSUE_TEXT_KEYS = IssueRow.__struct_encode_fields__[:7]  # id to parentId, in field order
+_ISSUE_TEXT_KEYS = IssueRow.__struct_encode_fields__[:9]  # id to checkoutRunId, in field order
 _ISSUE_TIME_KEYS = IssueRow.__struct_encode_fields__[-4:]  # startedAt to updatedAt
 
 
