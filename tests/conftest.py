@@ -37,12 +37,39 @@ def paperclip_root():
     return ensure_installed()
 
 
+_SHARED: dict[str, PaperclipServer] = {}  # the session's Paperclip server, once started
+_REPORTED: set[int] = set()  # the PIDs whose exit a test has already reported
+
+
 @pytest.fixture(scope="session")
 def paperclip_server(paperclip_root):
     server = PaperclipServer(paperclip_root)
     server.start()
+    _SHARED["server"] = server
     yield server
+    del _SHARED["server"]
     server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _shared_paperclip_alive(request):
+    """If the shared server dies, the test during which it died fails with the end of its log, and
+    each later test that needs it fails before it starts, instead of a bare 'connection refused'."""
+
+    def check(when: str) -> None:
+        server = _SHARED.get("server")
+        if server is None or server.proc is None or server.proc.poll() is None:
+            return
+        if when == "during this test" and server.pid in _REPORTED:
+            return
+        _REPORTED.add(server.pid)
+        pytest.fail(f"the shared Paperclip server exited with {server.proc.returncode} {when}; its log ends:\n{server.tail()}",
+                    pytrace=False)
+
+    if "paperclip" in request.keywords:
+        check("before this test")
+    yield
+    check("during this test")
 
 
 @pytest.fixture(scope="session")
