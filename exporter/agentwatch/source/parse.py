@@ -260,18 +260,25 @@ def issue_row(row: Any) -> IssueRow | None:
     if not isinstance(row, dict):
         return None
     get = row.get
-    return IssueRow(
-        *[_text_or_none(get(key)) for key in _ISSUE_TEXT_KEYS],
-        _blockers(get("blockedBy")),
-        get("unblockDescriptor"),
-        get("activeRecoveryAction"),
-        get("labels"),
-        *[_datetime(get(key)) for key in _ISSUE_TIME_KEYS],
-    )
+    return IssueRow(*[clean(get(key)) for key, clean in _ISSUE_CLEANERS])
 
 
-_ISSUE_TEXT_KEYS = IssueRow.__struct_encode_fields__[:9]  # id to checkoutRunId, in field order
-_ISSUE_TIME_KEYS = IssueRow.__struct_encode_fields__[-4:]  # startedAt to updatedAt
+def _kept(value: Any) -> Any:
+    return value  # a field typed Any: ``issue()`` reads it with its own checks
+
+
+def _cleaner(field: msgspec.structs.FieldInfo) -> Callable[[Any], Any]:
+    """How the row-by-row fallback cleans a value into ``field``'s type, chosen by that type."""
+    cleaners = {str | None: _text_or_none, datetime | None: _datetime, list[_Blocker] | None: _blockers}
+    if field.type is Any:
+        return _kept
+    if field.type not in cleaners:
+        raise TypeError(f"IssueRow.{field.name}: no cleaner for {field.type}")
+    return cleaners[field.type]
+
+
+# (JSON key, cleaner) of every IssueRow field, in field order
+_ISSUE_CLEANERS = tuple((field.encode_name, _cleaner(field)) for field in msgspec.structs.fields(IssueRow))
 
 
 def issue_page(raw: bytes | memoryview) -> Any:
