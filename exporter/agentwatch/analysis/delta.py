@@ -1,0 +1,59 @@
+"""What changed in one company's issues from one poll to the next.
+
+The source keeps the ``Issue`` object it already holds for every issue that did not change (a
+steady poll fetches only the changed rows; a full resync keeps the held object for each row
+equal to it), so the issues that changed are those whose object is not the one held before.
+The analyses that keep state across polls (``TaskIndex``, ``DependencyIndex``, ``TaskTracker``)
+take an ``IssueDelta`` and update only what those issues touch; a poll of 100k issues with 1 %
+changed then costs them some thousand updates rather than a walk of every issue.
+
+A consumer remembers the ``after`` mapping it last took in. A delta whose ``before`` is not that
+mapping (the first poll, a poll that failed half-way, a company seen again) is taken in with
+``rebase``: every issue counts as new, from an empty state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+from agentwatch.model import Issue
+
+_NOTHING: Mapping[str, Issue] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class IssueDelta:
+    before: Mapping[str, Issue]  # the issues as the previous poll left them (empty: none)
+    after: Mapping[str, Issue]  # the issues now; neither mapping is changed after the poll
+    changed: tuple[str, ...]  # ids that are new, or whose Issue is not the object held before
+    removed: tuple[str, ...]  # ids held before and absent now
+
+    @classmethod
+    def everything(cls, after: Mapping[str, Issue]) -> "IssueDelta":
+        """Every issue of ``after`` as new: a consumer's first delta, or one to start over from."""
+        return cls(_NOTHING, after, tuple(after), ())
+
+    def rebase(self, base: Mapping[str, Issue] | None) -> "IssueDelta":
+        """This delta for a consumer that last took in ``base``: itself when ``base`` is where
+        it starts, else ``everything`` (the consumer then starts from an empty state)."""
+        if base is not None and self.before is base:
+            return self
+        return IssueDelta.everything(self.after)
+
+    @property
+    def is_everything(self) -> bool:
+        return self.before is _NOTHING
+
+
+def issue_delta(before: Mapping[str, Issue] | None, after: Mapping[str, Issue]) -> IssueDelta:
+    """The delta from ``before`` (None: no previous poll) to ``after``, by object identity."""
+    if before is None:
+        return IssueDelta.everything(after)
+    get = before.get
+    changed = tuple([iid for iid, issue in after.items() if get(iid) is not issue])
+    # the ids held before and absent now: none when every id of ``before`` is still there, which
+    # the sizes tell without a set difference (``changed`` holds the new ids)
+    new = sum(1 for iid in changed if iid not in before)
+    removed = () if len(after) - new == len(before) else tuple(before.keys() - after.keys())
+    return IssueDelta(before, after, changed, removed)
