@@ -21,7 +21,6 @@ import requests
 
 from agentwatch import config, memory
 from agentwatch.poller import Poller
-from agentwatch.progress import TaskTracker
 from agentwatch.source import parse
 from agentwatch.source.paperclip import PaperclipSource
 
@@ -42,14 +41,8 @@ def poll_stages(poller: Poller, source: PaperclipSource) -> dict[str, float]:
     out: dict[str, float] = {}
     snapshot, out["fetch, decode and parse"] = cpu(lambda: source.poll(now))
 
-    def track():
-        for cid, cs in snapshot.companies.items():
-            poller.ledger.record(cid, cs.runs, {i.id for i in cs.issues.values() if i.is_canary}, set(cs.issues))
-            poller.models.update(cs, now)
-            poller.trackers.setdefault(cid, TaskTracker()).update(cs, now)
-
-    _, out["trackers"] = cpu(track)
-    (families, _), out["build families"] = cpu(lambda: poller.builder.build(snapshot, poller.ledger, now, poller.trackers, poller.models))
+    _, out["trackers"] = cpu(lambda: poller.track(snapshot, now))
+    (families, _), out["build families"] = cpu(lambda: poller.builder.build(snapshot, poller.ledger, now, poller.analyses, poller.models))
     _, out["render"] = cpu(lambda: families.render())
     return out
 

@@ -134,7 +134,8 @@ def main() -> int:
 
     snapshot = poller.last_snapshot
     (cs,) = snapshot.companies.values()
-    (tracker,) = poller.trackers.values()
+    (held,) = poller.analyses.values()
+    tracker = held.tracker
     now = time.time()
     _, deps_cpu, _ = timed(lambda: dependencies.analyse(cs.issues, cs.agents, now, top_n=10))
     _, loops_cpu, _ = timed(lambda: loop_signals(tracker.tasks.values(), now, lambda a: (14400.0, 20)))
@@ -152,7 +153,7 @@ def main() -> int:
         scrape.append(time.perf_counter() - start)
     # the families built (analysis, lines formatted) and joined, as each poll does, against bare
     # client_python rendering the same series it already holds
-    _, prerender, _ = timed(lambda: poller.builder.build(snapshot, poller.ledger, now, poller.trackers, poller.models)[0].render())
+    _, prerender, _ = timed(lambda: poller.builder.build(snapshot, poller.ledger, now, poller.analyses, poller.models)[0].render())
     out["render"] = {"agentwatch": statistics.median(scrape), "at_poll": prerender,
                      "bare": render_seconds(bare), "series": series, "bytes": len(text)}
 

@@ -17,7 +17,8 @@ from prometheus_client.core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from agentwatch.config import Settings
-from agentwatch.exposition.families import Families, join_rendered, observe_all
+from agentwatch.analysis.histogram import Histogram
+from agentwatch.exposition.families import Families, join_rendered
 from agentwatch.exposition.fleet import FleetBuilder
 from agentwatch.ledger import RunLedger
 from agentwatch.model import CompanySnapshot, Snapshot
@@ -213,12 +214,23 @@ def test_labels_written_once_cannot_change_under_their_lines():
 @given(st.lists(st.floats(allow_nan=True, allow_infinity=True) | st.integers(-10, 10**7), max_size=30),
        st.lists(st.floats(0, 10**6) | st.integers(0, 10**6), max_size=6).map(lambda b: sorted(set(b))))
 def test_histogram_buckets_count_every_value_at_or_below_their_bound(values, buckets):
-    """``observe_all`` (bisect) against the definition: bucket i counts the values <= bound i."""
-    counts, count, total = observe_all(values, buckets)
-    assert counts == [sum(1 for v in values if v <= bound) for bound in buckets]
-    assert count == len(values)
+    """``Histogram.of`` and ``observe`` (bisect) against the definition: bucket i counts the values
+    <= bound i; values observed with ``times=-1`` leave the counts as they were."""
+    buckets = tuple(buckets)
+    at_once = Histogram.of(buckets, values)
+    one_by_one = Histogram(buckets)
+    for v in values:
+        one_by_one.observe(v)
+    for h in (at_once, one_by_one):
+        assert h.counts == [sum(1 for v in values if v <= bound) for bound in buckets]
+        assert h.count == len(values)
     expected = sum(map(float, values))
-    assert total == expected or (math.isnan(total) and math.isnan(expected))
+    assert at_once.total == expected or (math.isnan(at_once.total) and math.isnan(expected))
+    finite = [v for v in values if not isinstance(v, float) or math.isfinite(v)]
+    for v in finite:
+        one_by_one.observe(v, -1)
+    assert one_by_one.count == len(values) - len(finite)
+    assert one_by_one.counts == [sum(1 for v in values if v not in finite and v <= bound) for bound in buckets]
 
 
 def test_hostile_label_values_still_render_a_valid_exposition(server):

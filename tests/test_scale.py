@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from agentwatch.analysis.delta import issue_delta
+from agentwatch.analysis.tasks import task_signals
 from agentwatch.config import Settings
 from agentwatch.demo.server import DemoServer
 from agentwatch.poller import Poller
@@ -80,3 +82,28 @@ def test_a_full_resync_keeps_one_copy_of_the_unchanged_issues(world_server):
     unchanged = set(before.issues) - set(statuses)
     kept = [k for k in unchanged if after.issues[k] is before.issues[k]]
     assert len(kept) == len(unchanged)
+
+
+def test_the_analyses_kept_across_polls_take_in_only_the_changes_and_match_from_scratch(world_server):
+    """Against the load world over HTTP: a steady poll and a full resync each hand the analyses
+    exactly the mutated issues as changed (the source keeps every other issue's object), and what
+    the analyses keep equals the same analyses worked out from scratch on that snapshot."""
+    world, url = world_server
+    settings = Settings(sources=[{"name": "bench", "url": url}])
+    cfg = settings.sources[0]
+    poller = Poller(PaperclipSource(cfg), cfg, settings)
+    assert poller.poll_once()
+    for resync in (False, True):
+        (before,) = poller.last_snapshot.companies.values()
+        with world.lock:
+            statuses = mutate(world, 0.02, now=time.time())
+        if resync:
+            poller.source.resync_next_poll()
+        assert poller.poll_once()
+        (cs,) = poller.last_snapshot.companies.values()
+        delta = issue_delta(before.issues, cs.issues)
+        assert sorted(delta.changed) == sorted(statuses) and delta.removed == ()
+        held = poller.analyses[cs.company.id]
+        assert held.issues is cs.issues
+        now = time.time()
+        assert held.tasks.signals(cs, now) == task_signals(cs, now)

@@ -10,37 +10,16 @@ from __future__ import annotations
 
 import threading
 from collections import Counter, OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Container
 
 from agentwatch.analysis.context import RATIO_BUCKETS, UNKNOWN, ContextWindows
+from agentwatch.analysis.histogram import Histogram
 from agentwatch.model import FAILED_RUN_STATUSES, Run
 from agentwatch.progress import UNPRODUCTIVE_LIVENESS
 
 MAX_DEFERRALS = 3
 RUN_DURATION_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0)
-
-
-@dataclass
-class Histogram:
-    buckets: tuple[float, ...]
-    counts: list[int] = field(default_factory=list)
-    count: int = 0
-    total: float = 0.0
-
-    def __post_init__(self) -> None:
-        if not self.counts:
-            self.counts = [0] * len(self.buckets)
-
-    def copy(self) -> "Histogram":
-        return Histogram(self.buckets, list(self.counts), self.count, self.total)
-
-    def observe(self, value: float) -> None:
-        self.count += 1
-        self.total += value
-        for i, bound in enumerate(self.buckets):
-            if value <= bound:
-                self.counts[i] += 1
-
 
 
 class RunLedger:
@@ -66,8 +45,8 @@ class RunLedger:
         self,
         company_id: str,
         runs: list[Run],
-        canary_issues: frozenset[str] | set[str] = frozenset(),
-        known_issues: frozenset[str] | set[str] | None = None,
+        canary_issues: Container[str] = frozenset(),
+        known_issues: Container[str] | None = None,
     ) -> int:
         """Count the finished runs not seen before; return how many were new.
 

@@ -14,13 +14,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from agentwatch.analyses import CompanyAnalyses
 from agentwatch.config import Settings, SourceConfig
 from agentwatch.exposition.families import Rendered
 from agentwatch.exposition.fleet import FleetBuilder
 from agentwatch.ledger import RunLedger
 from agentwatch.model import Snapshot
 from agentwatch.models_in_use import ModelTracker
-from agentwatch.progress import TaskTracker
 from agentwatch.source.http import RequestStats, SourceError
 from agentwatch.source.parse import SchemaError
 
@@ -66,7 +66,7 @@ class Poller:
         self.clock = clock
         self.builder = FleetBuilder(settings)
         self.ledger = RunLedger(self.builder.windows, settings.analysis.context_high_ratio)
-        self.trackers: dict[str, TaskTracker] = {}
+        self.analyses: dict[str, CompanyAnalyses] = {}  # per company id, kept across polls
         self.models = ModelTracker()
         self.state = SourceState(name=source.name, thresholds=settings.thresholds.defaults.model_dump())
         self._lock = threading.Lock()
@@ -95,14 +95,8 @@ class Poller:
         snapshot = None
         try:
             snapshot = self.source.poll(now)
-            for cid, cs in snapshot.companies.items():
-                self.ledger.record(cid, cs.runs, {i.id for i in cs.issues.values() if i.is_canary}, set(cs.issues))
-                self.models.update(cs, now)
-                self.ledger.forget_agents(cid, set(cs.agents))
-                self.trackers.setdefault(cid, TaskTracker()).update(cs, now)
-            for cid in set(self.trackers) - set(snapshot.companies):
-                del self.trackers[cid]
-            families, dropped = self.builder.build(snapshot, self.ledger, now, self.trackers, self.models)
+            self.track(snapshot, now)
+            families, dropped = self.builder.build(snapshot, self.ledger, now, self.analyses, self.models)
             rendered = families.render()  # here, so that a scrape never renders the fleet
         except SourceError as exc:
             kind, message = exc.kind, str(exc)
@@ -150,6 +144,20 @@ class Poller:
                 extra={"source": self.source.name, "kind": kind, "error": message},
             )
         return False
+
+    def track(self, snapshot: Snapshot, now: float) -> None:
+        """Take one snapshot into what is kept across polls: the runs ledger, the models in use
+        and each company's analyses."""
+        for cid, cs in snapshot.companies.items():
+            issues = cs.issues
+            # the ledger asks only about the runs' tasks: which are canaries, which are known
+            canaries = {r.issue_id for r in cs.runs if r.issue_id in issues and issues[r.issue_id].is_canary}
+            self.ledger.record(cid, cs.runs, canaries, issues)
+            self.models.update(cs, now)
+            self.ledger.forget_agents(cid, set(cs.agents))
+            self.analyses.setdefault(cid, CompanyAnalyses()).update(cs, now)
+        for cid in set(self.analyses) - set(snapshot.companies):
+            del self.analyses[cid]
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name=f"poller-{self.source.name}", daemon=True)

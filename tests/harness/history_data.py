@@ -34,7 +34,7 @@ from pathlib import Path
 
 import yaml
 
-from agentwatch.exposition.fleet import TASK_DURATION_BUCKETS
+from agentwatch.analysis.tasks import TASK_DURATION_BUCKETS
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = "paperclip"

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from agentwatch.canary.runner import CanaryRecord, CanaryRunner
-from agentwatch.exposition.families import Families, observe_all
+from agentwatch.analysis.histogram import Histogram
+from agentwatch.exposition.families import Families
 from agentwatch.models_in_use import ModelTracker
 
 LATENCY_BUCKETS = (5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0)
@@ -43,9 +44,15 @@ def canary_families(f: Families, source: str, runner: CanaryRunner, models: Mode
             f.counter("agentwatch_canary_runs", "", {**labels, "model": model, "outcome": outcome}, n)
         for model, score in sorted(rec.score.items()):
             f.gauge("agentwatch_canary_score", "Score of the last scored canary run (0..1), per model.", {**labels, "model": model}, score)
-        counts, count, total = observe_all(rec.durations, LATENCY_BUCKETS)
+        latency = Histogram.of(LATENCY_BUCKETS, rec.durations)
         f.histogram(
-            "agentwatch_canary_duration_seconds", "Time from creating a canary task to its answer.", labels, LATENCY_BUCKETS, counts, count, total
+            "agentwatch_canary_duration_seconds",
+            "Time from creating a canary task to its answer.",
+            labels,
+            LATENCY_BUCKETS,
+            latency.counts,
+            latency.count,
+            latency.total,
         )
         if rec.last_success is not None:
             f.gauge("agentwatch_canary_last_success_timestamp_seconds", "When the canary last passed.", labels, rec.last_success)

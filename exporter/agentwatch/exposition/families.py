@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from functools import lru_cache
-from itertools import accumulate
 from typing import Iterable, Sequence
 
 from prometheus_client.core import Metric
@@ -167,20 +166,6 @@ class Families:
 
 # a bucket's ``le`` as client_python writes it: the bounds are a few constants, written once
 _bound = lru_cache(maxsize=256)(floatToGoString)
-
-
-def observe_all(values: Iterable[float], buckets: Sequence[float]) -> tuple[list[int], int, float]:
-    """Cumulative bucket counts, count and sum of ``values`` (``buckets`` ascending)."""
-    per_bucket = [0] * (len(buckets) + 1)  # the last slot: above every bound
-    count = 0
-    total = 0.0
-    top = buckets[-1] if buckets else float("-inf")
-    for v in values:
-        count += 1
-        total += v
-        # above every bound (or NaN) goes in the last slot, which no finite bucket counts
-        per_bucket[bisect_left(buckets, v) if v <= top else -1] += 1
-    return list(accumulate(per_bucket[:-1])), count, total
 
 
 def join_rendered(groups: Iterable[Rendered]) -> bytes:

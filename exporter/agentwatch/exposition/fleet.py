@@ -11,21 +11,22 @@ import logging
 from agentwatch.analysis import agents as agent_analysis
 from agentwatch.analysis.budget import expected_daily_spend
 from agentwatch.analysis.escalations import escalation_signals
-from agentwatch.analysis.tasks import UNASSIGNED, task_signals
+from agentwatch.analysis.tasks import TASK_DURATION_BUCKETS, UNASSIGNED
+from agentwatch.analyses import CompanyAnalyses
 from agentwatch.config import Settings, Thresholds
 from agentwatch.analysis.context import ContextWindows
+from agentwatch.analysis.histogram import Histogram
 from agentwatch.exposition import failure_modes
-from agentwatch.exposition.families import Families, observe_all
+from agentwatch.exposition.families import Families
 from agentwatch.exposition.canary import model_families
 from agentwatch.models_in_use import ModelTracker
-from agentwatch.progress import TaskTracker
 from agentwatch.ledger import RUN_DURATION_BUCKETS, LedgerView, RunLedger
 from agentwatch.model import AGENT_STATUSES, ISSUE_STATUSES, Agent, CompanySnapshot, Snapshot
 
 log = logging.getLogger("agentwatch.exposition")
 
-TASK_DURATION_BUCKETS = (60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 86400.0, 259200.0, 604800.0)
 POLICY_STATUSES = ("ok", "warning", "hard_stop")
+_NO_DURATIONS = Histogram(TASK_DURATION_BUCKETS)
 UNASSIGNED_LABEL = "(unassigned)"
 
 
@@ -48,10 +49,12 @@ class FleetBuilder:
         snapshot: Snapshot,
         ledger: RunLedger,
         now: float,
-        trackers: dict[str, TaskTracker] | None = None,
+        analyses: dict[str, CompanyAnalyses] | None = None,
         models: ModelTracker | None = None,
     ) -> tuple[Families, dict[str, int]]:
-        """Families for one snapshot, and the number of series dropped by the cardinality guard."""
+        """Families for one snapshot, and the number of series dropped by the cardinality guard.
+        ``analyses``: the poller's, per company id, updated with this snapshot; a company without
+        them is analysed from scratch."""
         f = Families()
         dropped = {"companies": 0, "agents": 0}
         limits = self.settings.limits
@@ -67,8 +70,8 @@ class FleetBuilder:
             agent_budget -= len(kept)
             if len(kept) < len(cs.agents):
                 cs = _with_agents(cs, set(kept))
-            tracker = (trackers or {}).get(cs.company.id) or TaskTracker()
-            self._company(f, snapshot.source, cs, now, view, tracker, models or ModelTracker())
+            held = (analyses or {}).get(cs.company.id) or CompanyAnalyses.of(cs, now)
+            self._company(f, snapshot.source, cs, now, view, held, models or ModelTracker())
         return f, dropped
 
     # -- per company -------------------------------------------------------------------------
@@ -80,7 +83,7 @@ class FleetBuilder:
         cs: CompanySnapshot,
         now: float,
         view: LedgerView,
-        tracker: TaskTracker,
+        held: CompanyAnalyses,
         models: ModelTracker,
     ) -> None:
         company = cs.company
@@ -112,14 +115,14 @@ class FleetBuilder:
             )
 
         self._agents(f, cs, now, alabels, view)
-        self._tasks(f, base, cs, now, alabels)
+        self._tasks(f, base, cs, now, alabels, held)
         self._runs(f, cs, alabels, view)
         self._budget(f, base, cs, alabels)
         self._escalations(f, base, cs, now, alabels)
         resolved = self._thresholds(cs)
         failure_modes.thresholds(f, cs, alabels, resolved)
-        failure_modes.loops(f, cs, alabels, tracker, resolved, now)
-        failure_modes.context(f, cs, alabels, tracker, view, self.windows)
+        failure_modes.loops(f, cs, alabels, held.tracker, resolved, now)
+        failure_modes.context(f, cs, alabels, held.tracker, view, self.windows)
         failure_modes.deadlocks(f, base, cs, self.settings, now)
         model_families(f, alabels, models, cs.agents)
 
@@ -243,8 +246,8 @@ class FleetBuilder:
                 max(0.0, now - min(starts)) if starts else 0.0,
             )
 
-    def _tasks(self, f: Families, base: dict, cs: CompanySnapshot, now: float, alabels) -> None:
-        signals = task_signals(cs, now)
+    def _tasks(self, f: Families, base: dict, cs: CompanySnapshot, now: float, alabels, held: CompanyAnalyses) -> None:
+        signals = held.tasks.signals(cs, now)
         by_status = {s: 0 for s in ISSUE_STATUSES}
         canaries = {s: 0 for s in ISSUE_STATUSES}
         f.declare("agentwatch_agent_tasks", "Tasks per assignee and status (queue depth; canaries excluded).", "gauge")
@@ -267,22 +270,21 @@ class FleetBuilder:
                 labels,
                 signals.completed.get(agent.id, 0),
             )
-            counts, count, total = observe_all(signals.durations.get(agent.id, ()), TASK_DURATION_BUCKETS)
+            durations = signals.durations.get(agent.id) or _NO_DURATIONS  # held in milliseconds
             f.histogram(
                 "agentwatch_agent_task_duration_seconds",
                 "Duration of completed tasks, startedAt to completedAt.",
                 labels,
                 TASK_DURATION_BUCKETS,
-                counts,
-                count,
-                total,
+                durations.counts,
+                durations.count,
+                durations.total / 1000.0,
             )
-            ages = signals.in_progress_ages.get(agent.id, ())
             f.gauge(
                 "agentwatch_agent_oldest_in_progress_task_age_seconds",
                 "Age of the agent's oldest in-progress task since startedAt (0 = none).",
                 labels,
-                max(ages) if ages else 0.0,
+                signals.oldest_in_progress_age.get(agent.id, 0.0),
             )
             for lock in ("execution", "checkout"):
                 f.gauge(

@@ -1,0 +1,38 @@
+"""The analyses the poller keeps across polls for each company.
+
+Each takes in only what changed since the poll before (``analysis/delta.py``): the task
+signals (``TaskIndex``) and the task progress tracker (``TaskTracker``). ``update`` works out
+the delta once, by object identity against the issues the previous poll took in, and hands
+it to each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from agentwatch.analysis.delta import issue_delta
+from agentwatch.analysis.tasks import TaskIndex
+from agentwatch.model import CompanySnapshot, Issue
+from agentwatch.progress import TaskTracker
+
+
+@dataclass
+class CompanyAnalyses:
+    tracker: TaskTracker = field(default_factory=TaskTracker)
+    tasks: TaskIndex = field(default_factory=TaskIndex)
+    issues: Mapping[str, Issue] | None = None  # the issues of the last poll taken in
+
+    def update(self, cs: CompanySnapshot, now: float) -> None:
+        delta = issue_delta(self.issues, cs.issues)
+        self.issues = None  # should one of them raise, the next poll starts them all over
+        self.tracker.update(cs, now)
+        self.tasks.update(delta)
+        self.issues = cs.issues
+
+    @classmethod
+    def of(cls, cs: CompanySnapshot, now: float) -> "CompanyAnalyses":
+        """From scratch, for one snapshot (a build with no poller behind it)."""
+        analyses = cls()
+        analyses.update(cs, now)
+        return analyses
