@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 
-from agentwatch.analysis.delta import IssueDelta, issue_delta
+from agentwatch.analysis.delta import issue_delta
 from agentwatch.model import Issue
 
 from issue_polls import issue_polls
