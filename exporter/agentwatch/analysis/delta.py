@@ -37,7 +37,7 @@ class IssueDelta:
     def rebase(self, base: Mapping[str, Issue] | None) -> "IssueDelta":
         """This delta for a consumer that last took in ``base``: itself when ``base`` is where
         it starts, else ``everything`` (the consumer then starts from an empty state)."""
-        if base is not None and self.before is base:
+        if self.before is _NOTHING or (base is not None and self.before is base):
             return self
         return IssueDelta.everything(self.after)
 
