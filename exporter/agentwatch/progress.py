@@ -13,13 +13,29 @@ usage) and their spend (the runs' reported ``costUsd``), the unproductive runs (
 are deduplicated by id, so the short windows the API returns add up over polls. The API
 does not tie cost events to runs, so an adapter that reports no usage (``process``) shows
 runs but no LLM calls or spend here.
+
+The walk is incremental. The tracker remembers the issues it last took in (the mapping itself,
+keyed by issue id, as the snapshot holds it) and, from an ``IssueDelta``, evaluates again only
+the issues whose task can have changed since: the changed ones, the removed ones (their tasks
+go), the parents whose children changed (a child added, removed, reparented or with another
+``createdAt``), and the issues whose last evaluation depended on the time of the poll (no
+timestamp to go by, a timestamp or a child in the future, or a handoff not yet counted because
+the clock had not moved). Any other issue would evaluate to the task held already. It keeps the
+newest child's ``createdAt`` of every parent across polls, so that a task seen again (reopened)
+gets the newest of all its children; when a parent's newest child goes, the next newest is
+counted again from every issue (seldom: an issue deleted, reparented or made older). A delta
+that does not start from the issues last taken in (the first poll, the poll after an update
+that raised, a company seen again) or a clock that went back evaluates every issue again, against
+the tasks held: after every poll the tasks are those a walk of every issue gives.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterable, Iterator, Mapping
 
-from agentwatch.model import TERMINAL_ISSUE_STATUSES, CompanySnapshot
+from agentwatch.analysis.delta import IssueDelta, issue_delta
+from agentwatch.model import TERMINAL_ISSUE_STATUSES, CompanySnapshot, Issue
 
 UNPRODUCTIVE_LIVENESS = frozenset({"empty_response", "plan_only"})
 
@@ -55,42 +71,142 @@ class TaskTracker:
 
     def __init__(self) -> None:
         self.tasks: dict[str, TaskProgress] = {}
+        self._base: Mapping[str, Issue] | None = None  # the issues last taken in; None: evaluate all
+        self._now = float("-inf")  # the time of the last evaluation
+        # the createdAt of each parent's newest child, over all its children that have one (0.0
+        # and less left out): kept across polls, a task seen again needs all its children
+        self._newest: dict[str, float] = {}
+        # the issues whose last evaluation depended on the time of the poll (a dict: kept in order)
+        self._volatile: dict[str, None] = {}
 
-    def update(self, cs: CompanySnapshot, now: float) -> None:
-        newest_child: dict[str, float] = {}
-        for issue in cs.issues.values():
-            if issue.parent_id and issue.created_at is not None:
-                if issue.created_at > newest_child.get(issue.parent_id, 0.0):
-                    newest_child[issue.parent_id] = issue.created_at
+    def update(self, cs: CompanySnapshot, now: float, delta: IssueDelta | None = None) -> None:
+        """Takes in one poll. ``delta`` is what changed from the issues of the previous poll to
+        ``cs.issues`` (its ``after`` must be ``cs.issues``); without it the tracker works it out
+        from the issues it last took in."""
+        issues = cs.issues
+        if delta is not None and delta.after is not issues:
+            raise ValueError("the delta does not end at this poll's issues")
+        base, self._base = self._base, None  # None until this update completes: one that raises
+        # half-way leaves an evaluation of every issue (against the tasks held) to the next
+        if delta is not None:
+            delta = delta.rebase(base)
+        elif base is not None:
+            delta = issue_delta(base, issues)
+        if delta is None or delta.is_everything or now < self._now:
+            self._evaluate_all(issues, now)
+        else:
+            self._evaluate_delta(delta, now)
+        self._now = now
+        self._fold_runs(cs)
+        self._base = issues
+
+    def _evaluate_all(self, issues: Mapping[str, Issue], now: float) -> None:
+        """Every issue, against the tasks held; the tasks of the issues not open any more go."""
+        self._newest = _newest_children(issues.values(), {})
         current: dict[str, TaskProgress] = {}
-        held = self.tasks
-        for issue in cs.issues.values():
-            if issue.status in TERMINAL_ISSUE_STATUSES or issue.is_canary:
+        volatile: dict[str, None] = {}
+        restatus: list[tuple[TaskProgress, str]] = []
+        self._evaluate(issues.values(), now, current, volatile, restatus)
+        for task, status in restatus:
+            task.status = status
+        self.tasks = current
+        self._volatile = volatile
+
+    def _evaluate_delta(self, delta: IssueDelta, now: float) -> None:
+        """Only the issues whose task may differ from the one held: the changed and removed ones,
+        the parents whose children changed, and the volatile ones. Any other issue is the object
+        it was when last evaluated, its children are, and its task did not depend on the time of
+        the poll: it evaluates to the task held (to none if none is held)."""
+        after = delta.after
+        newest = self._newest
+        dirty = dict(self._volatile)
+        born: list[Issue] = []  # children new to their parent (or with another createdAt)
+        recount = False
+        for iid, old, new in _pairs(delta):
+            dirty[iid] = None
+            was = (old.parent_id, old.created_at) if old is not None and old.parent_id and old.created_at is not None else None
+            is_ = (new.parent_id, new.created_at) if new is not None and new.parent_id and new.created_at is not None else None
+            if was == is_:
                 continue
+            if was is not None:
+                dirty[was[0]] = None
+                if was[1] == newest.get(was[0]):
+                    recount = True  # the parent's newest child has gone: the next newest is not held
+            if is_ is not None:
+                dirty[is_[0]] = None
+                born.append(new)  # type: ignore[arg-type]
+        if recount:  # seldom: a newest child removed, reparented or made older
+            self._newest = _newest_children(after.values(), {})
+        else:
+            _newest_children(born, newest)
+        updated: dict[str, TaskProgress] = {}
+        volatile: dict[str, None] = {}
+        restatus: list[tuple[TaskProgress, str]] = []
+        self._evaluate([after[iid] for iid in dirty if iid in after], now, updated, volatile, restatus)
+        # nothing held has changed until here: an evaluation that raises leaves the tasks as they were
+        for task, status in restatus:
+            task.status = status
+        tasks = self.tasks
+        for iid in dirty:
+            task = updated.get(iid)
+            if task is not None:
+                tasks[iid] = task
+            else:  # gone, done, cancelled or a canary
+                tasks.pop(iid, None)
+        self._volatile = volatile  # every issue held volatile was dirty, so evaluated again
+
+    def _evaluate(
+        self,
+        issues: Iterable[Issue],
+        now: float,
+        out: dict[str, TaskProgress],
+        volatile: dict[str, None],
+        restatus: list[tuple[TaskProgress, str]],
+    ) -> None:
+        """The task of each open issue of ``issues`` into ``out``, against the tasks held, which it
+        leaves as they are: the status to set on a held task that stays goes to ``restatus``. The
+        issues whose task depends on ``now`` go to ``volatile``. The one evaluation of an issue,
+        for a walk of every issue and for an incremental one alike."""
+        newest_child = self._newest.get
+        held = self.tasks
+        terminal = TERMINAL_ISSUE_STATUSES
+        for issue in issues:
+            status = issue.status
+            if status in terminal or issue.is_canary:
+                continue
+            iid = issue.id
             # the latest status change we know of (startedAt for in_progress), or a new subtask
-            # (conditionals rather than min and max: this runs for every open task, every poll)
-            progressed = (issue.started_at if issue.status == "in_progress" else None) or issue.created_at or now
-            child = newest_child.get(issue.id, 0.0)
+            # (conditionals rather than min and max: this runs for every open task of a full walk)
+            progressed = (issue.started_at if status == "in_progress" else None) or issue.created_at or now
+            child = newest_child(iid, 0.0)
             if child > progressed:
                 progressed = child
             if progressed > now:
                 progressed = now
-            prev = held.get(issue.id)
-            if prev is not None:
-                if prev.agent_id != issue.assignee_agent_id or prev.status != issue.status:
-                    progressed = now  # a handoff or a status change seen between polls
-                else:
-                    progressed = max(progressed, prev.progressed_at)
+            if progressed is now:  # no timestamp to go by, or one (or a child) in the future
+                volatile[iid] = None
+            agent = issue.assignee_agent_id
+            prev = held.get(iid)
             if prev is None:
-                task = TaskProgress(issue.id, issue.identifier, issue.assignee_agent_id, progressed, status=issue.status)
-            elif progressed > prev.progressed_at:
-                task = prev.progressed(progressed, issue.assignee_agent_id)
+                task = TaskProgress(iid, issue.identifier, agent, progressed, status=status)
+            elif prev.agent_id != agent or prev.status != status:  # a handoff or a status change
+                if now > prev.progressed_at:
+                    task = prev.progressed(now, agent)
+                    task.status = status
+                else:  # the clock has not moved past the last progression
+                    task = prev
+                    if prev.status != status:
+                        restatus.append((prev, status))
+                    if prev.agent_id != agent:
+                        volatile[iid] = None  # a handoff still to count: at the next poll
+            elif progressed > prev.progressed_at:  # never back
+                task = prev.progressed(progressed, agent)
+                task.status = status
             else:
                 task = prev
-            task.status = issue.status
-            current[issue.id] = task
-        self.tasks = current
+            out[iid] = task
 
+    def _fold_runs(self, cs: CompanySnapshot) -> None:
         for run in sorted(cs.runs, key=lambda r: (r.created_at or 0.0, r.id)):
             task = self.tasks.get(run.issue_id or "")
             if task is None or run.live:
@@ -112,3 +228,25 @@ class TaskTracker:
             if run.input_tokens is not None or run.cost_usd is not None:
                 task.llm_calls += 1
                 task.spend_usd += run.cost_usd or 0.0
+
+
+def _newest_children(issues: Iterable[Issue], newest: dict[str, float]) -> dict[str, float]:
+    """Folds into ``newest`` the createdAt of each parent's newest child among ``issues`` (children
+    of any status, canaries too; a createdAt of 0.0 or less does not count) and returns it."""
+    get = newest.get
+    for issue in issues:
+        parent = issue.parent_id
+        if parent:
+            created = issue.created_at
+            if created is not None and created > get(parent, 0.0):
+                newest[parent] = created
+    return newest
+
+
+def _pairs(delta: IssueDelta) -> Iterator[tuple[str, Issue | None, Issue | None]]:
+    """(id, issue before, issue after) of each issue the delta changed or removed."""
+    before, after = delta.before, delta.after
+    for iid in delta.changed:
+        yield iid, before.get(iid), after[iid]
+    for iid in delta.removed:
+        yield iid, before[iid], None
