@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -18,7 +19,7 @@ from agentwatch.analysis.delta import IssueDelta, issue_delta
 from agentwatch.model import TERMINAL_ISSUE_STATUSES, Company, CompanySnapshot, Issue, Run
 from agentwatch.progress import UNPRODUCTIVE_LIVENESS, TaskProgress, TaskTracker
 
-from issue_polls import IDS, TIMES, issue_polls
+from issue_polls import AGENT_IDS, IDS, TIMES, issue_polls
 
 NOW = 1_000_000.0
 
@@ -135,14 +136,23 @@ def a_run(draw, n: int) -> Run:
 def a_sequence(draw):
     """Polls of issues, each with the time of the poll, the runs the API returns, and how the
     tracker is handed the delta: none (it works it out), the delta from the previous poll, or one
-    that says everything changed (an evaluation of every issue against the tasks held)."""
+    that says everything changed (an evaluation of every issue against the tasks held). On top
+    of what ``issue_polls`` changes, some issues are handed off and nothing else; the clock
+    often stands still, and now and then goes back."""
     polls = draw(issue_polls(max_polls=6))
     now = draw(st.sampled_from((990_000.0, 999_000.0, 999_999.0, NOW)))
     out = []
     runs: dict[str, Run] = {}  # a run is the same for the whole sequence (its id dedupes it)
-    for issues in polls:
-        # mostly forward, sometimes not at all, now and then back
-        now += draw(st.sampled_from((0.0, 0.0, 0.5, 1.0, 500.0, 1000.0, 2000.0, -1.0)))
+    drawn: dict[str, Issue] = {}
+    previous: dict[str, Issue] = {}
+    for polled in polls:
+        # an issue the strategy did not change stays the object handed over the poll before
+        issues = {iid: previous[iid] if drawn.get(iid) is obj else obj for iid, obj in polled.items()}
+        for iid in draw(st.lists(st.sampled_from(sorted(issues)), unique=True, max_size=3)) if issues else ():
+            issues[iid] = msgspec.structs.replace(issues[iid], assignee_agent_id=draw(st.sampled_from(AGENT_IDS)))
+        drawn, previous = polled, issues
+        # mostly forward, often not at all, now and then back
+        now += draw(st.sampled_from((1000.0, 0.0, 0.0, 0.0, 0.5, 1.0, 500.0, 2000.0, -1.0)))
         for n in draw(st.lists(st.integers(0, 7), max_size=4)):
             runs.setdefault(f"r{n}", draw(a_run(n)))
         window = [runs[r] for r in draw(st.lists(st.sampled_from(sorted(runs)), unique=True))] if runs else []
@@ -179,6 +189,48 @@ def test_a_delta_from_another_base_is_taken_as_everything(polls, steps):
         oracle.update(company(issues), now)
         assert tracker.tasks == oracle.tasks
         older, previous = previous, issues
+
+
+AGENTS = ("alice", "bob", None)
+STATES = ("todo", "in_progress", "in_review")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.lists(st.tuples(st.sampled_from(("t", "u", "v")), st.sampled_from(("handoff", "status", "both"))), max_size=3),
+            st.sampled_from((0.0, 0.0, 1.0, 600.0)),
+            st.sampled_from(("none", "given", "everything")),
+        ),
+        min_size=2,
+        max_size=10,
+    )
+)
+def test_handoffs_and_status_changes_while_the_clock_stands_still(steps):
+    """Issues with every timestamp in the past, handed off and moved between open statuses while
+    the clock often stands still: a change at the time of the last progression is no progression
+    until the clock moves, and nothing else changes then."""
+    issues = {
+        "t": issue("t", "todo", assignee_agent_id="alice", created_at=NOW - 600),
+        "u": issue("u", "in_progress", assignee_agent_id="bob", created_at=NOW - 900, started_at=NOW - 300),
+        "v": issue("v", "in_review", parent_id="t", created_at=NOW - 100),
+    }
+    tracker, oracle = TaskTracker(), OracleTracker()
+    now, before = NOW - 100, None  # a float equal to v's createdAt, not the same object
+    for changes, step, how in steps:
+        issues = dict(issues)
+        for iid, what in changes:
+            old = issues[iid]
+            agent = AGENTS[(AGENTS.index(old.assignee_agent_id) + 1) % 3] if what != "status" else old.assignee_agent_id
+            status = STATES[(STATES.index(old.status) + 1) % 3] if what != "handoff" else old.status
+            issues[iid] = msgspec.structs.replace(old, assignee_agent_id=agent, status=status)
+        now += step
+        delta = {"none": None, "given": issue_delta(before, issues), "everything": IssueDelta.everything(issues)}[how]
+        tracker.update(company(issues), now, delta)
+        oracle.update(company(issues), now)
+        assert tracker.tasks == oracle.tasks
+        before = issues
 
 
 # -- the rebase protocol ---------------------------------------------------------------------------

@@ -25,8 +25,10 @@ newest child's ``createdAt`` of every parent across polls, so that a task seen a
 gets the newest of all its children; when a parent's newest child goes, the next newest is
 counted again from every issue (seldom: an issue deleted, reparented or made older). A delta
 that does not start from the issues last taken in (the first poll, the poll after an update
-that raised, a company seen again) or a clock that went back evaluates every issue again, against
-the tasks held: after every poll the tasks are those a walk of every issue gives.
+that raised, a company seen again) evaluates every issue again, against the tasks held: after
+every poll the tasks are those a walk of every issue gives. (A clock that goes back needs no
+walk: a task that did not depend on the time of the poll has progressed at least to its issue's
+own time, which a clamp to an earlier time cannot raise.)
 """
 
 from __future__ import annotations
@@ -72,7 +74,6 @@ class TaskTracker:
     def __init__(self) -> None:
         self.tasks: dict[str, TaskProgress] = {}
         self._base: Mapping[str, Issue] | None = None  # the issues last taken in; None: evaluate all
-        self._now = float("-inf")  # the time of the last evaluation
         # the createdAt of each parent's newest child, over all its children that have one (0.0
         # and less left out): kept across polls, a task seen again needs all its children
         self._newest: dict[str, float] = {}
@@ -92,11 +93,10 @@ class TaskTracker:
             delta = delta.rebase(base)
         elif base is not None:
             delta = issue_delta(base, issues)
-        if delta is None or delta.is_everything or now < self._now:
+        if delta is None or delta.is_everything:
             self._evaluate_all(issues, now)
         else:
             self._evaluate_delta(delta, now)
-        self._now = now
         self._fold_runs(cs)
         self._base = issues
 
