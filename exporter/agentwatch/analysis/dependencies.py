@@ -22,15 +22,56 @@ An end that is ``in_progress``, or open and assigned to an available agent or a 
 move. A dependent is stalled when any end it waits on is stuck (all blockers must be done).
 Its chain takes the cause of the most severe stuck end (the order above), and of equally severe
 ends the one stuck longest: the answer does not depend on the order the links were read in.
+
+Across polls (``DependencyIndex``)
+----------------------------------
+
+Nothing in that analysis crosses a *weakly connected component* of the graph (the issues linked
+by edges in either direction): an end's cause travels only along edges. So the report is a sum
+over components: counts add up, the longest chain is the longest of theirs, and the stalled
+chains' heads are those of every component, ordered oldest first when the report is asked for
+(``now`` stands in for an unknown age, its only use). At 100k issues the graph has some 4,000
+components of a few issues each, and a poll that changes 1 % of the issues touches about a
+hundred of them.
+
+``DependencyIndex`` keeps each component's part of the report between polls and, for each
+poll's ``IssueDelta``, analyses again only the components around what changed. An issue's
+change can touch the graph in three places, each found from an index kept across polls:
+
+- its own edges as a dependent, and its own cause and age as an end: it is *touched*;
+- the edges of the dependents that list it as a blocker: while it is not done they are edges
+  of the graph (so those dependents are in its component), and while it is done they are
+  resolved, so ``_resolved_by`` lists, for each done blocker, the open dependents listing it:
+  they are touched when it stops being done or disappears;
+- its parent's open-children edges (when the parent is blocked) and the parent's "has open
+  children": ``_open_children`` lists each parent's open children, and a change to a child's
+  parent, openness or canary flag touches its old and new parent.
+
+The touched issues' components (``_component``: each node's) are dropped, and the edges of
+every issue in them, and of the touched issues, are derived again from the poll's issues. A
+derived edge from an issue of a component not yet dropped drops that one too (a new link joins
+two components), until the re-derived edges make a subgraph closed under the graph's edges:
+its weakly connected components are exactly the new graph's components there, and the same
+analysis as from scratch (``_analyse``) gives their parts of the report. An end's cause also
+depends on its agent's availability: when an agent becomes available or unavailable, the
+components holding an issue assigned to it are dropped too (a walk of the ~13k nodes, only on
+the polls where that happens, rather than another index to keep).
+
+The first delta, and any delta that does not start from the mapping the index last took in,
+starts over from an empty index: the whole graph is one region analysed by the same code, and
+``analyse`` is exactly that. An update that raises leaves the index to start over next time.
 """
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Iterable, Mapping
 
 import networkx as nx
 
+from agentwatch.analysis.delta import IssueDelta
 from agentwatch.model import TERMINAL_ISSUE_STATUSES, Agent, Issue
 
 UNAVAILABLE_AGENT_STATUSES = frozenset({"paused", "terminated", "error"})
@@ -44,9 +85,10 @@ CAUSES = (
     "blocked_without_path",
 )
 _RANK = {cause: i for i, cause in enumerate(CAUSES)}
+RESOLVED = "done"  # the only status of a blocker that resolves it
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StalledChain:
     head: str  # issue id of the most downstream stalled dependent
     identifier: str
@@ -69,7 +111,344 @@ class DependencyReport:
     oldest_stalled_since: float | None = None
 
 
-def _end_cause(issue: Issue | None, agents: dict[str, Agent], has_open_children: bool) -> str | None:
+def analyse(issues: Mapping[str, Issue], agents: Mapping[str, Agent], now: float, top_n: int = 10) -> DependencyReport:
+    """The report from scratch: an index that takes in every issue at once."""
+    index = DependencyIndex()
+    index.update(IssueDelta.everything(issues), agents)
+    return index.report(now, top_n)
+
+
+class _Component:
+    """One weakly connected component of the graph, and its part of the report."""
+
+    __slots__ = ("nodes", "edges", "missing_edges", "cycles", "issues_in_cycles", "longest_chain", "stalled_tasks", "heads")
+
+    def __init__(self, nodes: tuple[str, ...]):
+        self.nodes = nodes
+        self.edges = 0
+        self.missing_edges = 0
+        self.cycles = 0
+        self.issues_in_cycles = 0
+        self.longest_chain = 0
+        self.stalled_tasks = 0
+        self.heads: tuple[StalledChain, ...] = ()
+
+
+class DependencyIndex:
+    """The dependency report of one company's issues, kept across polls (see the module's
+    docstring): ``update`` with each poll's ``IssueDelta``, ``report`` when it is asked for.
+
+    Between polls it holds, besides the issues mapping it last took in (the poll's own): each
+    node's component with that component's part of the report, each parent's open children,
+    each done blocker's open dependents, and the set of available agents."""
+
+    def __init__(self) -> None:
+        self._base: Mapping[str, Issue] | None = None  # the ``after`` last taken in; None: start over
+        self._clear()
+
+    def _clear(self) -> None:
+        self._component: dict[str, _Component] = {}  # node -> its component
+        self._open_children: dict[str, list[str]] = {}  # parent id -> its open children, canaries included
+        # done blocker -> the open dependents listing it (one, or a list of several: see _link)
+        self._resolved_by: dict[str, str | list[str]] = {}
+        self._available: frozenset[str] = frozenset()  # agents that can move an end assigned to them
+        # the sums over components; the longest chain by a count of each component's longest
+        self._totals = DependencyReport()
+        self._longest: Counter = Counter()
+        self._heads: dict[str, StalledChain] = {}  # head id -> chain, of every component
+
+    def update(self, delta: IssueDelta, agents: Mapping[str, Agent]) -> None:
+        """Take in one poll: ``delta`` from the issues last taken in (else the index starts over)
+        and the company's agents now."""
+        delta = delta.rebase(self._base)
+        self._base = None  # until this update is complete
+        available = frozenset(a for a, agent in agents.items() if agent.status not in UNAVAILABLE_AGENT_STATUSES)
+        try:
+            if delta.is_everything:
+                self._clear()
+                holders, missing, dropped = self._derive_everything(delta.after)
+            else:
+                holders, missing, dropped = self._derive_changes(delta, self._available ^ available)
+            for comp in dropped:
+                self._count(comp, -1)
+                for node in comp.nodes:
+                    del self._component[node]
+            for comp in _analyse(holders, missing, delta.after, agents, self._open_children, self._component):
+                self._count(comp, 1)
+        except BaseException:
+            # half-way, the indexes hold part of this poll: the next update starts over, and
+            # until then the report is an empty one rather than a mix of two polls
+            self._clear()
+            raise
+        self._available = available
+        self._base = delta.after
+
+    def report(self, now: float, top_n: int = 10) -> DependencyReport:
+        """The report on the issues and agents last taken in: the stalled chains' heads oldest
+        first (an unknown age counts as ``now``), at most ``top_n`` of them (all when negative)."""
+        t = self._totals
+        ordered = _oldest_first(self._heads.values(), now, top_n)
+        return DependencyReport(
+            nodes=t.nodes,
+            edges=t.edges,
+            missing_edges=t.missing_edges,
+            cycles=t.cycles,
+            issues_in_cycles=t.issues_in_cycles,
+            longest_chain=max(self._longest, default=0),
+            stalled_by_cause=Counter(t.stalled_by_cause),
+            stalled_tasks=t.stalled_tasks,
+            heads=ordered[:top_n] if top_n >= 0 else ordered,
+            oldest_stalled_since=ordered[0].since if ordered else None,
+        )
+
+    def _count(self, comp: _Component, sign: int) -> None:
+        """Add a component's part to the totals (``sign`` 1), or take it out (-1)."""
+        t = self._totals
+        t.nodes += sign * len(comp.nodes)
+        t.edges += sign * comp.edges
+        t.missing_edges += sign * comp.missing_edges
+        t.cycles += sign * comp.cycles
+        t.issues_in_cycles += sign * comp.issues_in_cycles
+        t.stalled_tasks += sign * comp.stalled_tasks
+        _add(self._longest, comp.longest_chain, sign)
+        if not comp.heads:
+            return
+        for head in comp.heads:
+            _add(t.stalled_by_cause, head.cause, sign)
+            if sign > 0:
+                self._heads[head.head] = head
+            else:
+                del self._heads[head.head]
+
+    def _derive_everything(self, issues: Mapping[str, Issue]) -> tuple[dict[str, list[str]], dict[str, int], tuple]:
+        """Every dependent's holders and unknown blockers (none dropped), the indexes built from
+        nothing."""
+        values = issues.values()
+        children = self._open_children
+        # most issues have no parent, no blocker and are not blocked: two light passes pick out
+        # the others
+        for issue in [i for i in values if i.parent_id]:
+            parent = _open_parent(issue)
+            if parent is not None:
+                children.setdefault(parent, []).append(issue.id)
+        holders_of: dict[str, list[str]] = {}
+        missing_of: dict[str, int] = {}
+        resolved: list[tuple[str, str]] = []
+        _derive([i for i in values if i.blocked_by or i.status == "blocked"], issues, children, holders_of, missing_of, resolved)
+        for blocker, dependent in resolved:
+            _link(self._resolved_by, blocker, dependent)
+        return holders_of, missing_of, ()
+
+    def _derive_changes(self, delta: IssueDelta, flipped: frozenset[str]) -> tuple[dict[str, list[str]], dict[str, int], set[_Component]]:
+        """The holders and unknown blockers of every dependent in the components that ``delta``
+        (and the agents whose availability ``flipped``) touch, and those components; the indexes
+        brought up to date."""
+        before, after = delta.before, delta.after
+        children, resolved_by, component = self._open_children, self._resolved_by, self._component
+        touched: set[str] = set()
+        for iid in (*delta.changed, *delta.removed):
+            old, new = before.get(iid), after.get(iid)
+            touched.add(iid)
+            old_parent, new_parent = _open_parent(old), _open_parent(new)
+            if old_parent != new_parent or old_parent is not None and old.is_canary != new.is_canary:
+                # its parent's edges from open children, and whether it has any
+                if old_parent is not None:
+                    _unlink_child(children, old_parent, iid)
+                    touched.add(old_parent)
+                if new_parent is not None:
+                    children.setdefault(new_parent, []).append(iid)
+                    touched.add(new_parent)
+            if old is not None and old.status == RESOLVED and (new is None or new.status != RESOLVED):
+                touched.update(_linked(resolved_by, iid))
+        dropped = {component[iid] for iid in touched if iid in component}
+        if flipped:
+            dropped.update(comp for node, comp in component.items() if (i := after.get(node)) is not None and i.assignee_agent_id in flipped)
+
+        # the edges into every issue of the region, derived again, in rounds: a round's edges from
+        # a component left alone so far bring it into the next round
+        holders_of: dict[str, list[str]] = {}
+        missing_of: dict[str, int] = {}
+        was_resolved: list[tuple[str, str]] = []
+        resolved: list[tuple[str, str]] = []
+        batch = touched.union(*(comp.nodes for comp in dropped))
+        seen = set(batch)
+        while batch:
+            _derive([i for iid in batch if (i := before.get(iid)) is not None], before, None, {}, {}, was_resolved)
+            found: dict[str, list[str]] = {}
+            _derive([i for iid in batch if (i := after.get(iid)) is not None], after, children, found, missing_of, resolved)
+            holders_of.update(found)
+            batch = set()
+            for holders in found.values():
+                for blocker in holders:
+                    comp = component.get(blocker)
+                    if comp is not None and comp not in dropped:
+                        dropped.add(comp)
+                        batch.update(n for n in comp.nodes if n not in seen)
+            seen |= batch
+        for blocker, dependent in was_resolved:
+            _unlink(resolved_by, blocker, dependent)
+        for blocker, dependent in resolved:
+            _link(resolved_by, blocker, dependent)
+        return holders_of, missing_of, dropped
+
+
+def _open_parent(issue: Issue | None) -> str | None:
+    """The parent an open issue holds (when the parent is blocked), or None."""
+    if issue is None or not issue.parent_id or issue.status in TERMINAL_ISSUE_STATUSES:
+        return None
+    return issue.parent_id
+
+
+def _derive(dependents: Iterable[Issue], issues: Mapping[str, Issue], open_children: Mapping[str, list[str]] | None,
+            holders_of: dict[str, list[str]], missing_of: dict[str, int], resolved: list[tuple[str, str]]) -> None:
+    """The edges into each of ``dependents``: in ``holders_of``, the issues that hold it, each
+    once (its unresolved blockers, known or not, and, when it is blocked, its open children that
+    are not canaries); in ``missing_of``, how many of its blockers are not in the list (each
+    listing counted); added to ``resolved``, its resolved blockers as (blocker, dependent). An
+    issue that is no dependent (closed, or a canary) has none. Without ``open_children`` only
+    the blockers are read."""
+    for issue in dependents:
+        if issue.status in TERMINAL_ISSUE_STATUSES or issue.is_canary:
+            continue
+        iid = issue.id
+        holders: list[str] = []
+        missing = 0
+        for blocker_id in issue.blocked_by:
+            blocker = issues.get(blocker_id)
+            if blocker is None:
+                missing += 1
+            elif blocker.status == RESOLVED:
+                resolved.append((blocker_id, iid))
+                continue
+            holders.append(blocker_id)
+        if open_children is not None and issue.status == "blocked":
+            for child in open_children.get(iid, ()):
+                if not issues[child].is_canary:
+                    holders.append(child)
+        if holders:
+            holders_of[iid] = list(dict.fromkeys(holders)) if len(holders) > 1 else holders
+            if missing:
+                missing_of[iid] = missing
+
+
+def _analyse(holders_of: Mapping[str, list[str]], missing_of: Mapping[str, int], issues: Mapping[str, Issue],
+             agents: Mapping[str, Agent], open_children: Mapping[str, list[str]], component_of: dict[str, _Component]) -> list[_Component]:
+    """The components of the graph whose edges are ``holders_of`` (dependent -> the issues that
+    hold it; ``missing_of``: how many of its blockers are not in the list), each with its part of
+    the report, and each node's entered in ``component_of``. The graph must be closed under the
+    whole graph's edges (whole components)."""
+    graph = nx.DiGraph()
+    graph.add_edges_from([(blocker, dependent) for dependent, holders in holders_of.items() for blocker in holders])
+    condensed = graph
+    try:
+        components = []
+        for nodes in nx.weakly_connected_components(graph):
+            comp = _Component(tuple(nodes))
+            components.append(comp)
+            component_of.update(dict.fromkeys(comp.nodes, comp))
+        for dependent, holders in holders_of.items():
+            component_of[dependent].edges += len(holders)
+        for dependent, missing in missing_of.items():
+            component_of[dependent].missing_edges += missing
+        try:
+            # usually there is no cycle: then the topological order exists, every unit of the
+            # pass is one issue, and the graph is its own condensation
+            order = list(nx.topological_sort(graph))
+            preds: Mapping = holders_of
+            members: dict | None = None
+            cyclic: set = set()
+        except nx.NetworkXUnfeasible:
+            sccs = list(nx.strongly_connected_components(graph))
+            condensed = nx.condensation(graph, sccs)
+            order = list(nx.topological_sort(condensed))
+            preds = {c: list(condensed.pred[c]) for c in condensed}
+            members = {c: tuple(nodes) for c, nodes in enumerate(sccs)}
+            cyclic = {c for c, nodes in members.items() if len(nodes) > 1 or graph.has_edge(nodes[0], nodes[0])}
+        _walk(order, preds, members, cyclic, issues, agents, open_children, component_of)
+        return components
+    finally:
+        # nx.condensation leaves both graphs in reference cycles: free their nodes and edges now
+        # rather than at the garbage collector's next full pass, during a later poll
+        graph.clear()
+        condensed.clear()
+
+
+def _walk(order: list, preds: Mapping, members: dict | None, cyclic: set, issues: Mapping[str, Issue],
+          agents: Mapping[str, Agent], open_children: Mapping[str, list[str]], component_of: dict[str, _Component]) -> None:
+    """One pass over the units (issues, or strongly connected components when there is a cycle:
+    ``members``, ``cyclic``) in topological ``order``, that adds each unit's part of the report
+    to its component's."""
+    cause: dict = {}
+    since: dict = {}
+    depth: dict = {}
+    held: set = set()  # units with a stalled dependent downstream
+    stalled: list = []
+    for unit in order:
+        nodes = members[unit] if members is not None else (unit,)
+        ups = preds.get(unit, ())
+        comp = component_of[nodes[0]]
+        if unit in cyclic:
+            own: str | None = "cycle"
+            own_since = max((issues[n].updated_at or 0.0 for n in nodes if n in issues), default=None)
+            comp.cycles += 1
+            comp.issues_in_cycles += len(nodes)
+        elif not ups:
+            node = nodes[0]
+            issue = issues.get(node)
+            own = _end_cause(issue, agents, node in open_children)
+            own_since = issue.updated_at if issue is not None else None
+        else:
+            own, own_since = None, None
+        # the most severe cause upstream (or its own), and of those the one stuck longest: the
+        # same answer whatever order the edges were read in
+        best, best_since = own, own_since
+        longest = 0
+        for p in ups:
+            pc = cause[p]
+            if pc is not None and (best is None or (_RANK[pc], _unknown_last(since[p])) < (_RANK[best], _unknown_last(best_since))):
+                best, best_since = pc, since[p]
+            if depth[p] > longest:
+                longest = depth[p]
+        cause[unit] = best
+        since[unit] = best_since
+        depth[unit] = longest = len(nodes) + longest
+        if longest > comp.longest_chain:
+            comp.longest_chain = longest
+        if best is not None and (ups or unit in cyclic):  # a dependent, stalled
+            held.update(ups)
+            comp.stalled_tasks += len(nodes)
+            stalled.append((unit, nodes, comp))
+    for unit, nodes, comp in stalled:
+        if unit in held:
+            continue  # a downstream dependent is the head of this chain
+        head_id = min(nodes)
+        head = issues.get(head_id)
+        started = since[unit]
+        if head is not None and head.created_at is not None:
+            started = max(started or head.created_at, head.created_at)
+        comp.heads += (
+            StalledChain(
+                head=head_id,
+                identifier=head.identifier if head else head_id[:8],
+                cause=cause[unit],
+                length=depth[unit],
+                since=started,
+            ),
+        )
+
+
+def _oldest_first(heads: Iterable[StalledChain], now: float, top_n: int) -> list[StalledChain]:
+    """The chains oldest first (an unknown age counts as ``now``): the first ``top_n``, at least
+    one (the oldest dates the report), or all when ``top_n`` is negative."""
+    def key(h: StalledChain) -> tuple:
+        return (h.since if h.since is not None else now, h.identifier, h.head)
+
+    if top_n < 0:
+        return sorted(heads, key=key)
+    return heapq.nsmallest(max(top_n, 1), heads, key=key)
+
+
+def _end_cause(issue: Issue | None, agents: Mapping[str, Agent], has_open_children: bool) -> str | None:
     if issue is None:
         return "missing_blocker"
     if issue.status == "cancelled":
@@ -95,124 +474,56 @@ def _unknown_last(since: float | None) -> float:
     return float("inf") if since is None else since
 
 
-def build_graph(issues: dict[str, Issue]) -> tuple[nx.DiGraph, int, set[str]]:
-    """The dependency graph (edges blocker -> dependent), the number of edges to unknown issues,
-    and the issues with open children (canaries included)."""
-    missing = 0
-    open_children: dict[str, list[str]] = {}
-    with_open_children: set[str] = set()
-    values = issues.values()
-    # most issues have no parent and no blocker: two light passes pick out those that take part
-    for issue in [i for i in values if i.parent_id]:
-        if issue.status not in TERMINAL_ISSUE_STATUSES:
-            with_open_children.add(issue.parent_id)
-            if not issue.is_canary:
-                open_children.setdefault(issue.parent_id, []).append(issue.id)
-    edges: list[tuple[str, str]] = []
-    for issue in [i for i in values if i.blocked_by or i.status == "blocked"]:
-        if issue.status in TERMINAL_ISSUE_STATUSES or issue.is_canary:
-            continue
-        for blocker_id in issue.blocked_by:
-            blocker = issues.get(blocker_id)
-            if blocker is None:
-                missing += 1
-            elif blocker.status == "done":
-                continue  # resolved
-            edges.append((blocker_id, issue.id))
-        if issue.status == "blocked":
-            for child in open_children.get(issue.id, ()):
-                edges.append((child, issue.id))
-    graph = nx.DiGraph()
-    graph.add_edges_from(edges)
-    return graph, missing, with_open_children
+def _add(counter: Counter, key, n: int) -> None:
+    """Add ``n`` to a count, dropping it at zero (so that two equal reports compare equal)."""
+    left = counter[key] + n
+    if left:
+        counter[key] = left
+    else:
+        del counter[key]
 
 
-def analyse(issues: dict[str, Issue], agents: dict[str, Agent], now: float, top_n: int = 10) -> DependencyReport:
-    graph, missing, with_open_children = build_graph(issues)
-    condensed = graph
-    try:
-        try:
-            # usually there is no cycle: then the topological order exists, every component is
-            # one issue, and the graph is its own condensation
-            order = list(nx.topological_sort(graph))
-            members: dict = {n: (n,) for n in graph}
-            cyclic: set = set()
-        except nx.NetworkXUnfeasible:
-            components = list(nx.strongly_connected_components(graph))
-            condensed = nx.condensation(graph, components)
-            members = {c: tuple(nodes) for c, nodes in enumerate(components)}
-            cyclic = {c for c, nodes in members.items() if len(nodes) > 1 or graph.has_edge(nodes[0], nodes[0])}
-            order = list(nx.topological_sort(condensed))
-        return _report(graph, condensed, order, members, cyclic, missing, with_open_children, issues, agents, now, top_n)
-    finally:
-        # nx.condensation leaves both graphs in reference cycles: free their nodes and edges now
-        # rather than at the garbage collector's next full pass, during a later poll
-        graph.clear()
-        condensed.clear()
+# ``_resolved_by`` holds some 10k done blockers at 100k issues, nearly all listed by one open
+# dependent: that one is kept as the value itself, and a list only for several (a list each would
+# be another megabyte between polls)
 
 
-def _report(graph: nx.DiGraph, condensed: nx.DiGraph, order: list, component_nodes: dict, cyclic: set, missing: int,
-            parents_with_open_children: set[str], issues: dict[str, Issue], agents: dict[str, Agent], now: float,
-            top_n: int) -> DependencyReport:
-    """``condensed``: the DAG of the strongly connected components, in topological ``order``
-    (``component_nodes``: the issues of each; ``cyclic``: those that are cycles)."""
-    report = DependencyReport(nodes=graph.number_of_nodes(), edges=graph.number_of_edges(), missing_edges=missing)
-    if not graph:
-        return report
-    report.cycles = len(cyclic)
-    report.issues_in_cycles = sum(len(component_nodes[c]) for c in cyclic)
+def _link(index: dict[str, str | list[str]], key: str, value: str) -> None:
+    """Add ``value`` under ``key``."""
+    held = index.setdefault(key, value)
+    if held is value:
+        return  # the first (or the same again: a blocker listed twice)
+    if type(held) is str:
+        index[key] = [held, value]
+    else:
+        held.append(value)
 
-    cause: dict = {}
-    since: dict = {}
-    depth: dict = {}
-    for comp in order:
-        nodes = component_nodes[comp]
-        preds = list(condensed.predecessors(comp))
-        if comp in cyclic:
-            own: str | None = "cycle"
-            own_since = max((issues[n].updated_at or 0.0 for n in nodes if n in issues), default=None)
-        elif not preds:
-            node = nodes[0]
-            own = _end_cause(issues.get(node), agents, node in parents_with_open_children)
-            own_since = issues[node].updated_at if node in issues else None
-        else:
-            own, own_since = None, None
-        # the most severe cause upstream (or its own), and of those the one stuck longest: the
-        # same answer whatever order the edges were read in
-        best, best_since = own, own_since
-        for p in preds:
-            pc = cause.get(p)
-            if pc is not None and (best is None or (_RANK[pc], _unknown_last(since[p])) < (_RANK[best], _unknown_last(best_since))):
-                best, best_since = pc, since[p]
-        cause[comp] = best
-        since[comp] = best_since
-        depth[comp] = len(nodes) + max((depth[p] for p in preds), default=0)
-    report.longest_chain = max(depth.values(), default=0)
 
-    heads: list[StalledChain] = []
-    for comp in condensed.nodes:
-        c = cause[comp]
-        if c is None or not list(condensed.predecessors(comp)) and comp not in cyclic:
-            continue  # not a dependent, or not stalled
-        report.stalled_tasks += len(component_nodes[comp])
-        if any(cause.get(s) is not None for s in condensed.successors(comp)):
-            continue  # a downstream dependent is the head of this chain
-        head_id = min(component_nodes[comp])
-        head = issues.get(head_id)
-        started = since[comp]
-        if head is not None and head.created_at is not None:
-            started = max(started or head.created_at, head.created_at)
-        heads.append(
-            StalledChain(
-                head=head_id,
-                identifier=head.identifier if head else head_id[:8],
-                cause=c,
-                length=depth[comp],
-                since=started,
-            )
-        )
-        report.stalled_by_cause[c] += 1
-    heads.sort(key=lambda h: (h.since if h.since is not None else now, h.identifier, h.head))
-    report.heads = heads[:top_n] if top_n >= 0 else heads
-    report.oldest_stalled_since = heads[0].since if heads else None
-    return report
+def _linked(index: dict[str, str | list[str]], key: str) -> list[str]:
+    """The values under ``key``."""
+    held = index.get(key)
+    if held is None:
+        return []
+    return [held] if type(held) is str else held
+
+
+def _unlink(index: dict[str, str | list[str]], key: str, value: str) -> None:
+    """Take ``value`` out from under ``key`` if it is there (once), and the key once empty."""
+    held = index.get(key)
+    if held is None:
+        return
+    if type(held) is str:
+        if held == value:
+            del index[key]
+    elif value in held:
+        held.remove(value)
+        if len(held) == 1:
+            index[key] = held[0]
+
+
+def _unlink_child(children: dict[str, list[str]], parent: str, child: str) -> None:
+    """Take ``child`` out of its parent's open children, and the parent once it has none."""
+    held = children[parent]
+    held.remove(child)
+    if not held:
+        del children[parent]
