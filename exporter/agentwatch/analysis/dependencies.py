@@ -59,7 +59,10 @@ the polls where that happens, rather than another index to keep).
 
 The first delta, and any delta that does not start from the mapping the index last took in,
 starts over from an empty index: the whole graph is one region analysed by the same code, and
-``analyse`` is exactly that. An update that raises leaves the index to start over next time.
+``analyse`` is exactly that. An update that raises empties the index: the next one starts over.
+
+What the index holds between polls, at 100k issues: some 13k nodes' components with their parts
+(4k components), 11k done blockers' dependents, 1k parents' open children: about 2 MB.
 """
 
 from __future__ import annotations
@@ -211,8 +214,6 @@ class DependencyIndex:
         t.issues_in_cycles += sign * comp.issues_in_cycles
         t.stalled_tasks += sign * comp.stalled_tasks
         _add(self._longest, comp.longest_chain, sign)
-        if not comp.heads:
-            return
         for head in comp.heads:
             _add(t.stalled_by_cause, head.cause, sign)
             if sign > 0:
@@ -233,10 +234,7 @@ class DependencyIndex:
                 children.setdefault(parent, []).append(issue.id)
         holders_of: dict[str, list[str]] = {}
         missing_of: dict[str, int] = {}
-        resolved: list[tuple[str, str]] = []
-        _derive([i for i in values if i.blocked_by or i.status == "blocked"], issues, children, holders_of, missing_of, resolved)
-        for blocker, dependent in resolved:
-            _link(self._resolved_by, blocker, dependent)
+        _derive([i for i in values if i.blocked_by or i.status == "blocked"], issues, children, holders_of, missing_of, self._resolved_by)
         return holders_of, missing_of, ()
 
     def _derive_changes(self, delta: IssueDelta, flipped: frozenset[str]) -> tuple[dict[str, list[str]], dict[str, int], set[_Component]]:
@@ -262,14 +260,17 @@ class DependencyIndex:
                 touched.update(_linked(resolved_by, iid))
         dropped = {component[iid] for iid in touched if iid in component}
         if flipped:
-            dropped.update(comp for node, comp in component.items() if (i := after.get(node)) is not None and i.assignee_agent_id in flipped)
+            for node, comp in component.items():
+                issue = after.get(node)
+                if issue is not None and issue.assignee_agent_id in flipped:
+                    dropped.add(comp)
 
         # the edges into every issue of the region, derived again, in rounds: a round's edges from
         # a component left alone so far bring it into the next round
         holders_of: dict[str, list[str]] = {}
         missing_of: dict[str, int] = {}
-        was_resolved: list[tuple[str, str]] = []
-        resolved: list[tuple[str, str]] = []
+        was_resolved: dict[str, str | list[str]] = {}
+        resolved: dict[str, str | list[str]] = {}
         batch = touched.union(*(comp.nodes for comp in dropped))
         seen = set(batch)
         while batch:
@@ -285,10 +286,12 @@ class DependencyIndex:
                         dropped.add(comp)
                         batch.update(n for n in comp.nodes if n not in seen)
             seen |= batch
-        for blocker, dependent in was_resolved:
-            _unlink(resolved_by, blocker, dependent)
-        for blocker, dependent in resolved:
-            _link(resolved_by, blocker, dependent)
+        for blocker in was_resolved:
+            for dependent in _linked(was_resolved, blocker):
+                _unlink(resolved_by, blocker, dependent)
+        for blocker in resolved:
+            for dependent in _linked(resolved, blocker):
+                _link(resolved_by, blocker, dependent)
         return holders_of, missing_of, dropped
 
 
@@ -300,11 +303,11 @@ def _open_parent(issue: Issue | None) -> str | None:
 
 
 def _derive(dependents: Iterable[Issue], issues: Mapping[str, Issue], open_children: Mapping[str, list[str]] | None,
-            holders_of: dict[str, list[str]], missing_of: dict[str, int], resolved: list[tuple[str, str]]) -> None:
+            holders_of: dict[str, list[str]], missing_of: dict[str, int], resolved: dict[str, str | list[str]]) -> None:
     """The edges into each of ``dependents``: in ``holders_of``, the issues that hold it, each
     once (its unresolved blockers, known or not, and, when it is blocked, its open children that
     are not canaries); in ``missing_of``, how many of its blockers are not in the list (each
-    listing counted); added to ``resolved``, its resolved blockers as (blocker, dependent). An
+    listing counted); linked in ``resolved``, under each of its resolved blockers. An
     issue that is no dependent (closed, or a canary) has none. Without ``open_children`` only
     the blockers are read."""
     for issue in dependents:
@@ -318,7 +321,9 @@ def _derive(dependents: Iterable[Issue], issues: Mapping[str, Issue], open_child
             if blocker is None:
                 missing += 1
             elif blocker.status == RESOLVED:
-                resolved.append((blocker_id, iid))
+                # _link, with its common case (the first dependent to list the blocker) inlined
+                if resolved.setdefault(blocker_id, iid) is not iid:
+                    _link(resolved, blocker_id, iid)
                 continue
             holders.append(blocker_id)
         if open_children is not None and issue.status == "blocked":
@@ -384,18 +389,20 @@ def _walk(order: list, preds: Mapping, members: dict | None, cyclic: set, issues
     held: set = set()  # units with a stalled dependent downstream
     stalled: list = []
     for unit in order:
-        nodes = members[unit] if members is not None else (unit,)
+        if members is None:  # without a cycle, a unit is an issue (no 1-tuple of it is made)
+            first, size = unit, 1
+        else:
+            first, size = members[unit][0], len(members[unit])
         ups = preds.get(unit, ())
-        comp = component_of[nodes[0]]
+        comp = component_of[first]
         if unit in cyclic:
             own: str | None = "cycle"
-            own_since = max((issues[n].updated_at or 0.0 for n in nodes if n in issues), default=None)
+            own_since = max((issues[n].updated_at or 0.0 for n in members[unit] if n in issues), default=None)
             comp.cycles += 1
-            comp.issues_in_cycles += len(nodes)
+            comp.issues_in_cycles += size
         elif not ups:
-            node = nodes[0]
-            issue = issues.get(node)
-            own = _end_cause(issue, agents, node in open_children)
+            issue = issues.get(first)
+            own = _end_cause(issue, agents, first in open_children)
             own_since = issue.updated_at if issue is not None else None
         else:
             own, own_since = None, None
@@ -407,21 +414,23 @@ def _walk(order: list, preds: Mapping, members: dict | None, cyclic: set, issues
             pc = cause[p]
             if pc is not None and (best is None or (_RANK[pc], _unknown_last(since[p])) < (_RANK[best], _unknown_last(best_since))):
                 best, best_since = pc, since[p]
-            if depth[p] > longest:
-                longest = depth[p]
+            up_depth = depth[p]
+            if up_depth > longest:
+                longest = up_depth
         cause[unit] = best
         since[unit] = best_since
-        depth[unit] = longest = len(nodes) + longest
+        depth[unit] = longest = size + longest
         if longest > comp.longest_chain:
             comp.longest_chain = longest
         if best is not None and (ups or unit in cyclic):  # a dependent, stalled
             held.update(ups)
-            comp.stalled_tasks += len(nodes)
-            stalled.append((unit, nodes, comp))
-    for unit, nodes, comp in stalled:
+            comp.stalled_tasks += size
+            stalled.append(unit)
+    for unit in stalled:
         if unit in held:
             continue  # a downstream dependent is the head of this chain
-        head_id = min(nodes)
+        head_id = unit if members is None else min(members[unit])
+        comp = component_of[head_id]
         head = issues.get(head_id)
         started = since[unit]
         if head is not None and head.created_at is not None:
