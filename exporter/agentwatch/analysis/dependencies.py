@@ -117,9 +117,10 @@ class DependencyReport:
 
 
 def analyse(issues: Mapping[str, Issue], agents: Mapping[str, Agent], now: float, top_n: int = 10) -> DependencyReport:
-    """The report from scratch: an index that takes in every issue at once."""
+    """The report from scratch: an index that takes in every issue at once (as ``update`` with
+    ``IssueDelta.everything(issues)``, without the tuple of every id that lists)."""
     index = DependencyIndex()
-    index.update(IssueDelta.everything(issues), agents)
+    index._take(issues, agents, None)
     return index.report(now, top_n)
 
 
@@ -167,26 +168,31 @@ class DependencyIndex:
         and the company's agents now."""
         delta = delta.rebase(self._base)
         self._base = None  # until this update is complete
-        available = frozenset(a for a, agent in agents.items() if agent.status not in UNAVAILABLE_AGENT_STATUSES)
         try:
-            if delta.is_everything:
-                self._clear()
-                holders, missing, dropped = self._derive_everything(delta.after)
-            else:
-                holders, missing, dropped = self._derive_changes(delta, self._available ^ available)
-            for comp in dropped:
-                self._count(comp, -1)
-                for node in comp.nodes:
-                    del self._component[node]
-            for comp in _analyse(holders, missing, delta.after, agents, self._open_children, self._component):
-                self._count(comp, 1)
+            self._take(delta.after, agents, None if delta.is_everything else delta)
         except BaseException:
             # half-way, the indexes hold part of this poll: the next update starts over, and
             # until then the report is an empty one rather than a mix of two polls
             self._clear()
             raise
-        self._available = available
         self._base = delta.after
+
+    def _take(self, issues: Mapping[str, Issue], agents: Mapping[str, Agent], delta: IssueDelta | None) -> None:
+        """Take in a poll's ``issues`` and ``agents``: the changes ``delta`` lists, from the
+        issues last taken in, or (None) every issue, from an empty index."""
+        available = frozenset(a for a, agent in agents.items() if agent.status not in UNAVAILABLE_AGENT_STATUSES)
+        if delta is None:
+            self._clear()
+            holders, missing, dropped = self._derive_everything(issues)
+        else:
+            holders, missing, dropped = self._derive_changes(delta, self._available ^ available)
+        for comp in dropped:
+            self._count(comp, -1)
+            for node in comp.nodes:
+                del self._component[node]
+        for comp in _analyse(holders, missing, issues, agents, self._open_children, self._component):
+            self._count(comp, 1)
+        self._available = available
 
     def report(self, now: float, top_n: int = 10) -> DependencyReport:
         """The report on the issues and agents last taken in: the stalled chains' heads oldest
@@ -333,7 +339,9 @@ def _derive(dependents: Iterable[Issue], issues: Mapping[str, Issue], open_child
                 if not issues[child].is_canary:
                     holders.append(child)
         if holders:
-            holders_of[iid] = list(dict.fromkeys(holders)) if len(holders) > 1 else holders
+            if len(holders) > 1 and len(set(holders)) < len(holders):
+                holders = list(dict.fromkeys(holders))  # a blocker listed twice, or also a child
+            holders_of[iid] = holders
             if missing:
                 missing_of[iid] = missing
 
