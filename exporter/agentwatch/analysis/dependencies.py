@@ -166,7 +166,8 @@ class DependencyIndex:
     def update(self, delta: IssueDelta, agents: Mapping[str, Agent]) -> None:
         """Take in one poll: ``delta`` from the issues last taken in (else the index starts over)
         and the company's agents now."""
-        delta = delta.rebase(self._base)
+        if not delta.is_everything:  # (rebasing one would list its 100k ids again)
+            delta = delta.rebase(self._base)
         self._base = None  # until this update is complete
         try:
             self._take(delta.after, agents, None if delta.is_everything else delta)
