@@ -187,12 +187,17 @@ class DependencyIndex:
             holders, missing, dropped = self._derive_everything(issues)
         else:
             holders, missing, dropped = self._derive_changes(delta, self._available ^ available)
+        # the new components first, over the entries of the dropped ones: most of their nodes and
+        # heads are the same, and a dict that deletes and inserts the same keys poll after poll
+        # grows to twice its size (CPython does not shrink it)
+        component = self._component
+        for comp in _analyse(holders, missing, issues, agents, self._open_children, component):
+            self._count(comp, 1)
         for comp in dropped:
             self._count(comp, -1)
             for node in comp.nodes:
-                del self._component[node]
-        for comp in _analyse(holders, missing, issues, agents, self._open_children, self._component):
-            self._count(comp, 1)
+                if component.get(node) is comp:  # not in the graph any more
+                    del component[node]
         self._available = available
 
     def report(self, now: float, top_n: int = 10) -> DependencyReport:
@@ -214,7 +219,8 @@ class DependencyIndex:
         )
 
     def _count(self, comp: _Component, sign: int) -> None:
-        """Add a component's part to the totals (``sign`` 1), or take it out (-1)."""
+        """Add a component's part to the totals (``sign`` 1), or take it out (-1): its heads
+        then only if no component added since holds them."""
         t = self._totals
         t.nodes += sign * len(comp.nodes)
         t.edges += sign * comp.edges
@@ -227,7 +233,7 @@ class DependencyIndex:
             _add(t.stalled_by_cause, head.cause, sign)
             if sign > 0:
                 self._heads[head.head] = head
-            else:
+            elif self._heads.get(head.head) is head:
                 del self._heads[head.head]
 
     def _derive_everything(self, issues: Mapping[str, Issue]) -> tuple[dict[str, list[str]], dict[str, int], tuple]:
