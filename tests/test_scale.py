@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from agentwatch.analysis.delta import issue_delta
+from agentwatch.analysis.dependencies import analyse
 from agentwatch.analysis.tasks import task_signals
 from agentwatch.config import Settings
 from agentwatch.demo.server import DemoServer
@@ -107,3 +108,4 @@ def test_the_analyses_kept_across_polls_take_in_only_the_changes_and_match_from_
         assert held.issues is cs.issues
         now = time.time()
         assert held.tasks.signals(cs, now) == task_signals(cs, now)
+        assert held.deps.report(now, top_n=50) == analyse(cs.issues, cs.agents, now, top_n=50)

@@ -1,7 +1,8 @@
 """The analyses the poller keeps across polls for each company.
 
 Each takes in only what changed since the poll before (``analysis/delta.py``): the task
-signals (``TaskIndex``) and the task progress tracker (``TaskTracker``). ``update`` works out
+signals (``TaskIndex``), the task progress tracker (``TaskTracker``) and the dependency
+report (``DependencyIndex``). ``update`` works out
 the delta once, by object identity against the issues the previous poll took in, and hands
 it to each.
 """
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 from agentwatch.analysis.delta import issue_delta
+from agentwatch.analysis.dependencies import DependencyIndex
 from agentwatch.analysis.tasks import TaskIndex
 from agentwatch.model import CompanySnapshot, Issue
 from agentwatch.progress import TaskTracker
@@ -21,13 +23,15 @@ from agentwatch.progress import TaskTracker
 class CompanyAnalyses:
     tracker: TaskTracker = field(default_factory=TaskTracker)
     tasks: TaskIndex = field(default_factory=TaskIndex)
+    deps: DependencyIndex = field(default_factory=DependencyIndex)
     issues: Mapping[str, Issue] | None = None  # the issues of the last poll taken in
 
     def update(self, cs: CompanySnapshot, now: float) -> None:
         delta = issue_delta(self.issues, cs.issues)
         self.issues = None  # should one of them raise, the next poll starts them all over
-        self.tracker.update(cs, now)
+        self.tracker.update(cs, now, delta)
         self.tasks.update(delta)
+        self.deps.update(delta, cs.agents)
         self.issues = cs.issues
 
     @classmethod

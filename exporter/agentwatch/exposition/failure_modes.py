@@ -152,8 +152,9 @@ def thresholds(f: Families, cs: CompanySnapshot, alabels: Labels, resolved) -> N
             )
 
 
-def deadlocks(f: Families, base: dict[str, str], cs: CompanySnapshot, settings: Settings, now: float) -> None:
-    report = dependencies.analyse(cs.issues, cs.agents, now, top_n=settings.limits.top_n)
+def deadlocks(f: Families, base: dict[str, str], index: dependencies.DependencyIndex, settings: Settings, now: float) -> None:
+    """``index``: the company's dependency report, updated with this poll's issues."""
+    report = index.report(now, top_n=settings.limits.top_n)
     f.gauge("agentwatch_dependency_graph_edges", "Unresolved dependency edges (blockedBy, and children holding a blocked parent).", base, report.edges)
     f.gauge("agentwatch_dependency_missing_blockers", "Dependency edges that point at an issue not in the list.", base, report.missing_edges)
     f.gauge("agentwatch_dependency_cycles", "Dependency cycles (strongly connected components).", base, report.cycles)

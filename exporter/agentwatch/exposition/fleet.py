@@ -123,7 +123,7 @@ class FleetBuilder:
         failure_modes.thresholds(f, cs, alabels, resolved)
         failure_modes.loops(f, cs, alabels, held.tracker, resolved, now)
         failure_modes.context(f, cs, alabels, held.tracker, view, self.windows)
-        failure_modes.deadlocks(f, base, cs, self.settings, now)
+        failure_modes.deadlocks(f, base, held.deps, self.settings, now)
         model_families(f, alabels, models, cs.agents)
 
     def _thresholds(self, cs: CompanySnapshot):
