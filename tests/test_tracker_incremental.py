@@ -324,6 +324,14 @@ def test_a_task_reopened_whose_children_did_not_change():
     assert tracker.tasks["p"].progressed_at == NOW - 3000
 
 
+def test_a_new_subtask_of_a_task_that_did_not_change():
+    parent = issue("p", "in_progress", assignee_agent_id="alice", started_at=NOW - 5000)
+    child = issue("c", "todo", parent_id="p", created_at=NOW - 10)
+    older = issue("d", "todo", parent_id="p", created_at=NOW - 2000)
+    tracker, _ = both([({"p": parent}, NOW - 100), ({"p": parent, "c": child}, NOW), ({"p": parent, "c": child, "d": older}, NOW + 10)])
+    assert tracker.tasks["p"].progressed_at == NOW - 10  # the new subtask; the older one is none
+
+
 def test_a_removed_or_reparented_newest_child_leaves_no_stale_maximum():
     base = {
         "a": issue("a", "done", created_at=NOW - 9000),
