@@ -89,14 +89,13 @@ class TaskTracker:
             raise ValueError("the delta does not end at this poll's issues")
         base, self._base = self._base, None  # None until this update completes: one that raises
         # half-way leaves an evaluation of every issue (against the tasks held) to the next
-        if delta is not None:
-            delta = delta.rebase(base)
-        elif base is not None:
+        if delta is None and base is not None:
             delta = issue_delta(base, issues)
-        if delta is None or delta.is_everything:
-            self._evaluate_all(issues, now)
-        else:
+        # IssueDelta.rebase, without building the delta of everything (a tuple of every id)
+        if delta is not None and not delta.is_everything and delta.before is base:
             self._evaluate_delta(delta, now)
+        else:
+            self._evaluate_all(issues, now)
         self._fold_runs(cs)
         self._base = issues
 
