@@ -1,10 +1,9 @@
 """The analyses the poller keeps across polls for each company.
 
 Each takes in only what changed since the poll before (``analysis/delta.py``): the task
-signals (``TaskIndex``), the task progress tracker (``TaskTracker``) and the dependency
-report (``DependencyIndex``). ``update`` works out
-the delta once, by object identity against the issues the previous poll took in, and hands
-it to each.
+signals (``TaskIndex``), the task progress tracker (``TaskTracker``) and the dependency report
+(``DependencyIndex``). ``update`` works out the delta once, by object identity against the
+issues the previous poll took in, and hands it to each.
 """
 
 from __future__ import annotations

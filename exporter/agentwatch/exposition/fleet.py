@@ -26,7 +26,7 @@ from agentwatch.model import AGENT_STATUSES, ISSUE_STATUSES, Agent, CompanySnaps
 log = logging.getLogger("agentwatch.exposition")
 
 POLICY_STATUSES = ("ok", "warning", "hard_stop")
-_NO_DURATIONS = Histogram(TASK_DURATION_BUCKETS)
+_NO_DURATIONS = Histogram(TASK_DURATION_BUCKETS)  # an agent with no completed task: all zero
 UNASSIGNED_LABEL = "(unassigned)"
 
 
