@@ -49,3 +49,19 @@ def test_delta_matches_the_two_polls(polls):
         assert set(delta.removed) == set(before) - set(after)
         assert len(set(delta.changed)) == len(delta.changed)
         before = after
+
+
+def test_the_owner_from_the_blocked_view_makes_a_new_issue_and_changes_none_held():
+    """The source sets a blocked issue's owner from the full view of the blocked ones: as a new
+    object, which the delta sees, never by changing an Issue an earlier snapshot holds."""
+    from agentwatch.source.paperclip import with_unblock_owners
+
+    a, b = Issue("a", "A", "blocked"), Issue("b", "B", "todo")
+    held = {"a": a, "b": b}
+    first = with_unblock_owners(held, {"a": Issue("a", "A", "blocked", unblock_owner="board")})
+    assert first["a"].unblock_owner == "board" and a.unblock_owner is None and first["b"] is b
+    assert issue_delta({"a": a, "b": b}, first).changed == ("a",)
+    again = with_unblock_owners(held, {"a": Issue("a", "A", "blocked", unblock_owner="board")})
+    assert again["a"] is first["a"]  # kept in the sync's dict: the next poll sees no change
+    moved = with_unblock_owners(held, {"a": Issue("a", "A", "blocked", unblock_owner="user")})
+    assert issue_delta(again, moved).changed == ("a",) and again["a"].unblock_owner == "board"

@@ -15,10 +15,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import partial
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
+
+import msgspec
 
 from agentwatch.config import CanaryMarkerConfig, SourceConfig
-from agentwatch.model import CompanySnapshot, Snapshot
+from agentwatch.model import CompanySnapshot, Issue, Snapshot
 from agentwatch.source import parse
 from agentwatch.source.http import HttpClient, SourceError
 from agentwatch.source.issues import Capabilities, IssueSync
@@ -267,12 +269,20 @@ class PaperclipSource:
         cs.approvals = results["approvals"]
         for row in (*cs.costs, *cs.window_spend):
             row.company_id = cid
-        # the snapshot's own copy of the issues (the sync goes on changing its dict), with the
-        # owner of each blocked issue from the full view of the blocked ones
-        issues_now = dict(state.issues.issues)
-        for iid, blocked in state.blocked.issues.items():
-            issue = issues_now.get(iid)
-            if blocked.unblock_owner and issue is not None and issue.status == "blocked":
-                issue.unblock_owner = blocked.unblock_owner
-        cs.issues = issues_now
+        cs.issues = with_unblock_owners(state.issues.issues, state.blocked.issues)
         return cs
+
+
+def with_unblock_owners(held: dict[str, Issue], blocked: Mapping[str, Issue]) -> dict[str, Issue]:
+    """The snapshot's own copy of the issues (the sync goes on changing ``held``, its dict), each
+    blocked issue with its owner from the full view of the blocked ones (the compact view has
+    none). An issue whose owner that sets or changes is a new object, in the copy and in ``held``,
+    so that the next poll keeps it: an ``Issue`` a snapshot holds is never changed, and the
+    analyses that find a poll's changes by object identity (``IssueDelta``) see this one."""
+    issues = dict(held)
+    for iid, row in blocked.items():
+        issue = issues.get(iid)
+        owner = row.unblock_owner
+        if owner and issue is not None and issue.status == "blocked" and issue.unblock_owner != owner:
+            issues[iid] = held[iid] = msgspec.structs.replace(issue, unblock_owner=owner)
+    return issues
