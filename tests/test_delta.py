@@ -31,12 +31,20 @@ def test_an_equal_issue_as_a_new_object_counts_as_changed():
     assert delta.changed == ("a",)
 
 
-def test_rebase_starts_over_unless_the_consumer_holds_before():
+def test_a_consumer_takes_in_the_changes_alone_only_when_it_holds_before():
     before, after = {"a": Issue("a", "A", "todo")}, {}
     delta = issue_delta(before, after)
-    assert delta.rebase(before) is delta
-    assert delta.rebase({}).is_everything
-    assert delta.rebase(None).is_everything and delta.rebase(None).changed == ()
+    assert delta.follows(before)
+    assert not delta.follows({}) and not delta.follows(dict(before)) and not delta.follows(None)
+    everything = issue_delta(None, before)
+    assert not everything.follows(None) and not everything.follows(before) and not everything.follows({})
+
+
+def test_pairs_give_each_changed_or_removed_issue_before_and_after():
+    a, b, c = Issue("a", "A", "todo"), Issue("b", "B", "todo"), Issue("c", "C", "todo")
+    b2, d = Issue("b", "B", "done"), Issue("d", "D", "todo")
+    delta = issue_delta({"a": a, "b": b, "c": c}, {"a": a, "b": b2, "d": d})
+    assert sorted(delta.pairs()) == sorted([("b", b, b2), ("d", None, d), ("c", c, None)])
 
 
 @settings(max_examples=200, deadline=None)

@@ -161,7 +161,8 @@ def test_equal_to_the_walk_of_every_issue_after_every_poll(sequence):
 @given(issue_polls(max_polls=6), st.lists(st.sampled_from((0.0, 1.0, 1000.0)), min_size=6, max_size=6))
 def test_a_delta_from_another_base_is_taken_as_everything(polls, steps):
     """Each delta starts from a copy of the previous poll's issues (equal, but not the mapping
-    the tracker took in), or from the poll before that: never trusted, always rebased."""
+    the tracker took in), or from the poll before that: it does not follow the tracker's issues,
+    so the tracker evaluates every issue again."""
     tracker, oracle = TaskTracker(), OracleTracker()
     now, older, previous = 999_000.0, {}, {}
     for k, (issues, step) in enumerate(zip(polls, steps)):
@@ -215,7 +216,7 @@ def test_handoffs_and_status_changes_while_the_clock_stands_still(steps):
         before = issues
 
 
-# -- the rebase protocol ---------------------------------------------------------------------------
+# -- deltas that do not follow the issues last taken in -------------------------------------------
 
 
 def test_a_delta_that_does_not_start_from_the_issues_taken_in():

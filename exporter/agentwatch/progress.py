@@ -34,7 +34,7 @@ own time, which a clamp to an earlier time cannot raise.)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Mapping
+from typing import Iterable, Mapping
 
 from agentwatch.analysis.delta import IssueDelta, issue_delta
 from agentwatch.model import TERMINAL_ISSUE_STATUSES, CompanySnapshot, Issue
@@ -91,8 +91,7 @@ class TaskTracker:
         # half-way leaves an evaluation of every issue (against the tasks held) to the next
         if delta is None and base is not None:
             delta = issue_delta(base, issues)
-        # IssueDelta.rebase, without building the delta of everything (a tuple of every id)
-        if delta is not None and not delta.is_everything and delta.before is base:
+        if delta is not None and delta.follows(base):
             self._evaluate_delta(delta, now)
         else:
             self._evaluate_all(issues, now)
@@ -121,7 +120,7 @@ class TaskTracker:
         dirty = dict(self._volatile)
         born: list[Issue] = []  # children new to their parent (or with another createdAt)
         recount = False
-        for iid, old, new in _pairs(delta):
+        for iid, old, new in delta.pairs():
             dirty[iid] = None
             was = (old.parent_id, old.created_at) if old is not None and old.parent_id and old.created_at is not None else None
             is_ = (new.parent_id, new.created_at) if new is not None and new.parent_id and new.created_at is not None else None
@@ -240,12 +239,3 @@ def _newest_children(issues: Iterable[Issue], newest: dict[str, float]) -> dict[
             if created is not None and created > get(parent, 0.0):
                 newest[parent] = created
     return newest
-
-
-def _pairs(delta: IssueDelta) -> Iterator[tuple[str, Issue | None, Issue | None]]:
-    """(id, issue before, issue after) of each issue the delta changed or removed."""
-    before, after = delta.before, delta.after
-    for iid in delta.changed:
-        yield iid, before.get(iid), after[iid]
-    for iid in delta.removed:
-        yield iid, before[iid], None

@@ -7,15 +7,16 @@ The analyses that keep state across polls (``TaskIndex``, ``DependencyIndex``, `
 take an ``IssueDelta`` and update only what those issues touch; a poll of 100k issues with 1 %
 changed then costs them some thousand updates rather than a walk of every issue.
 
-A consumer remembers the ``after`` mapping it last took in. A delta whose ``before`` is not that
-mapping (the first poll, a poll that failed half-way, a company seen again) is taken in with
-``rebase``: every issue counts as new, from an empty state.
+A consumer remembers the ``after`` mapping it last took in, and takes in a delta's changes
+alone when the delta ``follows`` that mapping. Any other delta (the first poll, the poll after
+one that failed half-way, a company seen again) is taken in afresh: every issue of ``after``,
+from an empty state.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Iterator, Mapping
 
 from agentwatch.model import Issue
 
@@ -34,12 +35,19 @@ class IssueDelta:
         """Every issue of ``after`` as new: a consumer's first delta, or one to start over from."""
         return cls(_NOTHING, after, tuple(after), ())
 
-    def rebase(self, base: Mapping[str, Issue] | None) -> "IssueDelta":
-        """This delta for a consumer that last took in ``base``: itself when ``base`` is where
-        it starts, else ``everything`` (the consumer then starts from an empty state)."""
-        if self.before is _NOTHING or (base is not None and self.before is base):
-            return self
-        return IssueDelta.everything(self.after)
+    def follows(self, base: Mapping[str, Issue] | None) -> bool:
+        """Whether this delta starts from ``base``, the mapping a consumer last took in (None:
+        none, or an update that did not complete), so that its changes alone bring the consumer
+        to ``after``. A delta of ``everything`` follows no consumer's mapping."""
+        return base is not None and self.before is base
+
+    def pairs(self) -> Iterator[tuple[str, Issue | None, Issue | None]]:
+        """(id, the issue before or None, the issue now or None) of each changed or removed issue."""
+        before, after = self.before, self.after
+        for iid in self.changed:
+            yield iid, before.get(iid), after[iid]
+        for iid in self.removed:
+            yield iid, before[iid], None
 
     @property
     def is_everything(self) -> bool:

@@ -166,11 +166,9 @@ class DependencyIndex:
     def update(self, delta: IssueDelta, agents: Mapping[str, Agent]) -> None:
         """Take in one poll: ``delta`` from the issues last taken in (else the index starts over)
         and the company's agents now."""
-        if not delta.is_everything:  # (rebasing one would list its 100k ids again)
-            delta = delta.rebase(self._base)
-        self._base = None  # until this update is complete
+        base, self._base = self._base, None  # None until this update is complete
         try:
-            self._take(delta.after, agents, None if delta.is_everything else delta)
+            self._take(delta.after, agents, delta if delta.follows(base) else None)
         except BaseException:
             # half-way, the indexes hold part of this poll: the next update starts over, and
             # until then the report is an empty one rather than a mix of two polls
@@ -259,8 +257,7 @@ class DependencyIndex:
         before, after = delta.before, delta.after
         children, resolved_by, component = self._open_children, self._resolved_by, self._component
         touched: set[str] = set()
-        for iid in (*delta.changed, *delta.removed):
-            old, new = before.get(iid), after.get(iid)
+        for iid, old, new in delta.pairs():
             touched.add(iid)
             old_parent, new_parent = _open_parent(old), _open_parent(new)
             if old_parent != new_parent or old_parent is not None and old.is_canary != new.is_canary:

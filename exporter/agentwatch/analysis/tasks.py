@@ -61,9 +61,14 @@ class TaskIndex:
         self._locked: dict[str, Issue] = {}  # issue id -> a task that holds a lock
 
     def update(self, delta: IssueDelta) -> None:
-        delta = delta.rebase(self._base)
-        self._base = None  # an update that raises half-way leaves the next one to start over
-        if delta.is_everything:
+        base, self._base = self._base, None  # an update that raises half-way leaves the next one to start over
+        if delta.follows(base):
+            for _, old, new in delta.pairs():
+                if old is not None:
+                    self._move(old, -1)
+                if new is not None:
+                    self._move(new, 1)
+        else:
             self._clear()
             issues = delta.after.values()
             self._queue.update(map(_queue_key, issues))  # counted in C
@@ -75,15 +80,6 @@ class TaskIndex:
                     enter(issue, 1, took)
             for agent, values in took.items():
                 self._durations[agent] = Histogram.of(_BUCKETS_MS, values)
-        else:
-            before, after = delta.before, delta.after
-            for iid in delta.changed:
-                old = before.get(iid)
-                if old is not None:
-                    self._move(old, -1)
-                self._move(after[iid], 1)
-            for iid in delta.removed:
-                self._move(before[iid], -1)
         self._base = delta.after
 
     def _move(self, issue: Issue, sign: int) -> None:
