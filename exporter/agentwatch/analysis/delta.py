@@ -16,7 +16,8 @@ from an empty state.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator, Mapping
+from collections import Counter
+from typing import Hashable, Iterator, Mapping
 
 from agentwatch.model import Issue
 
@@ -65,3 +66,14 @@ def issue_delta(before: Mapping[str, Issue] | None, after: Mapping[str, Issue]) 
     new = sum(1 for iid in changed if iid not in before)
     removed = () if len(after) - new == len(before) else tuple(before.keys() - after.keys())
     return IssueDelta(before, after, changed, removed)
+
+
+def add_count(counter: Counter, key: Hashable, n: int) -> None:
+    """Add ``n`` (negative: take it out) to a count kept across polls, and drop the count at zero,
+    so that a kept count equals the same count worked out from scratch (``Counter`` equality
+    tells a zero from an absent key)."""
+    left = counter[key] + n
+    if left:
+        counter[key] = left
+    else:
+        del counter[key]

@@ -76,7 +76,7 @@ from typing import Iterable, Mapping
 
 import networkx as nx
 
-from agentwatch.analysis.delta import IssueDelta
+from agentwatch.analysis.delta import IssueDelta, add_count
 from agentwatch.model import TERMINAL_ISSUE_STATUSES, Agent, Issue
 
 UNAVAILABLE_AGENT_STATUSES = frozenset({"paused", "terminated", "error"})
@@ -226,9 +226,9 @@ class DependencyIndex:
         t.cycles += sign * comp.cycles
         t.issues_in_cycles += sign * comp.issues_in_cycles
         t.stalled_tasks += sign * comp.stalled_tasks
-        _add(self._longest, comp.longest_chain, sign)
+        add_count(self._longest, comp.longest_chain, sign)
         for head in comp.heads:
-            _add(t.stalled_by_cause, head.cause, sign)
+            add_count(t.stalled_by_cause, head.cause, sign)
             if sign > 0:
                 self._heads[head.head] = head
             elif self._heads.get(head.head) is head:
@@ -492,15 +492,6 @@ def _end_cause(issue: Issue | None, agents: Mapping[str, Agent], has_open_childr
 
 def _unknown_last(since: float | None) -> float:
     return float("inf") if since is None else since
-
-
-def _add(counter: Counter, key, n: int) -> None:
-    """Add ``n`` to a count, dropping it at zero (so that two equal reports compare equal)."""
-    left = counter[key] + n
-    if left:
-        counter[key] = left
-    else:
-        del counter[key]
 
 
 # ``_resolved_by`` holds some 10k done blockers at 100k issues, nearly all listed by one open

@@ -17,7 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from agentwatch.analysis.delta import IssueDelta
+from agentwatch.analysis.delta import IssueDelta, add_count
 from agentwatch.analysis.histogram import Histogram
 from agentwatch.model import TERMINAL_ISSUE_STATUSES, CompanySnapshot, Issue, Run
 
@@ -84,12 +84,7 @@ class TaskIndex:
 
     def _move(self, issue: Issue, sign: int) -> None:
         """``issue`` enters (``sign`` 1) or leaves (-1) every signal it counts in."""
-        key = _queue_key(issue)
-        n = self._queue[key] + sign
-        if n:
-            self._queue[key] = n
-        else:
-            del self._queue[key]
+        add_count(self._queue, _queue_key(issue), sign)
         if not issue.is_canary:
             self._enter(issue, sign)
 
