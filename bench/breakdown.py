@@ -25,7 +25,7 @@ from agentwatch.source import parse
 from agentwatch.source.paperclip import PaperclipSource
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from measure_agentwatch import record_requests  # noqa: E402
+from measure_agentwatch import mutate_load, record_requests  # noqa: E402
 from run import HERE, SCALES, run_json, start_server  # noqa: E402
 
 
@@ -58,8 +58,7 @@ def stages(url: str) -> dict[str, float]:
     plans: dict[str, list[str]] = {}
     for poll in ("full", "steady"):
         if poll == "steady":  # 1 % of the issues change, as bench/run.py's steady poll
-            requests.post(url + "/__bench/mutate?fraction=0.01", timeout=60).raise_for_status()
-            time.sleep(0.05)
+            mutate_load(url)
         for stage, seconds in poll_stages(poller, source).items():
             out[f"{poll}: {stage}"] = seconds
         plans[poll] = list(paths)

@@ -74,6 +74,15 @@ def record_requests(source: PaperclipSource) -> list[str]:
     return seen
 
 
+def mutate_load(url: str, fraction: float = 0.01) -> dict[str, str]:
+    """``fraction`` of the load server's issues change; their new statuses. Returns a moment
+    after, so that the changes are behind the next poll's clock."""
+    resp = requests.post(f"{url}/__bench/mutate?fraction={fraction}", timeout=60)
+    resp.raise_for_status()
+    time.sleep(0.05)
+    return resp.json()["statuses"]
+
+
 def mutate_real(url: str, snapshot, fraction: float) -> dict[str, str]:
     """1 % of the issues of a real Paperclip change status, through its API; their new statuses."""
     issues = [i for cs in snapshot.companies.values() for i in cs.issues.values() if i.status in ("backlog", "todo")]
@@ -110,10 +119,10 @@ def main() -> int:
     paths.clear()
     if args.real:
         statuses = mutate_real(args.url, poller.last_snapshot, 0.01)
+        time.sleep(0.05)
     else:
-        statuses = requests.post(args.url + "/__bench/mutate?fraction=0.01", timeout=60).json()["statuses"]
+        statuses = mutate_load(args.url)
     changed = len(statuses)
-    time.sleep(0.05)
     ok, cpu, wall = timed(poller.poll_once)
     assert ok, "the steady-state poll failed"
     check_seen(poller.last_snapshot, statuses)
@@ -147,8 +156,7 @@ def main() -> int:
     # and kept across polls: 1 % of the issues change again, the source reads them, and each
     # analysis the poller keeps takes in that delta alone
     if not args.real:
-        requests.post(args.url + "/__bench/mutate?fraction=0.01", timeout=60).raise_for_status()
-        time.sleep(0.05)
+        mutate_load(args.url)
         now = time.time()
         (later,) = source.poll(now).companies.values()
         delta = issue_delta(held.issues, later.issues)
