@@ -61,7 +61,7 @@ class TaskIndex:
         self._locked: dict[str, Issue] = {}  # issue id -> a task that holds a lock
 
     def update(self, delta: IssueDelta) -> None:
-        base, self._base = self._base, None  # an update that raises half-way leaves the next one to start over
+        base, self._base = self._base, None  # one that raises half-way leaves the next to start over
         if delta.follows(base):
             for _, old, new in delta.pairs():
                 if old is not None:
@@ -94,23 +94,23 @@ class TaskIndex:
         agent = issue.assignee_agent_id or UNASSIGNED
         status = issue.status
         if status == "done":
-            # startedAt to completedAt in whole milliseconds, 0 if negative
             started, completed = issue.started_at, issue.completed_at
-            took = None if started is None or completed is None else round((completed - started) * 1000.0)
-            if took is not None and took < 0:
-                took = 0
-            if took is not None and gather is not None:
-                values = gather.get(agent)
-                if values is None:
-                    values = gather[agent] = []
-                values.append(took)
-            elif took is not None:
-                hist = self._durations.get(agent)
-                if hist is None:
-                    hist = self._durations[agent] = Histogram(_BUCKETS_MS)
-                hist.observe(took, sign)
-                if not hist.count:
-                    del self._durations[agent]
+            if started is not None and completed is not None:
+                took = round((completed - started) * 1000.0)  # whole milliseconds, 0 if negative
+                if took < 0:
+                    took = 0
+                if gather is not None:
+                    values = gather.get(agent)
+                    if values is None:
+                        values = gather[agent] = []
+                    values.append(took)
+                else:
+                    hist = self._durations.get(agent)
+                    if hist is None:
+                        hist = self._durations[agent] = Histogram(_BUCKETS_MS)
+                    hist.observe(took, sign)
+                    if not hist.count:
+                        del self._durations[agent]
         elif status == "in_progress":
             start = issue.started_at if issue.started_at is not None else issue.created_at
             if start is not None:
