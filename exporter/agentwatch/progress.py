@@ -122,8 +122,7 @@ class TaskTracker:
         recount = False
         for iid, old, new in delta.pairs():
             dirty[iid] = None
-            was = (old.parent_id, old.created_at) if old is not None and old.parent_id and old.created_at is not None else None
-            is_ = (new.parent_id, new.created_at) if new is not None and new.parent_id and new.created_at is not None else None
+            was, is_ = _as_child(old), _as_child(new)
             if was == is_:
                 continue
             if was is not None:
@@ -226,6 +225,13 @@ class TaskTracker:
             if run.input_tokens is not None or run.cost_usd is not None:
                 task.llm_calls += 1
                 task.spend_usd += run.cost_usd or 0.0
+
+
+def _as_child(issue: Issue | None) -> tuple[str, float] | None:
+    """(parent id, createdAt) of an issue that counts as a child of its parent, or None."""
+    if issue is None or not issue.parent_id or issue.created_at is None:
+        return None
+    return issue.parent_id, issue.created_at
 
 
 def _newest_children(issues: Iterable[Issue], newest: dict[str, float]) -> dict[str, float]:
