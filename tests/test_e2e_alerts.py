@@ -9,6 +9,7 @@ thresholds in the exporter config. The rule expressions are the shipped ones.
 from __future__ import annotations
 
 import shutil
+import time
 
 import pytest
 
@@ -65,7 +66,11 @@ def faults(paperclip_api, paperclip_root, paperclip_server, tmp_path_factory):
     api.create_issue(c, "Routine work", status="todo", assigneeAgentId=agents["control"])
 
     api.wait_runs_idle(c, timeout=90)
-    wait_for(lambda: api.get(f"/api/agents/{agents['hung']}").get("lastHeartbeatAt"), timeout=60, what="Hugo's first heartbeat")
+    # Hugo's first run must have finished before he is made to hang: the alert reads the end of his
+    # last finished run. (Not lastHeartbeatAt: the scheduler sets it when it claims a timer wake,
+    # before the run starts, so a run claimed then could still start with the hanging config.)
+    wait_for(lambda: [r for r in api.runs(c) if r.get("agentId") == agents["hung"] and r.get("status") == "succeeded"],
+             timeout=60, what="Hugo's first finished run")
     api.patch(f"/api/agents/{agents['hung']}", {"adapterConfig": process_config(root, {"FAKE_SLEEP_SEC": "3000"}, timeout=3600)})
     # its next task stays in progress: the run on it never ends
     api.patch(f"/api/agents/{agents['stuck']}", {"adapterConfig": process_config(root, {"FAKE_SLEEP_SEC": "3000"}, timeout=3600)})
@@ -90,7 +95,7 @@ def faults(paperclip_api, paperclip_root, paperclip_server, tmp_path_factory):
     exporter.start()
     prom = Prometheus(work, [exporter.url.removeprefix("http://")], am.url, rules_for_factor=60)
     try:
-        yield {"hook": hook, "prom": prom, "agents": agents, "api": api, "runaway_task": runaway_task}
+        yield {"hook": hook, "prom": prom, "agents": agents, "api": api, "runaway_task": runaway_task, "company": c}
     finally:
         for key in ("hung", "runaway", "stuck"):
             try:
@@ -113,7 +118,10 @@ def test_each_fault_pages_with_the_right_labels(faults):
         missing = [name for name, (agent, _) in EXPECTED.items() if not any(agent in (None, a["labels"].get("agent")) for _, a in got.get(name, []))]
         return got if not missing else ("missing", missing, sorted(got))
 
-    got = wait_for(arrived, timeout=240, interval=2, what="every fault's alert at the webhook")
+    try:
+        got = wait_for(arrived, timeout=240, interval=2, what="every fault's alert at the webhook")
+    except TimeoutError as exc:
+        raise AssertionError(f"{exc}\n{evidence(faults)}") from None
     for name, (agent, receiver) in EXPECTED.items():
         matches = [(r, a) for r, a in got[name] if agent is None or a["labels"].get("agent") == agent]
         assert any(r == receiver for r, _ in matches), (name, [r for r, _ in matches])
@@ -122,6 +130,39 @@ def test_each_fault_pages_with_the_right_labels(faults):
         assert labels["company"] == "E2E Faults Co" and labels["source"] == "e2e"
         annotations = matches[0][1]["annotations"]
         assert annotations["runbook_url"].endswith(f"/{name}.md") and annotations["summary"] and annotations["description"]
+
+
+HUNG_SERIES = tuple(
+    f'{name}{{agent="Hung Hugo"}}'
+    for name in (
+        "agentwatch_agent_last_run_finished_timestamp_seconds", "agentwatch_agent_last_heartbeat_timestamp_seconds",
+        "agentwatch_agent_heartbeat_interval_seconds", "agentwatch_agent_heartbeat_enabled", "agentwatch_agent_status",
+    )
+)
+
+
+def evidence(faults) -> str:
+    """What the platform and Prometheus held for the hung agent when a wait ran out, so a failure in
+    CI says which link of the chain broke."""
+    api, prom, hugo = faults["api"], faults["prom"], faults["agents"]["hung"]
+    lines = [f"now={time.time():.0f}"]
+    try:
+        runs = [r for r in api.runs(faults["company"]) if r.get("agentId") == hugo]
+        lines += [f"run {r.get('status')} {r.get('invocationSource')} {r.get('errorCode')} started={r.get('startedAt')} finished={r.get('finishedAt')}" for r in runs[:8]]
+        agent = api.get(f"/api/agents/{hugo}")
+        lines.append(f"agent status={agent.get('status')} lastHeartbeatAt={agent.get('lastHeartbeatAt')} runtimeConfig={agent.get('runtimeConfig')}")
+    except Exception as exc:  # evidence only: never hide the original failure
+        lines.append(f"platform: {exc!r}")
+    for expr in HUNG_SERIES:
+        try:
+            lines += [f"{expr} {s['metric'].get('status', '')} = {s['value'][1]}" for s in prom.query(expr)]
+        except Exception as exc:
+            lines.append(f"{expr}: {exc!r}")
+    try:
+        lines += [f"prometheus alert {a['labels']['alertname']} {a['labels'].get('agent')} {a.get('state')}" for a in prom.alerts()]
+    except Exception as exc:
+        lines.append(f"prometheus alerts: {exc!r}")
+    return "\n".join(lines)
 
 
 def test_the_healthy_control_agent_raises_nothing(faults):
