@@ -4,29 +4,35 @@ from __future__ import annotations
 
 from agentwatch.canary.runner import CanaryRecord, CanaryRunner
 from agentwatch.analysis.histogram import Histogram
-from agentwatch.exposition.families import Families
+from agentwatch.exposition.families import Families, LabelSet
 from agentwatch.models_in_use import ModelTracker
 
 LATENCY_BUCKETS = (5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0)
 
 
 def model_families(f: Families, alabels, tracker: ModelTracker, agent_ids) -> None:
+    """The model each agent uses; the lines change only with its model, so they are kept between polls."""
     for agent_id in agent_ids:
         state = tracker.agents.get(agent_id)
         if state is None:
             continue
         labels = alabels(agent_id)
-        f.info(
-            "agentwatch_agent_model",
-            "The model an agent uses: from its adapter configuration, else the newest model recorded in its cost events or runs.",
-            {**labels, "model": state.current, "adapter_model": state.adapter_model, "recorded_model": state.recorded_model},
-        )
-        f.gauge(
-            "agentwatch_agent_model_change_timestamp_seconds",
-            "When the agent's model last changed (adapter model, or a new model in its cost events); its creation before any change.",
-            labels,
-            state.changed_at,
-        )
+        inputs = (labels.body, state.current, state.adapter_model, state.recorded_model, state.changed_at)
+        f.kept(("agent model", agent_id), inputs, _agent_model, f, labels, *inputs[1:])
+
+
+def _agent_model(f: Families, labels: LabelSet, current: str, adapter_model: str, recorded_model: str, changed_at: float) -> None:
+    f.info(
+        "agentwatch_agent_model",
+        "The model an agent uses: from its adapter configuration, else the newest model recorded in its cost events or runs.",
+        {**labels, "model": current, "adapter_model": adapter_model, "recorded_model": recorded_model},
+    )
+    f.gauge(
+        "agentwatch_agent_model_change_timestamp_seconds",
+        "When the agent's model last changed (adapter model, or a new model in its cost events); its creation before any change.",
+        labels,
+        changed_at,
+    )
 
 
 def _pass_ratio(rec: CanaryRecord, since: float) -> tuple[tuple[int, float] | None, tuple[int, float] | None]:

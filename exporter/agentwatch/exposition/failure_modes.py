@@ -7,13 +7,13 @@ from typing import Callable
 from agentwatch.analysis import dependencies
 from agentwatch.analysis.context import RATIO_BUCKETS, ContextWindows, growth
 from agentwatch.analysis.loops import LoopSignals, loop_signals
-from agentwatch.config import Settings
-from agentwatch.exposition.families import Families
+from agentwatch.config import Settings, Thresholds
+from agentwatch.exposition.families import Families, LabelSet
 from agentwatch.ledger import LedgerView
 from agentwatch.model import CompanySnapshot
 from agentwatch.progress import TaskTracker
 
-Labels = Callable[[str], dict[str, str]]
+Labels = Callable[[str], LabelSet]
 
 
 LOOP_GAUGES = (
@@ -134,22 +134,28 @@ def context(
 
 
 def thresholds(f: Families, cs: CompanySnapshot, alabels: Labels, resolved) -> None:
-    """Every agent's resolved thresholds, for the alerting rules to join on."""
-    dumped: dict[int, list] = {}  # agents of a role share one resolved object
+    """Every agent's resolved thresholds, for the alerting rules to join on. Their lines change
+    only with the agent's labels or thresholds, so they are kept between polls (``Families.kept``)."""
+    dumped: dict[int, list] = {}  # agents of a role share one resolved object: its items, once
     for agent in cs.agents.values():
         labels = alabels(agent.id)
         resolved_for_agent = resolved(agent.id)
-        items = dumped.get(id(resolved_for_agent))
-        if items is None:
-            items = dumped[id(resolved_for_agent)] = list(resolved_for_agent.model_dump().items())
-        for name, value in items:
-            f.gauge(
-                "agentwatch_agent_threshold",
-                "Alert thresholds resolved for the agent from the config (agent, then role, then defaults).",
-                labels,
-                value,
-                ("threshold", name),
-            )
+        key = ("agentwatch_agent_threshold", cs.company.id, agent.id)
+        f.kept(key, (labels.body, resolved_for_agent), _thresholds, f, labels, resolved_for_agent, dumped)
+
+
+def _thresholds(f: Families, labels: LabelSet, resolved: Thresholds, dumped: dict[int, list]) -> None:
+    items = dumped.get(id(resolved))
+    if items is None:
+        items = dumped[id(resolved)] = list(resolved.model_dump().items())
+    for name, value in items:
+        f.gauge(
+            "agentwatch_agent_threshold",
+            "Alert thresholds resolved for the agent from the config (agent, then role, then defaults).",
+            labels,
+            value,
+            ("threshold", name),
+        )
 
 
 def deadlocks(f: Families, base: dict[str, str], index: dependencies.DependencyIndex, settings: Settings, now: float) -> None:

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from functools import lru_cache
-from typing import Iterable, Sequence
+from typing import Callable, Hashable, Iterable, Sequence
 
 from prometheus_client.core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.utils import floatToGoString
 
-# family name -> (the HELP and TYPE lines, the sample lines), in the text exposition format
-Rendered = dict[str, tuple[bytes, bytes]]
+# family name -> (the HELP and TYPE lines, the sample lines in chunks), in the text exposition format
+Rendered = dict[str, tuple[bytes, list[bytes]]]
 
 
 def _escape(value: str) -> str:
@@ -68,11 +68,44 @@ class LabelSet(dict):
     __setitem__ = __delitem__ = update = pop = popitem = clear = setdefault = __ior__ = _written  # type: ignore[assignment]
 
 
-class Families:
-    """Ordered metric families by name; each ``add`` appends one sample line."""
+# a kept block: the inputs it was written from, and per family touched (name, header, the lines
+# joined and encoded: the rendering of a build holds the very same bytes, so they are held once)
+Block = tuple[object, list[tuple[str, str, bytes]]]
+
+
+class KeptBlocks:
+    """Blocks of sample lines kept from one build to the next (``Families.kept``), each with the
+    inputs it was written from. A block that a build does not ask for is forgotten by the end of
+    the next, so what is held is what the last build wrote through blocks, joined."""
 
     def __init__(self) -> None:
-        self._by_name: dict[str, tuple[str, list[str]]] = {}  # name -> (header, sample lines)
+        self._current: dict[Hashable, Block] = {}
+        self._previous: dict[Hashable, Block] = {}
+
+    def next_build(self) -> None:
+        """Start a build: blocks not asked for since the one before are dropped."""
+        self._previous, self._current = self._current, {}
+
+    def take(self, key: Hashable) -> Block | None:
+        block = self._previous.pop(key, None)
+        return self._current.pop(key, None) if block is None else block
+
+    def put(self, key: Hashable, block: Block) -> None:
+        self._current[key] = block
+
+    def __len__(self) -> int:
+        return len(self._current) + len(self._previous)
+
+
+class Families:
+    """Ordered metric families by name; each ``add`` appends one sample line.
+
+    ``kept``: blocks of lines kept across builds (``kept()``); without it every block is written."""
+
+    def __init__(self, kept: KeptBlocks | None = None) -> None:
+        self._by_name: dict[str, tuple[str, list]] = {}  # name -> (header, sample lines and kept blocks' bytes)
+        self._headers: dict[str, str] = {}  # name -> the HELP and TYPE lines of its first appearance
+        self._kept = kept
         # (label name, value) -> 'name="escaped value"': the same agent, company and status pairs
         # recur in every family, so each is escaped once per build rather than once per series
         self._pairs: dict[tuple[str, str], str] = {}
@@ -109,9 +142,13 @@ class Families:
     def _lines(self, name: str, doc: str, typ: str) -> list[str]:
         family = self._by_name.get(name)
         if family is None:
-            shown = name + "_total" if typ == "counter" else name
-            doc = doc.replace("\\", r"\\").replace("\n", r"\n")
-            family = self._by_name[name] = (f"# HELP {shown} {doc}\n# TYPE {shown} {typ}\n", [])
+            # a family's header is written once per build, though ``kept`` opens it in every block
+            header = self._headers.get(name)
+            if header is None:
+                shown = name + "_total" if typ == "counter" else name
+                doc = doc.replace("\\", r"\\").replace("\n", r"\n")
+                header = self._headers[name] = f"# HELP {shown} {doc}\n# TYPE {shown} {typ}\n"
+            family = self._by_name[name] = (header, [])
         return family[1]
 
     def gauge(self, name: str, doc: str, labels: dict[str, str], value: float, extra: tuple[str, str] | None = None) -> None:
@@ -149,18 +186,57 @@ class Families:
         lines.append(self._line(name + "_count", labels, count))
         lines.append(self._line(name + "_sum", labels, total))
 
+    def kept(self, key: Hashable, inputs: object, write: Callable[..., None], *args) -> None:
+        """The lines ``write(*args)`` adds, kept under ``key`` with the ``inputs`` they are written from.
+        While a later build passes equal ``inputs``, the kept lines are added again and ``write``
+        is not called: ``inputs`` must hold everything the lines depend on, labels included.
+        The lines come out as ``write()`` would add them: in their families, in call order."""
+        store = self._kept
+        if store is None:
+            write(*args)
+            return
+        block = store.take(key)
+        if block is None or block[0] != inputs:
+            outer, self._by_name = self._by_name, {}
+            try:
+                write(*args)
+            finally:
+                written, self._by_name = self._by_name, outer
+            block = (inputs, [(name, header, "".join(lines).encode()) for name, (header, lines) in written.items()])
+        store.put(key, block)
+        by_name = self._by_name
+        for name, header, text in block[1]:
+            family = by_name.get(name)
+            if family is None:
+                family = by_name[name] = (header, [])
+            family[1].append(text)
+
     def declare(self, name: str, doc: str, typ: str) -> None:
         """Make a family exist even with no samples, so HELP/TYPE are stable."""
         self._lines(name, doc, typ)
 
     def render(self) -> Rendered:
         """Each family as bytes, split into its header and its samples, so that a scrape only joins
-        bytes (``join_rendered``). The families are emptied as they go: a family's lines are
-        dropped once joined, so the lines and their rendering are not all held at once."""
+        bytes (``join_rendered``). The samples are chunks: the lines written in this build, joined,
+        between the bytes of the kept blocks, which are shared with the store rather than copied.
+        The families are emptied as they go: a family's lines are dropped once joined, so the
+        lines and their rendering are not all held at once."""
         out: Rendered = {}
         for name in list(self._by_name):
-            header, lines = self._by_name.pop(name)
-            out[name] = (header.encode(), "".join(lines).encode())
+            header, items = self._by_name.pop(name)
+            chunks: list[bytes] = []
+            lines: list[str] = []
+            for item in items:
+                if item.__class__ is bytes:
+                    if lines:
+                        chunks.append("".join(lines).encode())
+                        lines = []
+                    chunks.append(item)
+                else:
+                    lines.append(item)
+            if lines:
+                chunks.append("".join(lines).encode())
+            out[name] = (header.encode(), chunks)
         return out
 
 
@@ -173,12 +249,12 @@ def join_rendered(groups: Iterable[Rendered]) -> bytes:
     header, in the order they first appear."""
     merged: dict[str, list[bytes]] = {}
     for group in groups:
-        for name, (header, body) in group.items():
+        for name, (header, chunks) in group.items():
             parts = merged.get(name)
             if parts is None:
-                merged[name] = [header, body]
+                merged[name] = [header, *chunks]
             else:
-                parts.append(body)
+                parts.extend(chunks)
     return b"".join(b"".join(parts) for parts in merged.values())
 
 

@@ -7,8 +7,10 @@ prebuilt families, so it never waits on the platform.
 from __future__ import annotations
 
 import logging
+from typing import NamedTuple
 
 from agentwatch.analysis import agents as agent_analysis
+from agentwatch.analysis.agents import GapStats
 from agentwatch.analysis.budget import expected_daily_spend
 from agentwatch.analysis.escalations import escalation_signals
 from agentwatch.analysis.tasks import TASK_DURATION_BUCKETS, UNASSIGNED
@@ -17,11 +19,11 @@ from agentwatch.config import Settings, Thresholds
 from agentwatch.analysis.context import ContextWindows
 from agentwatch.analysis.histogram import Histogram
 from agentwatch.exposition import failure_modes
-from agentwatch.exposition.families import Families
+from agentwatch.exposition.families import Families, KeptBlocks, LabelSet
 from agentwatch.exposition.canary import model_families
 from agentwatch.models_in_use import ModelTracker
 from agentwatch.ledger import RUN_DURATION_BUCKETS, LedgerView, RunLedger
-from agentwatch.model import AGENT_STATUSES, ISSUE_STATUSES, Agent, CompanySnapshot, Snapshot
+from agentwatch.model import AGENT_STATUSES, ISSUE_STATUSES, Agent, BudgetPolicy, CompanySnapshot, CostRow, Run, Snapshot
 
 log = logging.getLogger("agentwatch.exposition")
 
@@ -43,6 +45,7 @@ class FleetBuilder:
         self.settings = settings
         self.windows = windows or ContextWindows(settings.analysis.context_windows)
         self._resolved: dict[tuple[str, str, str], Thresholds] = {}  # (role, overriding name, overriding id)
+        self._kept = KeptBlocks()  # lines that change only when their agent does (Families.kept)
 
     def build(
         self,
@@ -55,7 +58,8 @@ class FleetBuilder:
         """Families for one snapshot, and the number of series dropped by the cardinality guard.
         ``analyses``: the poller's, per company id, updated with this snapshot; a company without
         them is analysed from scratch."""
-        f = Families()
+        self._kept.next_build()
+        f = Families(self._kept)
         dropped = {"companies": 0, "agents": 0}
         limits = self.settings.limits
         companies = sorted(snapshot.companies.values(), key=lambda c: c.company.id)
@@ -147,104 +151,37 @@ class FleetBuilder:
     def _agents(self, f: Families, cs: CompanySnapshot, now: float, alabels, view: LedgerView) -> None:
         runs_by_agent = agent_analysis.runs_by_agent(cs.runs)
         phantom = agent_analysis.phantom_running(cs)
+        live_by_agent: dict[str, list[Run]] = {}
+        for run in cs.live_runs:
+            if run.live:
+                live_by_agent.setdefault(run.agent_id, []).append(run)
         for agent in cs.agents.values():
             labels = alabels(agent.id)
-            f.info(
-                "agentwatch_agent",
-                "Agent metadata: id, title, adapter type and configured model.",
-                {**labels, "agent_id": agent.id, "title": agent.title, "adapter_type": agent.adapter_type, "model": agent.model},
-            )
-            for status in _statuses(agent):
-                f.gauge(
-                    "agentwatch_agent_status",
-                    "Agent status as a state set: 1 for the current status.",
-                    labels,
-                    1.0 if agent.status == status else 0.0,
-                    ("status", status),
-                )
-            if agent.status == "paused":
-                f.gauge(
-                    "agentwatch_agent_paused",
-                    "1 while the agent is paused, by pause reason (budget = paused by a budget hard stop).",
-                    labels,
-                    1.0,
-                    ("reason", agent.pause_reason or "unknown"),
-                )
-            f.gauge(
-                "agentwatch_agent_running_without_live_run",
-                "1 when the agent's status is running but it has no live run (Paperclip #2912, #9348).",
-                labels,
-                1.0 if agent.id in phantom else 0.0,
-            )
             hb = agent.heartbeat
-            f.gauge("agentwatch_agent_heartbeat_enabled", "1 when the heartbeat timer is enabled.", labels, float(hb.enabled))
-            f.gauge(
-                "agentwatch_agent_heartbeat_interval_seconds",
-                "Configured heartbeat interval (0 = no timer).",
+            f.kept(
+                ("agent description", cs.company.id, agent.id),
+                (labels.body, agent.title, agent.adapter_type, agent.model, agent.status, agent.pause_reason, hb),
+                _describe_agent,
+                f,
+                agent,
                 labels,
-                hb.interval_seconds,
             )
-            if hb.scheduler_active is not None:
-                f.gauge(
-                    "agentwatch_agent_heartbeat_scheduler_active",
-                    "1 when the platform scheduler will wake the agent on its timer.",
-                    labels,
-                    float(hb.scheduler_active),
-                )
-            if agent.last_heartbeat_at is not None:
-                f.gauge(
-                    "agentwatch_agent_last_heartbeat_timestamp_seconds",
-                    "End of the agent's last run of any kind (Paperclip lastHeartbeatAt).",
-                    labels,
-                    agent.last_heartbeat_at,
-                )
-            finished = view.last_finished.get((cs.company.id, agent.id))
-            if finished is not None:
-                f.gauge(
-                    "agentwatch_agent_last_run_finished_timestamp_seconds",
-                    "End of the agent's newest finished run seen by the exporter. Unlike lastHeartbeatAt, which "
-                    "the scheduler bumps even while a run hangs, this stops when runs stop finishing.",
-                    labels,
-                    finished,
-                )
-            gaps = agent_analysis.heartbeat_gaps(runs_by_agent.get(agent.id, []))
-            if gaps is not None:
-                f.gauge("agentwatch_agent_heartbeat_gaps", "Gaps between timer wakes in the recent run window.", labels, gaps.count)
-                f.gauge("agentwatch_agent_heartbeat_gap_mean_seconds", "Mean gap between timer wakes.", labels, gaps.mean)
-                f.gauge(
-                    "agentwatch_agent_heartbeat_gap_stddev_seconds", "Standard deviation of gaps between timer wakes.", labels, gaps.stddev
-                )
-                f.gauge("agentwatch_agent_heartbeat_gap_max_seconds", "Longest gap between timer wakes.", labels, gaps.maximum)
             agent_runs = runs_by_agent.get(agent.id, [])
-            f.gauge(
-                "agentwatch_agent_consecutive_failed_runs",
-                "Failed or timed-out runs in a row, newest first (Paperclip #6390).",
-                labels,
+            starts = [r.started_at for r in live_by_agent.get(agent.id, ()) if r.started_at is not None]
+            activity = AgentActivity(
+                agent.id in phantom,
+                agent.last_heartbeat_at,
+                view.last_finished.get((cs.company.id, agent.id)),
+                agent_analysis.heartbeat_gaps(agent_runs),
                 agent_analysis.consecutive_failures(agent_runs),
-            )
-            f.gauge("agentwatch_agent_spend_month_usd", "Agent spend in the current UTC month.", labels, agent.spent_monthly_usd)
-            f.gauge("agentwatch_agent_budget_monthly_usd", "Agent monthly budget (0 = none).", labels, agent.budget_monthly_usd)
-            f.gauge(
-                "agentwatch_agent_budget_expected_daily_usd",
-                "Expected daily spend: the monthly budget spread over the days of the month.",
-                labels,
+                agent.spent_monthly_usd,
+                agent.budget_monthly_usd,
                 expected_daily_spend(agent.budget_monthly_usd, now),
-            )
-            f.gauge(
-                "agentwatch_agent_in_flight_spend_usd",
-                "Spend recorded since the agent's oldest live run started; 0 with no live run (Paperclip #11276).",
-                labels,
                 cs.in_flight_spend.get(agent.id, 0.0),
-            )
-            live = [r for r in cs.live_runs if r.live and r.agent_id == agent.id]
-            f.gauge("agentwatch_agent_live_runs", "Queued or running runs.", labels, len(live))
-            starts = [r.started_at for r in live if r.started_at is not None]
-            f.gauge(
-                "agentwatch_agent_oldest_live_run_age_seconds",
-                "Age of the agent's oldest running run (0 = none).",
-                labels,
+                len(live_by_agent.get(agent.id, ())),
                 max(0.0, now - min(starts)) if starts else 0.0,
             )
+            f.kept(("agent activity", cs.company.id, agent.id), (labels.body, activity), _agent_activity, f, labels, activity)
 
     def _tasks(self, f: Families, base: dict, cs: CompanySnapshot, now: float, alabels, held: CompanyAnalyses) -> None:
         signals = held.tasks.signals(cs, now)
@@ -264,22 +201,10 @@ class FleetBuilder:
             f.gauge("agentwatch_canary_tasks", "Canary tasks by status (kept out of every other task metric).", {**base, "status": status}, n)
         for agent in cs.agents.values():
             labels = alabels(agent.id)
-            f.counter(
-                "agentwatch_agent_tasks_completed",
-                "Tasks completed (status done) by the agent, from platform state: restart-safe; a reopened task lowers it.",
-                labels,
-                signals.completed.get(agent.id, 0),
-            )
-            durations = signals.durations.get(agent.id) or _NO_DURATIONS  # held in milliseconds
-            f.histogram(
-                "agentwatch_agent_task_duration_seconds",
-                "Duration of completed tasks, startedAt to completedAt.",
-                labels,
-                TASK_DURATION_BUCKETS,
-                durations.counts,
-                durations.count,
-                durations.total / 1000.0,
-            )
+            completed = signals.completed.get(agent.id, 0)
+            durations = signals.durations.get(agent.id) or _NO_DURATIONS  # held in milliseconds, changed in place
+            inputs = (labels.body, completed, durations.count, durations.total, tuple(durations.counts))
+            f.kept(("agent completions", cs.company.id, agent.id), inputs, _completions, f, labels, *inputs[1:])
             f.gauge(
                 "agentwatch_agent_oldest_in_progress_task_age_seconds",
                 "Age of the agent's oldest in-progress task since startedAt (0 = none).",
@@ -321,40 +246,15 @@ class FleetBuilder:
             )
 
     def _budget(self, f: Families, base: dict, cs: CompanySnapshot, alabels) -> None:
+        rows_by_agent: dict[str, list[CostRow]] = {}
         for row in cs.costs:
-            if row.agent_id not in cs.agents:
-                continue
-            labels = f.labels(
-                {**alabels(row.agent_id), "provider": row.provider, "biller": row.biller, "model": row.model, "billing_type": row.billing_type}
-            )
-            f.counter(
-                "agentwatch_agent_cost_usd",
-                "All-time spend per agent and model (platform cost events): restart-safe, no monthly reset.",
-                labels,
-                row.cost_usd,
-            )
-            for kind, n in (("input", row.input_tokens), ("cached_input", row.cached_input_tokens), ("output", row.output_tokens)):
-                f.counter("agentwatch_agent_tokens", "All-time tokens per agent and model.", labels, n, ("kind", kind))
-        for policy in cs.policies:
-            labels = f.labels({**base, "scope_type": policy.scope_type, "scope": policy.scope_name, "window": policy.window_kind})
-            f.gauge("agentwatch_budget_policy_amount_usd", "Budget policy limit.", labels, policy.amount_usd)
-            f.gauge("agentwatch_budget_policy_observed_usd", "Spend counted against the policy in its window.", labels, policy.observed_usd)
-            f.gauge(
-                "agentwatch_budget_policy_utilization_ratio",
-                "Observed spend over the limit (1 = limit reached).",
-                labels,
-                policy.observed_usd / policy.amount_usd if policy.amount_usd > 0 else 0.0,
-            )
-            f.gauge("agentwatch_budget_policy_warn_ratio", "Utilization at which the platform warns.", labels, policy.warn_ratio)
-            f.gauge("agentwatch_budget_policy_hard_stop_enabled", "1 when reaching the limit pauses the scope.", labels, float(policy.hard_stop_enabled))
-            for status in _with_extra(POLICY_STATUSES, policy.status):
-                f.gauge(
-                    "agentwatch_budget_policy_status",
-                    "Budget policy status as a state set (ok, warning, hard_stop).",
-                    labels,
-                    1.0 if policy.status == status else 0.0,
-                    ("status", status),
-                )
+            if row.agent_id in cs.agents:
+                rows_by_agent.setdefault(row.agent_id, []).append(row)
+        for agent_id, rows in rows_by_agent.items():  # an agent's cost lines change only when it spends
+            labels = alabels(agent_id)
+            f.kept(("agent costs", cs.company.id, agent_id), (labels.body, rows), _costs, f, labels, rows)
+        for policy in cs.policies:  # a policy's lines change only when the policy or its spend does
+            f.kept(("budget policy", cs.company.id, policy.id), (base, policy), _policy, f, base, policy)
         open_incidents: dict[tuple[str, str], int] = {}
         for incident in cs.incidents:
             if incident.status == "open":
@@ -388,6 +288,171 @@ class FleetBuilder:
                 alabels(agent.id),
                 signals.blocked_on_human.get(agent.id, 0),
             )
+
+
+def _completions(f: Families, labels: LabelSet, completed: int, count: int, total_ms: float, counts: tuple[int, ...]) -> None:
+    """The agent's completed tasks and their durations: they change only when one of its tasks
+    is completed or reopened, so ``_tasks`` keeps their lines between polls."""
+    f.counter(
+        "agentwatch_agent_tasks_completed",
+        "Tasks completed (status done) by the agent, from platform state: restart-safe; a reopened task lowers it.",
+        labels,
+        completed,
+    )
+    f.histogram(
+        "agentwatch_agent_task_duration_seconds",
+        "Duration of completed tasks, startedAt to completedAt.",
+        labels,
+        TASK_DURATION_BUCKETS,
+        counts,
+        count,
+        total_ms / 1000.0,
+    )
+
+
+def _policy(f: Families, base: dict[str, str], policy: BudgetPolicy) -> None:
+    labels = f.labels({**base, "scope_type": policy.scope_type, "scope": policy.scope_name, "window": policy.window_kind})
+    f.gauge("agentwatch_budget_policy_amount_usd", "Budget policy limit.", labels, policy.amount_usd)
+    f.gauge("agentwatch_budget_policy_observed_usd", "Spend counted against the policy in its window.", labels, policy.observed_usd)
+    f.gauge(
+        "agentwatch_budget_policy_utilization_ratio",
+        "Observed spend over the limit (1 = limit reached).",
+        labels,
+        policy.observed_usd / policy.amount_usd if policy.amount_usd > 0 else 0.0,
+    )
+    f.gauge("agentwatch_budget_policy_warn_ratio", "Utilization at which the platform warns.", labels, policy.warn_ratio)
+    f.gauge("agentwatch_budget_policy_hard_stop_enabled", "1 when reaching the limit pauses the scope.", labels, float(policy.hard_stop_enabled))
+    for status in _with_extra(POLICY_STATUSES, policy.status):
+        f.gauge(
+            "agentwatch_budget_policy_status",
+            "Budget policy status as a state set (ok, warning, hard_stop).",
+            labels,
+            1.0 if policy.status == status else 0.0,
+            ("status", status),
+        )
+
+
+def _costs(f: Families, labels: LabelSet, rows: list[CostRow]) -> None:
+    for row in rows:
+        by_model = f.labels({**labels, "provider": row.provider, "biller": row.biller, "model": row.model, "billing_type": row.billing_type})
+        f.counter(
+            "agentwatch_agent_cost_usd",
+            "All-time spend per agent and model (platform cost events): restart-safe, no monthly reset.",
+            by_model,
+            row.cost_usd,
+        )
+        for kind, n in (("input", row.input_tokens), ("cached_input", row.cached_input_tokens), ("output", row.output_tokens)):
+            f.counter("agentwatch_agent_tokens", "All-time tokens per agent and model.", by_model, n, ("kind", kind))
+
+
+class AgentActivity(NamedTuple):
+    """What the agent has been doing, as its gauges show it; an agent that did nothing since the
+    last poll has an equal one, and ``_agents`` keeps its lines."""
+
+    running_without_live_run: bool
+    last_heartbeat_at: float | None
+    last_run_finished_at: float | None
+    gaps: GapStats | None
+    consecutive_failed_runs: int
+    spend_month_usd: float
+    budget_monthly_usd: float
+    expected_daily_usd: float
+    in_flight_spend_usd: float
+    live_runs: int
+    oldest_live_run_age: float
+
+
+def _agent_activity(f: Families, labels: LabelSet, a: AgentActivity) -> None:
+    f.gauge(
+        "agentwatch_agent_running_without_live_run",
+        "1 when the agent's status is running but it has no live run (Paperclip #2912, #9348).",
+        labels,
+        1.0 if a.running_without_live_run else 0.0,
+    )
+    if a.last_heartbeat_at is not None:
+        f.gauge(
+            "agentwatch_agent_last_heartbeat_timestamp_seconds",
+            "End of the agent's last run of any kind (Paperclip lastHeartbeatAt).",
+            labels,
+            a.last_heartbeat_at,
+        )
+    if a.last_run_finished_at is not None:
+        f.gauge(
+            "agentwatch_agent_last_run_finished_timestamp_seconds",
+            "End of the agent's newest finished run seen by the exporter. Unlike lastHeartbeatAt, which "
+            "the scheduler bumps even while a run hangs, this stops when runs stop finishing.",
+            labels,
+            a.last_run_finished_at,
+        )
+    gaps = a.gaps
+    if gaps is not None:
+        f.gauge("agentwatch_agent_heartbeat_gaps", "Gaps between timer wakes in the recent run window.", labels, gaps.count)
+        f.gauge("agentwatch_agent_heartbeat_gap_mean_seconds", "Mean gap between timer wakes.", labels, gaps.mean)
+        f.gauge("agentwatch_agent_heartbeat_gap_stddev_seconds", "Standard deviation of gaps between timer wakes.", labels, gaps.stddev)
+        f.gauge("agentwatch_agent_heartbeat_gap_max_seconds", "Longest gap between timer wakes.", labels, gaps.maximum)
+    f.gauge(
+        "agentwatch_agent_consecutive_failed_runs",
+        "Failed or timed-out runs in a row, newest first (Paperclip #6390).",
+        labels,
+        a.consecutive_failed_runs,
+    )
+    f.gauge("agentwatch_agent_spend_month_usd", "Agent spend in the current UTC month.", labels, a.spend_month_usd)
+    f.gauge("agentwatch_agent_budget_monthly_usd", "Agent monthly budget (0 = none).", labels, a.budget_monthly_usd)
+    f.gauge(
+        "agentwatch_agent_budget_expected_daily_usd",
+        "Expected daily spend: the monthly budget spread over the days of the month.",
+        labels,
+        a.expected_daily_usd,
+    )
+    f.gauge(
+        "agentwatch_agent_in_flight_spend_usd",
+        "Spend recorded since the agent's oldest live run started; 0 with no live run (Paperclip #11276).",
+        labels,
+        a.in_flight_spend_usd,
+    )
+    f.gauge("agentwatch_agent_live_runs", "Queued or running runs.", labels, a.live_runs)
+    f.gauge("agentwatch_agent_oldest_live_run_age_seconds", "Age of the agent's oldest running run (0 = none).", labels, a.oldest_live_run_age)
+
+
+def _describe_agent(f: Families, agent: Agent, labels: LabelSet) -> None:
+    """What the agent is: its metadata, status, pause and heartbeat schedule. These change when
+    the agent is edited or changes status, so ``_agents`` keeps their lines between polls."""
+    f.info(
+        "agentwatch_agent",
+        "Agent metadata: id, title, adapter type and configured model.",
+        {**labels, "agent_id": agent.id, "title": agent.title, "adapter_type": agent.adapter_type, "model": agent.model},
+    )
+    for status in _statuses(agent):
+        f.gauge(
+            "agentwatch_agent_status",
+            "Agent status as a state set: 1 for the current status.",
+            labels,
+            1.0 if agent.status == status else 0.0,
+            ("status", status),
+        )
+    if agent.status == "paused":
+        f.gauge(
+            "agentwatch_agent_paused",
+            "1 while the agent is paused, by pause reason (budget = paused by a budget hard stop).",
+            labels,
+            1.0,
+            ("reason", agent.pause_reason or "unknown"),
+        )
+    hb = agent.heartbeat
+    f.gauge("agentwatch_agent_heartbeat_enabled", "1 when the heartbeat timer is enabled.", labels, float(hb.enabled))
+    f.gauge(
+        "agentwatch_agent_heartbeat_interval_seconds",
+        "Configured heartbeat interval (0 = no timer).",
+        labels,
+        hb.interval_seconds,
+    )
+    if hb.scheduler_active is not None:
+        f.gauge(
+            "agentwatch_agent_heartbeat_scheduler_active",
+            "1 when the platform scheduler will wake the agent on its timer.",
+            labels,
+            float(hb.scheduler_active),
+        )
 
 
 def _statuses(agent: Agent) -> tuple[str, ...]:

@@ -1,0 +1,176 @@
+"""Lines kept between builds (``Families.kept``): what comes out must be what writing the lines
+again would give, whatever changed in between."""
+
+from __future__ import annotations
+
+import time
+
+import msgspec
+from dataclasses import replace
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from agentwatch.config import Settings
+from agentwatch.exposition.families import Families, KeptBlocks, join_rendered
+from agentwatch.exposition.fleet import FleetBuilder
+from agentwatch.ledger import RunLedger
+from agentwatch.models_in_use import ModelTracker
+from agentwatch.model import CompanySnapshot, CostRow, Heartbeat, Snapshot
+from agentwatch.source import parse
+from replay import load
+
+
+def write_block(f: Families, labels, value: float, calls: list) -> None:
+    calls.append(value)
+    f.gauge("a", "A.", labels, value)
+    f.gauge("b", "B.", labels, value * 2, ("kind", "x"))
+
+
+def rendered(f: Families) -> bytes:
+    return join_rendered([f.render()])
+
+
+def test_a_block_is_written_once_while_its_inputs_stay_the_same():
+    kept, calls = KeptBlocks(), []
+    outputs = []
+    for value in (1.0, 1.0, 2.0, 2.0):
+        kept.next_build()
+        f = Families(kept)
+        f.gauge("first", "Before the block.", {}, 0.0)
+        f.kept("k", value, write_block, f, f.labels({"agent": "x"}), value, calls)
+        f.gauge("a", "A.", {"agent": "y"}, 5.0)  # the block's family, written after it
+        outputs.append(rendered(f))
+    assert calls == [1.0, 2.0]
+    for value, out in zip((1.0, 1.0, 2.0, 2.0), outputs):
+        plain = Families()
+        plain.gauge("first", "Before the block.", {}, 0.0)
+        write_block(plain, plain.labels({"agent": "x"}), value, [])
+        plain.gauge("a", "A.", {"agent": "y"}, 5.0)
+        assert out == rendered(plain)
+
+
+def test_a_block_not_asked_for_is_forgotten_by_the_next_build():
+    kept = KeptBlocks()
+    kept.next_build()
+    f = Families(kept)
+    for key in ("a", "b"):
+        f.kept(key, 1, write_block, f, f.labels({"agent": key}), 1.0, [])
+    assert len(kept) == 2
+    kept.next_build()
+    Families(kept).kept("a", 1, write_block, f, f.labels({"agent": "a"}), 1.0, [])
+    assert len(kept) == 2  # "b" is still held from the build before
+    kept.next_build()
+    assert len(kept) == 1
+
+
+def test_without_a_store_every_block_is_written():
+    calls: list = []
+    f = Families()
+    for _ in range(2):
+        f.kept("k", 1, write_block, f, f.labels({"agent": "x"}), 1.0, calls)
+    assert calls == [1.0, 1.0]
+
+
+# -- the fleet families over polls whose agents change -----------------------------------------
+
+CONFIG = {
+    "thresholds": {
+        "roles": {"engineer": {"loop_min_calls": 30}, "qa": {"stuck_factor": 5}},
+        "agents": {"Renamed": {"budget_soft_ratio": 0.5}},
+    }
+}
+
+
+def base_snapshot() -> CompanySnapshot:
+    company = parse.company(load("api_companies.json")[0])
+    cs = CompanySnapshot(company=company)
+    for row in load("api_companies_{companyId}_agents.json"):
+        agent = parse.agent(row)
+        if agent is not None:
+            cs.agents[agent.id] = agent
+    for row in load("api_companies_{companyId}_issues__view-compact.json"):
+        issue = parse.issue(row)
+        if issue is not None:
+            cs.issues[issue.id] = issue
+    cs.runs = parse.parse_rows(load("api_companies_{companyId}_heartbeat-runs__limit-50.json"), parse.run)[0]
+    cs.costs = parse.parse_rows(load("api_companies_{companyId}_costs_by-agent-model.json"), parse.cost_row)[0]
+    cs.policies = parse.parse_rows(load("api_companies_{companyId}_budgets_overview.json")["policies"], parse.budget_policy)[0]
+    return cs
+
+
+EDITS = st.tuples(
+    st.integers(0, 50),
+    st.sampled_from(["name", "role", "status", "pause", "heartbeat", "title", "model", "remove", "spend", "cost", "complete", "reopen", "policy"]),
+)
+
+
+def edited(cs: CompanySnapshot, edits) -> CompanySnapshot:
+    """A new poll of ``cs``: new agent and cost objects, as the source makes every poll, with ``edits``."""
+    agents = {k: replace(a, heartbeat=replace(a.heartbeat)) for k, a in cs.agents.items()}
+    costs = [replace(row) for row in cs.costs]
+    policies = [replace(policy) for policy in cs.policies]
+    issues = dict(cs.issues)
+    for pick, what in edits:
+        if not agents:
+            break
+        agent = agents[sorted(agents)[pick % len(agents)]]
+        if what == "policy" and policies:  # spend counted against a policy, which may reach its limit
+            policy = policies[pick % len(policies)]
+            policy.observed_usd += 10.0
+            policy.status = "hard_stop" if policy.observed_usd >= policy.amount_usd else "warning"
+        elif what == "cost":  # one of the agent's models, or a new one
+            rows = [row for row in costs if row.agent_id == agent.id]
+            if rows and pick % 2:
+                rows[0].cost_usd += 0.25
+                rows[0].output_tokens += 100
+            else:
+                costs.append(CostRow("", agent.id, "anthropic", "anthropic", "metered_api", f"model-{pick}", 0.5, 10, 0, 5))
+        elif what in ("complete", "reopen"):  # one of the agent's tasks is done, or done no more
+            mine = [i for i in issues.values() if i.assignee_agent_id == agent.id] or list(issues.values())
+            issue = sorted(mine, key=lambda i: i.id)[pick % len(mine)]
+            done = what == "complete"
+            started = issue.started_at or issue.created_at or 0.0
+            issues[issue.id] = msgspec.structs.replace(
+                issue, status="done" if done else "todo", started_at=started if done else issue.started_at,
+                completed_at=started + 60.0 * (1 + pick) if done else None,
+            )
+        elif what == "name":
+            agent.name = "Renamed" if agent.name != "Renamed" else "Named again"
+        elif what == "role":
+            agent.role = {"engineer": "qa", "qa": "pm"}.get(agent.role, "engineer")
+        elif what == "status":
+            agent.status = "running" if agent.status != "running" else "idle"
+        elif what == "pause":
+            agent.status, agent.pause_reason = "paused", ("budget" if agent.pause_reason != "budget" else "manual")
+        elif what == "heartbeat":
+            agent.heartbeat = Heartbeat(not agent.heartbeat.enabled, agent.heartbeat.interval_seconds + 60, True)
+        elif what == "title":
+            agent.title += "!"
+        elif what == "model":
+            agent.model = agent.model + "-next"
+        elif what == "spend":
+            agent.spent_monthly_usd += 1.5
+        else:
+            del agents[agent.id]
+    return replace(cs, agents=agents, costs=costs, issues=issues, policies=policies)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.lists(EDITS, max_size=4), min_size=1, max_size=5))
+def test_the_fleet_families_with_kept_blocks_are_the_families_written_afresh(polls):
+    cfg = Settings(**CONFIG)
+    kept = FleetBuilder(cfg)
+    ledger = RunLedger(kept.windows, cfg.analysis.context_high_ratio)
+    models = ModelTracker()
+    cs = base_snapshot()
+    now = time.time()
+    for edits in [[]] + polls:
+        cs = edited(cs, edits)
+        snapshot = Snapshot(source="kept", taken_at=now, companies={cs.company.id: cs})
+        ledger.record(cs.company.id, cs.runs)
+        models.update(cs, now)
+        ours, _ = kept.build(snapshot, ledger, now, models=models)
+        fresh, _ = FleetBuilder(cfg).build(snapshot, ledger, now, models=models)
+        assert rendered(ours) == rendered(fresh)
+        now += 30.0
