@@ -110,11 +110,46 @@ def test_one_bad_row_or_value_costs_only_itself_on_an_issue_page():
         parse.issue_page(b"[{")
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.lists(json_values | st.dictionaries(st.sampled_from(recorded_keys(ISSUES)), json_values, max_size=8), max_size=5))
-def test_the_issue_page_decoder_agrees_with_json_loads_on_any_page(rows):
-    raw = json.dumps(rows).encode()
-    assert [parse.issue(row) for row in parse.issue_page(raw)] == tolerant_issue_page(raw)
+# the typed page decoders: (fixture, the decoder, the parser of its rows)
+TYPED_PAGES = {
+    "issues": (ISSUES, parse.issue_page, parse.issue),
+    "agents": ("api_companies_{companyId}_agents.json", parse.agent_page, parse.agent),
+    "costs": ("api_companies_{companyId}_costs_by-agent-model.json", parse.cost_page, parse.cost_row),
+}
+
+
+@pytest.mark.parametrize("page", sorted(TYPED_PAGES))
+def test_a_recorded_page_is_decoded_typed_and_parses_as_row_by_row(page):
+    fixture, decode, parser = TYPED_PAGES[page]
+    raw = json.dumps(load(fixture)).encode()
+    rows = decode(raw)
+    assert rows and all(type(row) is decode.clean.struct for row in rows)  # msgspec decoded it
+    assert [parser(row) for row in rows] == [parser(row) for row in json.loads(raw)]
+
+
+@pytest.mark.parametrize("page", sorted(TYPED_PAGES))
+def test_a_typed_page_decoder_agrees_with_json_loads_on_any_page(page):
+    """Recorded rows with values changed to any JSON value, and any JSON values as rows: the
+    typed decoder (msgspec, or its row-by-row fallback) parses to what ``json.loads`` and the
+    parser of plain dicts give."""
+    fixture, decode, parser = TYPED_PAGES[page]
+    recorded = [r for r in load(fixture) if isinstance(r, dict)]
+    keys = recorded_keys(fixture)
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.lists(
+        json_values
+        | st.dictionaries(st.sampled_from(keys), json_values, max_size=8)
+        | st.builds(lambda base, changes: {**base, **changes}, st.sampled_from(recorded), st.dictionaries(st.sampled_from(keys), json_values, max_size=3)),
+        max_size=5,
+    ))
+    def check(rows):
+        raw = json.dumps(rows).encode()
+        assert [parser(row) if row is not None else None for row in decode(raw)] == [
+            parser(row) if isinstance(row, dict) else None for row in json.loads(raw)
+        ]
+
+    check()
 
 
 def _fuzzed_snapshot(agent_names, roles, statuses, models, issue_titles):

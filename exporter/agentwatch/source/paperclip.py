@@ -22,7 +22,7 @@ import msgspec
 from agentwatch.config import CanaryMarkerConfig, SourceConfig
 from agentwatch.model import CompanySnapshot, Issue, Snapshot
 from agentwatch.source import parse
-from agentwatch.source.http import HttpClient, SourceError
+from agentwatch.source.http import HttpClient, SourceError, read_json
 from agentwatch.source.issues import Capabilities, IssueSync
 
 log = logging.getLogger("agentwatch.source")
@@ -78,8 +78,9 @@ class PaperclipSource:
 
     # -- helpers -----------------------------------------------------------------------
 
-    def _get(self, path: str, endpoint: str, params: dict[str, Any] | None = None) -> Any:
-        resp = self.client.get(path, endpoint, params=params)
+    def _get(self, path: str, endpoint: str, params: dict[str, Any] | None = None, decode: Callable[[memoryview], Any] = read_json) -> Any:
+        """``decode``: how the body becomes rows (``json.loads``, or a ``parse.TypedPage``)."""
+        resp = self.client.get(path, endpoint, params=params, decode=decode)
         self.last_poll.requests += 1
         self.last_poll.bytes += resp.nbytes
         return resp.data
@@ -188,7 +189,7 @@ class PaperclipSource:
         cs = CompanySnapshot(company=company)
 
         def agents():
-            return self._rows(self._get(f"{base}/agents", "/api/companies/{id}/agents"), "agents", parse.agent)
+            return self._rows(self._get(f"{base}/agents", "/api/companies/{id}/agents", decode=parse.agent_page), "agents", parse.agent)
 
         def runs():
             data = self._get(
@@ -209,7 +210,7 @@ class PaperclipSource:
 
         def costs():
             return self._rows(
-                self._get(f"{base}/costs/by-agent-model", "/api/companies/{id}/costs/by-agent-model"),
+                self._get(f"{base}/costs/by-agent-model", "/api/companies/{id}/costs/by-agent-model", decode=parse.cost_page),
                 "costs/by-agent-model",
                 parse.cost_row,
             )

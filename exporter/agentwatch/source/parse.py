@@ -103,12 +103,12 @@ def timestamp(value: Any) -> float | None:
 
 
 def parse_rows(rows: Iterable[Any], parse: Callable[[Any], T | None]) -> tuple[list[T], int]:
-    """Parse every row (a JSON object, or an ``IssueRow`` msgspec decoded); return the parsed
-    objects and the number of rows dropped."""
+    """Parse every row (a JSON object, or a typed row msgspec decoded: ``IssueRow``, ``AgentRow``,
+    ``CostByModelRow``); return the parsed objects and the number of rows dropped."""
     out: list[T] = []
     dropped = 0
     for row in rows:
-        obj = parse(row) if isinstance(row, (dict, IssueRow)) else None
+        obj = parse(row) if isinstance(row, (dict, msgspec.Struct)) else None
         if obj is None:
             dropped += 1
         else:
@@ -136,27 +136,52 @@ def _heartbeat(runtime_config: Any) -> Heartbeat:
     return Heartbeat(enabled=hb.get("enabled") is True, interval_seconds=max(0.0, number(hb.get("intervalSec"))))
 
 
-def agent(row: dict) -> Agent | None:
-    aid = text(row.get("id"))
+class AgentRow(msgspec.Struct, rename="camel", gc=False):
+    """The fields of an agent row that agentwatch reads, typed as Paperclip sends them (see
+    ``IssueRow``); the two configs stay JSON values, read by ``agent`` with their own checks."""
+
+    id: str | None = None
+    company_id: str | None = None
+    name: str | None = None
+    role: str | None = None
+    title: str | None = None
+    status: str | None = None
+    adapter_type: str | None = None
+    adapter_config: Any = None
+    pause_reason: str | None = None
+    budget_monthly_cents: float | None = None
+    spent_monthly_cents: float | None = None
+    last_heartbeat_at: datetime | None = None
+    runtime_config: Any = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+def agent(row: AgentRow | dict) -> Agent | None:
+    if row.__class__ is not AgentRow:
+        row = agent_row(row)
+        if row is None:
+            return None
+    aid = row.id
     if not aid:
         return None
-    adapter_config = row.get("adapterConfig") if isinstance(row.get("adapterConfig"), dict) else {}
+    adapter_config = row.adapter_config
     return Agent(
         id=aid,
-        company_id=text(row.get("companyId")),
-        name=text(row.get("name")) or aid,
-        role=text(row.get("role"), "general") or "general",
-        title=text(row.get("title")),
-        status=text(row.get("status"), "unknown") or "unknown",
-        adapter_type=text(row.get("adapterType")),
-        model=text(adapter_config.get("model")),
-        pause_reason=text(row.get("pauseReason")),
-        budget_monthly_usd=cents_to_usd(row.get("budgetMonthlyCents")),
-        spent_monthly_usd=cents_to_usd(row.get("spentMonthlyCents")),
-        last_heartbeat_at=timestamp(row.get("lastHeartbeatAt")),
-        heartbeat=_heartbeat(row.get("runtimeConfig")),
-        created_at=timestamp(row.get("createdAt")),
-        updated_at=timestamp(row.get("updatedAt")),
+        company_id=row.company_id or "",
+        name=row.name or aid,
+        role=row.role or "general",
+        title=row.title or "",
+        status=row.status or "unknown",
+        adapter_type=row.adapter_type or "",
+        model=text(adapter_config.get("model")) if isinstance(adapter_config, dict) else "",
+        pause_reason=row.pause_reason or "",
+        budget_monthly_usd=cents_to_usd(row.budget_monthly_cents),
+        spent_monthly_usd=cents_to_usd(row.spent_monthly_cents),
+        last_heartbeat_at=_seconds(row.last_heartbeat_at),
+        heartbeat=_heartbeat(row.runtime_config),
+        created_at=_seconds(row.created_at),
+        updated_at=_seconds(row.updated_at),
     )
 
 
@@ -238,9 +263,6 @@ class IssueRow(msgspec.Struct, rename="camel", gc=False):
     updated_at: datetime | None = None
 
 
-_ISSUE_PAGE = msgspec.json.Decoder(list[IssueRow])
-
-
 def _blockers(value: Any) -> list[_Blocker] | None:
     """``blockedBy`` as a list of blockers: objects with an id, or bare ids; anything else is none."""
     if not isinstance(value, list):
@@ -252,49 +274,73 @@ def _text_or_none(value: Any) -> str | None:
     return text(value) or None
 
 
-def issue_row(row: Any) -> IssueRow | None:
-    """An issue row from a decoded JSON value, each value cleaned to its field's type (strings
-    from numbers too, an invalid timestamp as none); ``None`` if it is not an object."""
-    if row.__class__ is IssueRow:
-        return row
-    if not isinstance(row, dict):
-        return None
-    get = row.get
-    return IssueRow(*[clean(get(key)) for key, clean in _ISSUE_CLEANERS])
+def _number_or_none(value: Any) -> float | None:
+    f = number(value, math.nan)
+    return None if math.isnan(f) else f
+
+
+def _seconds(value: datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
 
 
 def _kept(value: Any) -> Any:
-    return value  # a field typed Any: ``issue()`` reads it with its own checks
+    return value  # a field typed Any: the parser reads it with its own checks
 
 
-def _cleaner(field: msgspec.structs.FieldInfo) -> Callable[[Any], Any]:
-    """How the row-by-row fallback cleans a value into ``field``'s type, chosen by that type."""
-    cleaners = {str | None: _text_or_none, datetime | None: _datetime, list[_Blocker] | None: _blockers}
-    if field.type is Any:
-        return _kept
-    if field.type not in cleaners:
-        raise TypeError(f"IssueRow.{field.name}: no cleaner for {field.type}")
-    return cleaners[field.type]
+_CLEANERS: dict[Any, Callable[[Any], Any]] = {
+    str | None: _text_or_none,
+    float | None: _number_or_none,
+    datetime | None: _datetime,
+    list[_Blocker] | None: _blockers,
+}
 
 
-# (JSON key, cleaner) of every IssueRow field, in field order
-_ISSUE_CLEANERS = tuple((field.encode_name, _cleaner(field)) for field in msgspec.structs.fields(IssueRow))
+class RowCleaner:
+    """A typed row from a decoded JSON value, each value cleaned to its field's type (strings
+    from numbers too, a number from a numeric string, an invalid timestamp as none); ``None`` if
+    the value is not an object. The row-by-row path of a page msgspec rejects, and of a parser
+    handed a dict, so that one odd value costs that value, not the row."""
+
+    def __init__(self, struct: type) -> None:
+        self.struct = struct
+        self.fields = tuple((f.encode_name, self._cleaner(struct, f)) for f in msgspec.structs.fields(struct))
+
+    @staticmethod
+    def _cleaner(struct: type, field: msgspec.structs.FieldInfo) -> Callable[[Any], Any]:
+        if field.type is Any:
+            return _kept
+        if field.type not in _CLEANERS:
+            raise TypeError(f"{struct.__name__}.{field.name}: no cleaner for {field.type}")
+        return _CLEANERS[field.type]
+
+    def __call__(self, row: Any) -> Any:
+        if row.__class__ is self.struct:
+            return row
+        if not isinstance(row, dict):
+            return None
+        get = row.get
+        return self.struct(*[clean(get(key)) for key, clean in self.fields])
 
 
-def issue_page(raw: bytes | memoryview) -> Any:
-    """Decode one page of ``/issues`` into ``IssueRow``s (``None`` for a row that is not an object).
+class TypedPage:
+    """Decode a JSON array of rows into typed rows (``None`` for a row that is not an object).
 
-    Well-formed pages are decoded by msgspec straight into rows: no dict per row, no string for
+    A well-formed page is decoded by msgspec straight into rows: no dict per row, no string for
     a field agentwatch does not read. A page msgspec rejects (a row that is not an object, a
     value of another type, a timestamp that is not RFC 3339) is decoded again by ``json.loads``
-    and cleaned row by row. Anything but an array is returned as decoded, for the caller's
-    ``as_list``; invalid JSON raises ``ValueError``.
-    """
-    try:
-        return _ISSUE_PAGE.decode(raw)
-    except msgspec.DecodeError:
-        payload = json.loads(bytes(raw))
-    return [issue_row(row) for row in payload] if isinstance(payload, list) else payload
+    and cleaned row by row (``RowCleaner``). Anything but an array is returned as decoded, for
+    the caller's ``as_list``; invalid JSON raises ``ValueError``."""
+
+    def __init__(self, clean: RowCleaner) -> None:
+        self.clean = clean
+        self._decoder = msgspec.json.Decoder(list[clean.struct])
+
+    def __call__(self, raw: bytes | memoryview) -> Any:
+        try:
+            return self._decoder.decode(raw)
+        except msgspec.DecodeError:
+            payload = json.loads(bytes(raw))
+        return [self.clean(row) for row in payload] if isinstance(payload, list) else payload
 
 
 def issue(row: IssueRow | dict, canary_prefix: str = "", canary_label: str = "") -> Issue | None:
@@ -361,21 +407,39 @@ def run(row: dict) -> Run | None:
     )
 
 
-def cost_row(row: dict) -> CostRow | None:
-    aid = text(row.get("agentId"))
+class CostByModelRow(msgspec.Struct, rename="camel", gc=False):
+    """A row of ``costs/by-agent-model`` as agentwatch reads it, typed (see ``IssueRow``)."""
+
+    agent_id: str | None = None
+    provider: str | None = None
+    biller: str | None = None
+    billing_type: str | None = None
+    model: str | None = None
+    cost_cents: float | None = None
+    input_tokens: float | None = None
+    cached_input_tokens: float | None = None
+    output_tokens: float | None = None
+
+
+def cost_row(row: CostByModelRow | dict) -> CostRow | None:
+    if row.__class__ is not CostByModelRow:
+        row = cost_by_model_row(row)
+        if row is None:
+            return None
+    aid = row.agent_id
     if not aid:
         return None
     return CostRow(
         company_id="",
         agent_id=aid,
-        provider=text(row.get("provider"), "unknown") or "unknown",
-        biller=text(row.get("biller"), "unknown") or "unknown",
-        billing_type=text(row.get("billingType"), "unknown") or "unknown",
-        model=text(row.get("model"), "unknown") or "unknown",
-        cost_usd=cents_to_usd(row.get("costCents")),
-        input_tokens=integer(row.get("inputTokens")) or 0,
-        cached_input_tokens=integer(row.get("cachedInputTokens")) or 0,
-        output_tokens=integer(row.get("outputTokens")) or 0,
+        provider=row.provider or "unknown",
+        biller=row.biller or "unknown",
+        billing_type=row.billing_type or "unknown",
+        model=row.model or "unknown",
+        cost_usd=cents_to_usd(row.cost_cents),
+        input_tokens=integer(row.input_tokens) or 0,
+        cached_input_tokens=integer(row.cached_input_tokens) or 0,
+        output_tokens=integer(row.output_tokens) or 0,
     )
 
 
@@ -440,3 +504,12 @@ def approval(row: dict) -> Approval | None:
         requested_by_agent_id=text(row.get("requestedByAgentId")) or None,
         created_at=timestamp(row.get("createdAt")),
     )
+
+
+# the typed rows' cleaners and page decoders (``RowCleaner``, ``TypedPage``)
+issue_row = RowCleaner(IssueRow)
+issue_page = TypedPage(issue_row)  # a page of ``/issues``
+agent_row = RowCleaner(AgentRow)
+agent_page = TypedPage(agent_row)  # ``/companies/{id}/agents``
+cost_by_model_row = RowCleaner(CostByModelRow)
+cost_page = TypedPage(cost_by_model_row)  # ``/companies/{id}/costs/by-agent-model``
