@@ -190,7 +190,8 @@ class Families:
         """The lines ``write(*args)`` adds, kept under ``key`` with the ``inputs`` they are written from.
         While a later build passes equal ``inputs``, the kept lines are added again and ``write``
         is not called: ``inputs`` must hold everything the lines depend on, labels included.
-        The lines come out as ``write()`` would add them: in their families, in call order."""
+        The lines come out as ``write()`` would add them: in their families, in call order.
+        Blocks do not nest: ``write`` writes lines, never another kept block."""
         store = self._kept
         if store is None:
             write(*args)
