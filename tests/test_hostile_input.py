@@ -115,6 +115,9 @@ TYPED_PAGES = {
     "issues": (ISSUES, parse.issue_page, parse.issue),
     "agents": ("api_companies_{companyId}_agents.json", parse.agent_page, parse.agent),
     "costs": ("api_companies_{companyId}_costs_by-agent-model.json", parse.cost_page, parse.cost_row),
+    "runs": ("api_companies_{companyId}_heartbeat-runs__limit-50.json", parse.run_page, parse.run),
+    "approvals": ("api_companies_{companyId}_approvals.json", parse.approval_page, parse.approval),
+    "scheduler heartbeats": ("api_instance_scheduler-heartbeats.json", parse.scheduler_heartbeat_page, parse.scheduler_heartbeat),
 }
 
 

@@ -123,7 +123,7 @@ class PaperclipSource:
         schedule = self._optional(
             "scheduler_heartbeats",
             lambda: self._rows(
-                self._get("/api/instance/scheduler-heartbeats", "/api/instance/scheduler-heartbeats"),
+                self._get("/api/instance/scheduler-heartbeats", "/api/instance/scheduler-heartbeats", decode=parse.scheduler_heartbeat_page),
                 "/api/instance/scheduler-heartbeats",
                 parse.scheduler_heartbeat,
             ),
@@ -193,7 +193,7 @@ class PaperclipSource:
 
         def runs():
             data = self._get(
-                f"{base}/heartbeat-runs", "/api/companies/{id}/heartbeat-runs", {"limit": self.config.runs_limit}
+                f"{base}/heartbeat-runs", "/api/companies/{id}/heartbeat-runs", {"limit": self.config.runs_limit}, decode=parse.run_page
             )
             return self._rows(data, "heartbeat-runs", parse.run)
 
@@ -201,7 +201,7 @@ class PaperclipSource:
             return self._optional(
                 "live_runs",
                 lambda: self._rows(
-                    self._get(f"{base}/live-runs", "/api/companies/{id}/live-runs", {"limit": 50}),
+                    self._get(f"{base}/live-runs", "/api/companies/{id}/live-runs", {"limit": 50}, decode=parse.run_page),
                     "live-runs",
                     parse.run,
                 ),
@@ -239,7 +239,7 @@ class PaperclipSource:
 
         def approvals():
             return self._rows(
-                self._get(f"{base}/approvals", "/api/companies/{id}/approvals"), "approvals", parse.approval
+                self._get(f"{base}/approvals", "/api/companies/{id}/approvals", decode=parse.approval_page), "approvals", parse.approval
             )
 
         def issues():

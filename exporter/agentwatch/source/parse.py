@@ -103,8 +103,8 @@ def timestamp(value: Any) -> float | None:
 
 
 def parse_rows(rows: Iterable[Any], parse: Callable[[Any], T | None]) -> tuple[list[T], int]:
-    """Parse every row (a JSON object, or a typed row msgspec decoded: ``IssueRow``, ``AgentRow``,
-    ``CostByModelRow``); return the parsed objects and the number of rows dropped."""
+    """Parse every row (a JSON object, or a typed row msgspec decoded: ``IssueRow``, ``AgentRow``
+    and the others); return the parsed objects and the number of rows dropped."""
     out: list[T] = []
     dropped = 0
     for row in rows:
@@ -185,17 +185,32 @@ def agent(row: AgentRow | dict) -> Agent | None:
     )
 
 
-def scheduler_heartbeat(row: dict) -> tuple[str, Heartbeat, float | None] | None:
+class SchedulerHeartbeatRow(msgspec.Struct, rename="camel", gc=False):
+    """A row of ``/api/instance/scheduler-heartbeats`` as agentwatch reads it, typed (see
+    ``IssueRow``); the two flags stay JSON values: only ``true`` counts."""
+
+    id: str | None = None
+    heartbeat_enabled: Any = None
+    interval_sec: float | None = None
+    scheduler_active: Any = None
+    last_heartbeat_at: datetime | None = None
+
+
+def scheduler_heartbeat(row: SchedulerHeartbeatRow | dict) -> tuple[str, Heartbeat, float | None] | None:
     """A row of ``/api/instance/scheduler-heartbeats``: (agent id, schedule, last heartbeat)."""
-    aid = text(row.get("id"))
+    if row.__class__ is not SchedulerHeartbeatRow:
+        row = scheduler_heartbeat_row(row)
+        if row is None:
+            return None
+    aid = row.id
     if not aid:
         return None
     hb = Heartbeat(
-        enabled=row.get("heartbeatEnabled") is True,
-        interval_seconds=max(0.0, number(row.get("intervalSec"))),
-        scheduler_active=row.get("schedulerActive") is True,
+        enabled=row.heartbeat_enabled is True,
+        interval_seconds=max(0.0, number(row.interval_sec)),
+        scheduler_active=row.scheduler_active is True,
     )
-    return aid, hb, timestamp(row.get("lastHeartbeatAt"))
+    return aid, hb, _seconds(row.last_heartbeat_at)
 
 
 def _unblock_owner(descriptor: Any) -> str | None:
@@ -380,26 +395,50 @@ def issue(row: IssueRow | dict, canary_prefix: str = "", canary_label: str = "")
     )
 
 
-def run(row: dict) -> Run | None:
-    rid = text(row.get("id"))
+class RunRow(msgspec.Struct, rename="camel", gc=False):
+    """A heartbeat run as agentwatch reads it, typed (see ``IssueRow``); the context snapshot and
+    the usage stay JSON values, read by ``run`` with their own checks."""
+
+    id: str | None = None
+    company_id: str | None = None
+    agent_id: str | None = None
+    status: str | None = None
+    invocation_source: str | None = None
+    error_code: str | None = None
+    issue_id: str | None = None
+    liveness_state: str | None = None
+    retry_of_run_id: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    created_at: datetime | None = None
+    context_snapshot: Any = None
+    usage_json: Any = None
+
+
+def run(row: RunRow | dict) -> Run | None:
+    if row.__class__ is not RunRow:
+        row = run_row(row)
+        if row is None:
+            return None
+    rid = row.id
     if not rid:
         return None
-    context = row.get("contextSnapshot") if isinstance(row.get("contextSnapshot"), dict) else {}
-    usage = row.get("usageJson") if isinstance(row.get("usageJson"), dict) else {}
+    context = row.context_snapshot if isinstance(row.context_snapshot, dict) else {}
+    usage = row.usage_json if isinstance(row.usage_json, dict) else {}
     cost = usage.get("costUsd")
     return Run(
         id=rid,
-        company_id=text(row.get("companyId")),
-        agent_id=text(row.get("agentId")),
-        status=text(row.get("status"), "unknown") or "unknown",
-        invocation_source=text(row.get("invocationSource")),
-        error_code=text(row.get("errorCode")),
-        issue_id=text(context.get("issueId")) or text(row.get("issueId")) or None,
-        liveness_state=text(row.get("livenessState")),
-        retry_of_run_id=text(row.get("retryOfRunId")) or None,
-        started_at=timestamp(row.get("startedAt")),
-        finished_at=timestamp(row.get("finishedAt")),
-        created_at=timestamp(row.get("createdAt")),
+        company_id=row.company_id or "",
+        agent_id=row.agent_id or "",
+        status=row.status or "unknown",
+        invocation_source=row.invocation_source or "",
+        error_code=row.error_code or "",
+        issue_id=text(context.get("issueId")) or row.issue_id or None,
+        liveness_state=row.liveness_state or "",
+        retry_of_run_id=row.retry_of_run_id or None,
+        started_at=_seconds(row.started_at),
+        finished_at=_seconds(row.finished_at),
+        created_at=_seconds(row.created_at),
         input_tokens=integer(usage.get("inputTokens")),
         output_tokens=integer(usage.get("outputTokens")),
         cost_usd=None if cost is None else number(cost),
@@ -492,17 +531,32 @@ def budget_incident(row: dict) -> BudgetIncident | None:
     )
 
 
-def approval(row: dict) -> Approval | None:
-    aid = text(row.get("id"))
+class ApprovalRow(msgspec.Struct, rename="camel", gc=False):
+    """An approval as agentwatch reads it, typed (see ``IssueRow``)."""
+
+    id: str | None = None
+    company_id: str | None = None
+    type: str | None = None
+    status: str | None = None
+    requested_by_agent_id: str | None = None
+    created_at: datetime | None = None
+
+
+def approval(row: ApprovalRow | dict) -> Approval | None:
+    if row.__class__ is not ApprovalRow:
+        row = approval_row(row)
+        if row is None:
+            return None
+    aid = row.id
     if not aid:
         return None
     return Approval(
         id=aid,
-        company_id=text(row.get("companyId")),
-        type=text(row.get("type"), "unknown") or "unknown",
-        status=text(row.get("status"), "unknown") or "unknown",
-        requested_by_agent_id=text(row.get("requestedByAgentId")) or None,
-        created_at=timestamp(row.get("createdAt")),
+        company_id=row.company_id or "",
+        type=row.type or "unknown",
+        status=row.status or "unknown",
+        requested_by_agent_id=row.requested_by_agent_id or None,
+        created_at=_seconds(row.created_at),
     )
 
 
@@ -513,3 +567,9 @@ agent_row = RowCleaner(AgentRow)
 agent_page = TypedPage(agent_row)  # ``/companies/{id}/agents``
 cost_by_model_row = RowCleaner(CostByModelRow)
 cost_page = TypedPage(cost_by_model_row)  # ``/companies/{id}/costs/by-agent-model``
+run_row = RowCleaner(RunRow)
+run_page = TypedPage(run_row)  # ``/companies/{id}/heartbeat-runs`` and ``live-runs``
+approval_row = RowCleaner(ApprovalRow)
+approval_page = TypedPage(approval_row)  # ``/companies/{id}/approvals``
+scheduler_heartbeat_row = RowCleaner(SchedulerHeartbeatRow)
+scheduler_heartbeat_page = TypedPage(scheduler_heartbeat_row)  # ``/api/instance/scheduler-heartbeats``
