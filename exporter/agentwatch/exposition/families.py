@@ -148,8 +148,13 @@ class Families:
                 shown = name + "_total" if typ == "counter" else name
                 doc = doc.replace("\\", r"\\").replace("\n", r"\n")
                 header = self._headers[name] = f"# HELP {shown} {doc}\n# TYPE {shown} {typ}\n"
-            family = self._by_name[name] = (header, [])
+            family = self._open(name, header)
         return family[1]
+
+    def _open(self, name: str, header: str) -> tuple[str, list]:
+        """A family not yet in this build (or in the block being captured), with its header."""
+        family = self._by_name[name] = (header, [])
+        return family
 
     def gauge(self, name: str, doc: str, labels: dict[str, str], value: float, extra: tuple[str, str] | None = None) -> None:
         """``extra``: one more label (name, value), as ``{**labels, name: value}`` would add it."""
@@ -207,10 +212,7 @@ class Families:
         store.put(key, block)
         by_name = self._by_name
         for name, header, text in block[1]:
-            family = by_name.get(name)
-            if family is None:
-                family = by_name[name] = (header, [])
-            family[1].append(text)
+            (by_name.get(name) or self._open(name, header))[1].append(text)
 
     def declare(self, name: str, doc: str, typ: str) -> None:
         """Make a family exist even with no samples, so HELP/TYPE are stable."""

@@ -23,7 +23,7 @@ from agentwatch.exposition.families import Families, KeptBlocks, LabelSet
 from agentwatch.exposition.canary import model_families
 from agentwatch.models_in_use import ModelTracker
 from agentwatch.ledger import RUN_DURATION_BUCKETS, LedgerView, RunLedger
-from agentwatch.model import AGENT_STATUSES, ISSUE_STATUSES, Agent, BudgetPolicy, CompanySnapshot, CostRow, Run, Snapshot
+from agentwatch.model import AGENT_STATUSES, ISSUE_STATUSES, Agent, BudgetPolicy, CompanySnapshot, CostRow, Snapshot
 
 log = logging.getLogger("agentwatch.exposition")
 
@@ -151,10 +151,7 @@ class FleetBuilder:
     def _agents(self, f: Families, cs: CompanySnapshot, now: float, alabels, view: LedgerView) -> None:
         runs_by_agent = agent_analysis.runs_by_agent(cs.runs)
         phantom = agent_analysis.phantom_running(cs)
-        live_by_agent: dict[str, list[Run]] = {}
-        for run in cs.live_runs:
-            if run.live:
-                live_by_agent.setdefault(run.agent_id, []).append(run)
+        live_by_agent = agent_analysis.runs_by_agent([r for r in cs.live_runs if r.live])
         for agent in cs.agents.values():
             labels = alabels(agent.id)
             hb = agent.heartbeat
@@ -167,7 +164,8 @@ class FleetBuilder:
                 labels,
             )
             agent_runs = runs_by_agent.get(agent.id, [])
-            starts = [r.started_at for r in live_by_agent.get(agent.id, ()) if r.started_at is not None]
+            live = live_by_agent.get(agent.id, ())
+            starts = [r.started_at for r in live if r.started_at is not None]
             activity = AgentActivity(
                 agent.id in phantom,
                 agent.last_heartbeat_at,
@@ -178,7 +176,7 @@ class FleetBuilder:
                 agent.budget_monthly_usd,
                 expected_daily_spend(agent.budget_monthly_usd, now),
                 cs.in_flight_spend.get(agent.id, 0.0),
-                len(live_by_agent.get(agent.id, ())),
+                len(live),
                 max(0.0, now - min(starts)) if starts else 0.0,
             )
             f.kept(("agent activity", cs.company.id, agent.id), (labels.body, activity), _agent_activity, f, labels, activity)
