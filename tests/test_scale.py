@@ -98,14 +98,67 @@ def test_the_analyses_kept_across_polls_take_in_only_the_changes_and_match_from_
         (before,) = poller.last_snapshot.companies.values()
         with world.lock:
             statuses = mutate(world, 0.02, now=time.time())
+            gone = ()
+            if resync:  # and one issue deleted, which only a full resync can see
+                referenced = {b for i in world.issues.values() for b in i.blocked_by} | {i.parent for i in world.issues.values()}
+                gone = (next(k for k, i in world.issues.items() if i.status == "done" and k not in referenced and k not in statuses),)
+                del world.issues[gone[0]]
         if resync:
             poller.source.resync_next_poll()
         assert poller.poll_once()
         (cs,) = poller.last_snapshot.companies.values()
         delta = issue_delta(before.issues, cs.issues)
-        assert sorted(delta.changed) == sorted(statuses) and delta.removed == ()
+        assert sorted(delta.changed) == sorted(statuses) and delta.removed == gone
+        # the source reports the same delta without walking every issue, and the analyses take it
+        reported = cs.issue_delta
+        assert reported.follows(before.issues) and reported.after is cs.issues
+        assert sorted(reported.changed) == sorted(delta.changed) and reported.removed == gone
         held = poller.analyses[cs.company.id]
         assert held.issues is cs.issues
         now = time.time()
         assert held.tasks.signals(cs, now) == task_signals(cs, now)
         assert held.deps.report(now, top_n=50) == analyse(cs.issues, cs.agents, now, top_n=50)
+
+
+@pytest.mark.parametrize("fails", ["second page", "blocked view"])
+def test_the_source_reports_the_changes_of_a_poll_that_failed_half_way_with_the_next(fails):
+    """A poll that fails after some issue pages (changes parsed and marked, never applied) or
+    after the whole sync of the issues (applied, and not fetched again by the next steady poll)
+    builds no snapshot: the next snapshot's reported delta starts from the last one built and
+    still equals the walk of every issue by identity."""
+    world = build(10, 1000)
+    failing = {"on": False}
+
+    def intercept(method, path, query):
+        if failing["on"] and path.endswith("/issues"):
+            if ("afterId" in query) if fails == "second page" else (query.get("status") == "blocked"):
+                return 503, {"error": f"{fails} down"}
+        return None
+
+    server = DemoServer("127.0.0.1", 0, worlds={"": world}, intercept=intercept)
+    server.start()
+    try:
+        url = f"http://127.0.0.1:{server.httpd.server_port}"
+        cfg = Settings(sources=[{"name": "bench", "url": url, "issue_page_size": 100, "retries": 0}]).sources[0]
+        source = PaperclipSource(cfg)
+        first = source.poll(time.time())
+        for resync in (False, True):
+            with world.lock:  # more changes than one page holds
+                mutate(world, 0.15, now=time.time())
+            failing["on"] = True
+            if resync:
+                source.resync_next_poll()
+            with pytest.raises(Exception):
+                source.poll(time.time())
+            failing["on"] = False
+            with world.lock:
+                mutate(world, 0.05, now=time.time())
+            later = source.poll(time.time())
+            (before,), (cs,) = first.companies.values(), later.companies.values()
+            walked, reported = issue_delta(before.issues, cs.issues), cs.issue_delta
+            assert walked.changed and reported.follows(before.issues)
+            assert sorted(reported.changed) == sorted(walked.changed) and reported.removed == walked.removed
+            first = later
+        source.close()
+    finally:
+        server.stop()

@@ -2,8 +2,9 @@
 
 Each takes in only what changed since the poll before (``analysis/delta.py``): the task
 signals (``TaskIndex``), the task progress tracker (``TaskTracker``) and the dependency report
-(``DependencyIndex``). ``update`` works out the delta once, by object identity against the
-issues the previous poll took in, and hands it to each.
+(``DependencyIndex``). ``update`` takes the delta the source reports with the snapshot when it
+starts from the issues the previous poll took in, works it out by object identity against those
+issues otherwise, and hands it to each.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ class CompanyAnalyses:
     issues: Mapping[str, Issue] | None = None  # the issues of the last poll taken in
 
     def update(self, cs: CompanySnapshot, now: float) -> None:
-        delta = issue_delta(self.issues, cs.issues)
+        delta = cs.issue_delta
+        if delta is None or not delta.follows(self.issues) or delta.after is not cs.issues:
+            delta = issue_delta(self.issues, cs.issues)
         self.issues = None  # should one of them raise, the next poll starts them all over
         self.tracker.update(cs, now, delta)
         self.tasks.update(delta)

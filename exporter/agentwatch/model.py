@@ -8,8 +8,12 @@ money is US dollars (float), and a field the platform did not send is ``None``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import msgspec
+
+if TYPE_CHECKING:
+    from agentwatch.analysis.delta import IssueDelta
 
 TERMINAL_ISSUE_STATUSES = frozenset({"done", "cancelled"})
 ISSUE_STATUSES = ("backlog", "todo", "in_progress", "in_review", "blocked", "done", "cancelled")
@@ -177,6 +181,9 @@ class CompanySnapshot:
     company: Company
     agents: dict[str, Agent] = field(default_factory=dict)
     issues: dict[str, Issue] = field(default_factory=dict)
+    # what changed in ``issues`` since the source's previous snapshot of the company, as the
+    # source knows it without a walk of every issue (None: not known)
+    issue_delta: IssueDelta | None = None
     runs: list[Run] = field(default_factory=list)  # the recent window, newest first
     live_runs: list[Run] = field(default_factory=list)
     live_runs_known: bool = True  # False when the build or token has no live-runs endpoint

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from collections import Counter
-from typing import Hashable, Iterator, Mapping
+from typing import Hashable, Iterable, Iterator, Mapping
 
 from agentwatch.model import Issue
 
@@ -66,6 +66,23 @@ def issue_delta(before: Mapping[str, Issue] | None, after: Mapping[str, Issue]) 
     new = sum(1 for iid in changed if iid not in before)
     removed = () if len(after) - new == len(before) else tuple(before.keys() - after.keys())
     return IssueDelta(before, after, changed, removed)
+
+
+def touched_delta(before: Mapping[str, Issue], after: Mapping[str, Issue], touched: Iterable[str]) -> IssueDelta:
+    """The delta from ``before`` to ``after`` when the source knows which ids it ``touched`` in
+    between (every id whose object differs, and perhaps some more): what ``issue_delta`` gives,
+    looking at those ids alone rather than at every issue."""
+    changed: list[str] = []
+    removed: list[str] = []
+    get = before.get
+    for iid in touched:
+        issue = after.get(iid)
+        if issue is None:
+            if iid in before:
+                removed.append(iid)
+        elif get(iid) is not issue:
+            changed.append(iid)
+    return IssueDelta(before, after, tuple(changed), tuple(removed))
 
 
 def add_count(counter: Counter, key: Hashable, n: int) -> None:

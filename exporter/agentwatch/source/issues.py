@@ -66,6 +66,10 @@ class IssueSync:
     last_full_sync: float | None = None
     last_poll_requests: int = 0
     last_poll_bytes: int = 0
+    # the ids whose held Issue was replaced or dropped since the last ``take_touched``: what can
+    # differ from the issues of the previous snapshot (a superset: a sync that raised half-way
+    # leaves ids it did not apply; the source keeps those whose object differs, ``source_delta``)
+    touched: dict[str, None] = field(default_factory=dict)
 
     @property
     def endpoint(self) -> str:
@@ -89,8 +93,9 @@ class IssueSync:
         )
         if full:
             fetched = self._fetch_all(None) or []
-            self.issues = {issue.id: issue for issue in fetched}
+            held, self.issues = self.issues, {issue.id: issue for issue in fetched}
             self.last_full_sync = now
+            self.touched.update(dict.fromkeys(held.keys() - self.issues.keys()))  # the ones gone
         else:
             fetched = self._fetch_all(self.since) or []
             for issue in fetched:
@@ -108,11 +113,19 @@ class IssueSync:
         parsed, dropped = parse.parse_rows(rows, self.parse_row)
         self.dropped_rows += dropped
         held = self.issues
+        touched = self.touched
         for n, issue in enumerate(parsed):
             old = held.get(issue.id)
             if old is not None and old == issue:
                 parsed[n] = old
+            else:
+                touched[issue.id] = None
         return parsed
+
+    def take_touched(self) -> dict[str, None]:
+        """The ids touched since the last call (``touched``), handed over and forgotten."""
+        touched, self.touched = self.touched, {}
+        return touched
 
     def _get(self, params: dict[str, str], etag: str | None = None):
         path = f"/api/companies/{self.company_id}/issues"

@@ -19,6 +19,7 @@ from typing import Any, Callable, Mapping
 
 import msgspec
 
+from agentwatch.analysis.delta import touched_delta
 from agentwatch.config import CanaryMarkerConfig, SourceConfig
 from agentwatch.model import CompanySnapshot, Issue, Snapshot
 from agentwatch.source import parse
@@ -36,6 +37,7 @@ class CompanyState:
 
     issues: IssueSync
     blocked: IssueSync
+    last_issues: dict[str, Issue] | None = None  # the issues of the company's last snapshot
 
 
 @dataclass
@@ -270,20 +272,28 @@ class PaperclipSource:
         cs.approvals = results["approvals"]
         for row in (*cs.costs, *cs.window_spend):
             row.company_id = cid
-        cs.issues = with_unblock_owners(state.issues.issues, state.blocked.issues)
+        cs.issues = with_unblock_owners(state.issues.issues, state.blocked.issues, state.issues.touched)
+        before, state.last_issues = state.last_issues, cs.issues
+        touched = state.issues.take_touched()
+        cs.issue_delta = None if before is None else touched_delta(before, cs.issues, touched)
         return cs
 
 
-def with_unblock_owners(held: dict[str, Issue], blocked: Mapping[str, Issue]) -> dict[str, Issue]:
+def with_unblock_owners(
+    held: dict[str, Issue], blocked: Mapping[str, Issue], touched: dict[str, None] | None = None
+) -> dict[str, Issue]:
     """The snapshot's own copy of the issues (the sync goes on changing ``held``, its dict), each
     blocked issue with its owner from the full view of the blocked ones (the compact view has
     none). An issue whose owner that sets or changes is a new object, in the copy and in ``held``,
     so that the next poll keeps it: an ``Issue`` a snapshot holds is never changed, and the
-    analyses that find a poll's changes by object identity (``IssueDelta``) see this one."""
+    analyses that find a poll's changes by object identity (``IssueDelta``) see this one; its id
+    goes into ``touched``."""
     issues = dict(held)
     for iid, row in blocked.items():
         issue = issues.get(iid)
         owner = row.unblock_owner
         if owner and issue is not None and issue.status == "blocked" and issue.unblock_owner != owner:
             issues[iid] = held[iid] = msgspec.structs.replace(issue, unblock_owner=owner)
+            if touched is not None:
+                touched[iid] = None
     return issues
