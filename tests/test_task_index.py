@@ -26,7 +26,7 @@ def company(issues, live_runs_known=True) -> CompanySnapshot:
 
 def oracle(cs: CompanySnapshot, now: float) -> dict:
     """The signals by their definitions, one issue at a time."""
-    queue, completed, stale = Counter(), Counter(), Counter()
+    queue, completed, stale, on_human = Counter(), Counter(), Counter(), Counter()
     durations: dict[str, list[int]] = {}
     ages: dict[str, float] = {}
     for i in cs.issues.values():
@@ -34,6 +34,8 @@ def oracle(cs: CompanySnapshot, now: float) -> dict:
         queue[(agent, i.status, i.is_canary)] += 1
         if i.is_canary:
             continue
+        if i.status == "blocked" and i.unblock_owner in ("board", "user") and i.assignee_agent_id:
+            on_human[i.assignee_agent_id] += 1
         if i.status == "done":
             completed[agent] += 1
             if i.started_at is not None and i.completed_at is not None:
@@ -51,7 +53,7 @@ def oracle(cs: CompanySnapshot, now: float) -> dict:
         hists[agent] = h = Histogram(tuple(b * 1000 for b in TASK_DURATION_BUCKETS))
         for v in values:
             h.observe(v)
-    return {"queue": queue, "completed": completed, "durations": hists, "ages": ages, "stale": stale}
+    return {"queue": queue, "completed": completed, "durations": hists, "ages": ages, "stale": stale, "on_human": on_human}
 
 
 def as_dict(signals) -> dict:
@@ -61,6 +63,7 @@ def as_dict(signals) -> dict:
         "durations": signals.durations,
         "ages": signals.oldest_in_progress_age,
         "stale": signals.stale_locks,
+        "on_human": signals.blocked_on_human,
     }
 
 

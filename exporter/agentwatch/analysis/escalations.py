@@ -9,7 +9,6 @@ from agentwatch.config import EscalationConfig
 from agentwatch.model import CompanySnapshot
 
 
-
 def classify(approval_type: str, config: EscalationConfig) -> str:
     if approval_type in config.expected:
         return "expected"
@@ -26,8 +25,8 @@ class EscalationSignals:
     oldest_pending: dict[tuple[str, str], float] = field(default_factory=dict)
     # (agent_id, type, class) -> approvals the agent has requested (all time)
     requested_by_agent: Counter = field(default_factory=Counter)
-    # agent_id -> the agent's blocked tasks that wait on the board or a person
-    blocked_on_human: Counter = field(default_factory=Counter)
+    # the agent's blocked tasks that wait on the board or a person are a task signal
+    # (``TaskSignals.blocked_on_human``), kept across polls with the others
 
 
 def escalation_signals(cs: CompanySnapshot, config: EscalationConfig) -> EscalationSignals:
@@ -40,8 +39,4 @@ def escalation_signals(cs: CompanySnapshot, config: EscalationConfig) -> Escalat
             out.oldest_pending[key] = min(out.oldest_pending.get(key, approval.created_at), approval.created_at)
         if approval.requested_by_agent_id:
             out.requested_by_agent[(approval.requested_by_agent_id, approval.type, cls)] += 1
-    for issue in cs.issues.values():
-        if issue.status == "blocked" and issue.unblock_owner in ("board", "user") and issue.assignee_agent_id:
-            if not issue.is_canary:
-                out.blocked_on_human[issue.assignee_agent_id] += 1
     return out

@@ -1,4 +1,5 @@
-"""Task (issue) signals: queue depth, completions, durations, ages and stale locks.
+"""Task (issue) signals: queue depth, completions, durations, ages, stale locks and the tasks
+blocked on a person.
 
 ``TaskIndex`` keeps them across polls and takes in only the issues that changed
 (``IssueDelta``): a task's contribution (its place in the queue, its duration once done, its
@@ -25,7 +26,8 @@ UNASSIGNED = ""
 # seconds, as exposed; held in milliseconds
 TASK_DURATION_BUCKETS = (60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 86400.0, 259200.0, 604800.0)
 _BUCKETS_MS = tuple(float(round(bound * 1000)) for bound in TASK_DURATION_BUCKETS)
-_TIMED = frozenset({"done", "in_progress"})  # the statuses ``TaskIndex._enter`` times
+_ENTERING = frozenset({"done", "in_progress", "blocked"})  # the statuses ``TaskIndex._enter`` looks at
+HUMAN_UNBLOCK_OWNERS = frozenset({"board", "user"})  # a blocked task they own waits on a person
 
 
 @dataclass
@@ -41,6 +43,9 @@ class TaskSignals:
     oldest_in_progress_age: dict[str, float] = field(default_factory=dict)
     # (agent_id, lock kind) -> count of locks held by a run that has ended
     stale_locks: Counter = field(default_factory=Counter)
+    # agent_id -> the agent's blocked tasks that wait on the board or a person (an unexpected
+    # escalation), canaries and unassigned tasks excluded; not to be changed
+    blocked_on_human: Counter = field(default_factory=Counter)
 
 
 def _queue_key(issue: Issue) -> tuple[str, str, bool]:
@@ -59,6 +64,7 @@ class TaskIndex:
         self._durations: dict[str, Histogram] = {}  # agent -> durations of its done tasks (ms)
         self._starts: dict[str, dict[str, float]] = {}  # agent -> {issue id: start} of its in-progress tasks
         self._locked: dict[str, Issue] = {}  # issue id -> a task that holds a lock
+        self._on_human: Counter = Counter()  # agent -> its blocked tasks that wait on a person
 
     def update(self, delta: IssueDelta) -> None:
         base, self._base = self._base, None  # one that raises half-way leaves the next to start over
@@ -76,7 +82,7 @@ class TaskIndex:
             enter = self._enter
             for issue in issues:
                 # only these enter more than the queue: skip the call for the others
-                if not issue.is_canary and (issue.status in _TIMED or issue.execution_run_id or issue.checkout_run_id):
+                if not issue.is_canary and (issue.status in _ENTERING or issue.execution_run_id or issue.checkout_run_id):
                     enter(issue, 1, took)
             for agent, values in took.items():
                 self._durations[agent] = Histogram.of(_BUCKETS_MS, values)
@@ -89,7 +95,8 @@ class TaskIndex:
             self._enter(issue, sign)
 
     def _enter(self, issue: Issue, sign: int, gather: dict[str, list[int]] | None = None) -> None:
-        """A task other than a canary enters or leaves the durations, the starts and the locks.
+        """A task other than a canary enters or leaves the durations, the starts, the locks and the
+        tasks blocked on a person.
         With ``gather``, a duration entering goes to its agent's list there, to be observed later."""
         agent = issue.assignee_agent_id or UNASSIGNED
         status = issue.status
@@ -123,6 +130,9 @@ class TaskIndex:
                     del starts[issue.id]
                     if not starts:
                         del self._starts[agent]
+        elif status == "blocked":
+            if agent and issue.unblock_owner in HUMAN_UNBLOCK_OWNERS:
+                add_count(self._on_human, agent, sign)
         if issue.execution_run_id or issue.checkout_run_id:
             if sign > 0:
                 self._locked[issue.id] = issue
@@ -131,7 +141,7 @@ class TaskIndex:
 
     def signals(self, cs: CompanySnapshot, now: float) -> TaskSignals:
         """The signals at ``now``, with the locks judged against ``cs``'s runs."""
-        out = TaskSignals(by_agent_status=self._queue, durations=self._durations)
+        out = TaskSignals(by_agent_status=self._queue, durations=self._durations, blocked_on_human=self._on_human)
         out.completed.update({agent: n for (agent, status, canary), n in self._queue.items() if status == "done" and not canary})
         ages = out.oldest_in_progress_age
         for agent, starts in self._starts.items():

@@ -13,7 +13,7 @@ from agentwatch.analysis import agents as agent_analysis
 from agentwatch.analysis.agents import GapStats
 from agentwatch.analysis.budget import expected_daily_spend
 from agentwatch.analysis.escalations import escalation_signals
-from agentwatch.analysis.tasks import TASK_DURATION_BUCKETS, UNASSIGNED
+from agentwatch.analysis.tasks import TASK_DURATION_BUCKETS, UNASSIGNED, TaskSignals
 from agentwatch.analyses import CompanyAnalyses
 from agentwatch.config import Settings, Thresholds
 from agentwatch.analysis.context import ContextWindows
@@ -118,11 +118,12 @@ class FleetBuilder:
                 w.cost_usd,
             )
 
+        tasks = held.tasks.signals(cs, now)
         self._agents(f, cs, now, alabels, view)
-        self._tasks(f, base, cs, now, alabels, held)
+        self._tasks(f, base, cs, alabels, tasks)
         self._runs(f, cs, alabels, view)
         self._budget(f, base, cs, alabels)
-        self._escalations(f, base, cs, now, alabels)
+        self._escalations(f, base, cs, now, alabels, tasks)
         resolved = self._thresholds(cs)
         failure_modes.thresholds(f, cs, alabels, resolved)
         failure_modes.loops(f, cs, alabels, held.tracker, resolved, now)
@@ -181,8 +182,7 @@ class FleetBuilder:
             )
             f.kept(("agent activity", cs.company.id, agent.id), (labels.body, activity), _agent_activity, f, labels, activity)
 
-    def _tasks(self, f: Families, base: dict, cs: CompanySnapshot, now: float, alabels, held: CompanyAnalyses) -> None:
-        signals = held.tasks.signals(cs, now)
+    def _tasks(self, f: Families, base: dict, cs: CompanySnapshot, alabels, signals: TaskSignals) -> None:
         by_status = {s: 0 for s in ISSUE_STATUSES}
         canaries = {s: 0 for s in ISSUE_STATUSES}
         f.declare("agentwatch_agent_tasks", "Tasks per assignee and status (queue depth; canaries excluded).", "gauge")
@@ -262,7 +262,7 @@ class FleetBuilder:
         for (scope_type, threshold), n in sorted(open_incidents.items()):
             f.gauge("agentwatch_budget_incidents_open", "", {**base, "scope_type": scope_type, "threshold": threshold}, n)
 
-    def _escalations(self, f: Families, base: dict, cs: CompanySnapshot, now: float, alabels) -> None:
+    def _escalations(self, f: Families, base: dict, cs: CompanySnapshot, now: float, alabels, tasks: TaskSignals) -> None:
         signals = escalation_signals(cs, self.settings.escalations)
         f.declare("agentwatch_approvals", "Approvals by type, status and class (expected gate or unexpected escalation).", "gauge")
         for (typ, status, cls), n in sorted(signals.approvals.items()):
@@ -284,7 +284,7 @@ class FleetBuilder:
                 "agentwatch_agent_tasks_blocked_on_human",
                 "The agent's blocked tasks that wait on the board or a person (an unexpected escalation).",
                 alabels(agent.id),
-                signals.blocked_on_human.get(agent.id, 0),
+                tasks.blocked_on_human.get(agent.id, 0),
             )
 
 
