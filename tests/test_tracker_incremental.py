@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agentwatch.analysis.delta import IssueDelta, issue_delta
+from agentwatch.analysis.loops import LoopIndex, LoopSignals
 from agentwatch.model import TERMINAL_ISSUE_STATUSES, Company, CompanySnapshot, Issue, Run
 from agentwatch.progress import TaskProgress, TaskTracker
 
@@ -143,10 +144,30 @@ def a_sequence(draw):
     return out
 
 
+def plain_loop_signals(tasks, now: float, min_age: float, min_calls: int) -> dict[str, LoopSignals]:
+    """The loop signals by their definitions, one task at a time (the walk ``LoopIndex`` replaced)."""
+    out: dict[str, LoopSignals] = {}
+    for task in tasks:
+        if not task.agent_id or task.status != "in_progress":
+            continue
+        s = out.setdefault(task.agent_id, LoopSignals())
+        s.max_runs_without_progress = max(s.max_runs_without_progress, len(task.runs))
+        s.max_calls_without_progress = max(s.max_calls_without_progress, task.llm_calls)
+        s.oldest_progress_age = max(s.oldest_progress_age, now - task.progressed_at)
+        s.unproductive_runs += task.unproductive_runs
+        if now - task.progressed_at > min_age and max(len(task.runs), task.llm_calls) > min_calls:
+            s.looping_tasks += 1
+            s.looping_spend_usd += task.spend_usd
+    for s in out.values():
+        s.looping_spend_usd = pytest.approx(s.looping_spend_usd)
+    return out
+
+
 @settings(max_examples=300, deadline=None)
-@given(a_sequence())
-def test_equal_to_the_walk_of_every_issue_after_every_poll(sequence):
-    tracker, oracle = TaskTracker(), OracleTracker()
+@given(a_sequence(), st.sampled_from((0.0, 100.0, 5000.0)), st.integers(1, 3))
+def test_equal_to_the_walk_of_every_issue_after_every_poll(sequence, min_age, min_calls):
+    """And the loop signals kept from the tasks the tracker touched equal their definitions."""
+    tracker, oracle, loops = TaskTracker(), OracleTracker(), LoopIndex()
     before = None
     for issues, now, runs, how in sequence:
         cs = company(issues, runs)
@@ -154,7 +175,43 @@ def test_equal_to_the_walk_of_every_issue_after_every_poll(sequence):
         tracker.update(cs, now, delta)
         oracle.update(cs, now)
         assert tracker.tasks == oracle.tasks
+        loops.update(tracker)
+        assert loops.signals(now, lambda agent: (min_age, min_calls)) == plain_loop_signals(oracle.tasks.values(), now, min_age, min_calls)
         before = issues
+
+
+def test_runs_on_a_task_that_did_not_change_reach_its_loop_signals():
+    """The issue is the same object at the second poll, so only the runs folded in touch its task."""
+    issues = {"t": issue("t", "in_progress", assignee_agent_id="alice", created_at=NOW - 900, started_at=NOW - 600)}
+    tracker, loops = TaskTracker(), LoopIndex()
+    tracker.update(company(issues), NOW)
+    loops.update(tracker)
+    runs = [Run(f"r{n}", "c", "alice", "succeeded", issue_id="t", created_at=NOW - 100 + n, input_tokens=1000, cost_usd=0.5) for n in range(3)]
+    tracker.update(company(issues, runs), NOW + 10, issue_delta(issues, issues))
+    loops.update(tracker)
+    s = loops.signals(NOW + 10, lambda agent: (0.0, 2))["alice"]
+    assert (s.max_runs_without_progress, s.max_calls_without_progress, s.looping_tasks, s.looping_spend_usd) == (3, 3, 1, 1.5)
+
+
+@settings(max_examples=100, deadline=None)
+@given(a_sequence())
+def test_loops_taken_in_after_a_missed_update_or_one_that_raised(sequence):
+    """A ``LoopIndex`` that missed a tracker update, or whose tracker's last update raised,
+    takes in every task again rather than the last update's touched ones."""
+    tracker, oracle, loops = TaskTracker(), OracleTracker(), LoopIndex()
+    before = None
+    for k, (issues, now, runs, how) in enumerate(sequence):
+        cs = company(issues, runs)
+        tracker.update(cs, now, issue_delta(before, issues))
+        oracle.update(cs, now)
+        if k % 2 == 0:  # every other update missed
+            loops.update(tracker)
+            assert loops.signals(now, lambda agent: (0.0, 1)) == plain_loop_signals(oracle.tasks.values(), now, 0.0, 1)
+        before = issues
+    with pytest.raises(ValueError):  # a delta that does not end at the poll's issues
+        tracker.update(company({}), NOW, IssueDelta.everything({"x": Issue("x", "X", "in_progress")}))
+    loops.update(tracker)
+    assert loops.signals(NOW, lambda agent: (0.0, 1)) == plain_loop_signals(tracker.tasks.values(), NOW, 0.0, 1)
 
 
 @settings(max_examples=100, deadline=None)

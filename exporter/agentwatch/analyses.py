@@ -1,8 +1,9 @@
 """The analyses the poller keeps across polls for each company.
 
 Each takes in only what changed since the poll before (``analysis/delta.py``): the task
-signals (``TaskIndex``), the task progress tracker (``TaskTracker``) and the dependency report
-(``DependencyIndex``). ``update`` takes the delta the source reports with the snapshot when it
+signals (``TaskIndex``), the task progress tracker (``TaskTracker``), the dependency report
+(``DependencyIndex``) and, from the tasks the tracker touched, the loop signals (``LoopIndex``).
+``update`` takes the delta the source reports with the snapshot when it
 starts from the issues the previous poll took in, works it out by object identity against those
 issues otherwise, and hands it to each.
 """
@@ -14,6 +15,7 @@ from typing import Mapping
 
 from agentwatch.analysis.delta import issue_delta
 from agentwatch.analysis.dependencies import DependencyIndex
+from agentwatch.analysis.loops import LoopIndex
 from agentwatch.analysis.tasks import TaskIndex
 from agentwatch.model import CompanySnapshot, Issue
 from agentwatch.progress import TaskTracker
@@ -24,6 +26,7 @@ class CompanyAnalyses:
     tracker: TaskTracker = field(default_factory=TaskTracker)
     tasks: TaskIndex = field(default_factory=TaskIndex)
     deps: DependencyIndex = field(default_factory=DependencyIndex)
+    loops: LoopIndex = field(default_factory=LoopIndex)
     issues: Mapping[str, Issue] | None = None  # the issues of the last poll taken in
 
     def update(self, cs: CompanySnapshot, now: float) -> None:
@@ -34,6 +37,7 @@ class CompanyAnalyses:
         self.tracker.update(cs, now, delta)
         self.tasks.update(delta)
         self.deps.update(delta, cs.agents)
+        self.loops.update(self.tracker)
         self.issues = cs.issues
 
     @classmethod

@@ -79,6 +79,11 @@ class TaskTracker:
         self._newest: dict[str, float] = {}
         # the issues whose last evaluation depended on the time of the poll (a dict: kept in order)
         self._volatile: dict[str, None] = {}
+        # what the last update may have changed, for what is kept from the tasks (``LoopIndex``):
+        # the ids of the tasks it added, replaced, changed in place or dropped (None: any task);
+        # ``updates`` counts the updates that completed
+        self.touched: set[str] | None = None
+        self.updates = 0
 
     def update(self, cs: CompanySnapshot, now: float, delta: IssueDelta | None = None) -> None:
         """Takes in one poll. ``delta`` is what changed from the issues of the previous poll to
@@ -89,14 +94,18 @@ class TaskTracker:
             raise ValueError("the delta does not end at this poll's issues")
         base, self._base = self._base, None  # None until this update completes: one that raises
         # half-way leaves an evaluation of every issue (against the tasks held) to the next
+        self.touched = None
         if delta is None and base is not None:
             delta = issue_delta(base, issues)
         if delta is not None and delta.follows(base):
-            self._evaluate_delta(delta, now)
+            touched = self._evaluate_delta(delta, now)
         else:
             self._evaluate_all(issues, now)
-        self._fold_runs(cs)
+            touched = None
+        self._fold_runs(cs, touched)
         self._base = issues
+        self.touched = touched
+        self.updates += 1
 
     def _evaluate_all(self, issues: Mapping[str, Issue], now: float) -> None:
         """Every issue, against the tasks held; the tasks of the issues not open any more go."""
@@ -110,11 +119,11 @@ class TaskTracker:
         self.tasks = current
         self._volatile = volatile
 
-    def _evaluate_delta(self, delta: IssueDelta, now: float) -> None:
+    def _evaluate_delta(self, delta: IssueDelta, now: float) -> set[str]:
         """Only the issues whose task may differ from the one held: the changed and removed ones,
         the parents whose children changed, and the volatile ones. Any other issue is the object
         it was when last evaluated, its children are, and its task did not depend on the time of
-        the poll: it evaluates to the task held (to none if none is held)."""
+        the poll: it evaluates to the task held (to none if none is held). Returns their ids."""
         after = delta.after
         newest = self._newest
         dirty = dict(self._volatile)
@@ -151,6 +160,7 @@ class TaskTracker:
             else:  # gone, done, cancelled or a canary
                 tasks.pop(iid, None)
         self._volatile = volatile  # every issue held volatile was dirty, so evaluated again
+        return set(dirty)
 
     def _evaluate(
         self,
@@ -203,11 +213,15 @@ class TaskTracker:
                 task = prev
             out[iid] = task
 
-    def _fold_runs(self, cs: CompanySnapshot) -> None:
+    def _fold_runs(self, cs: CompanySnapshot, touched: set[str] | None = None) -> None:
+        """The runs of the window into their open tasks; the ids of the tasks they reach go into
+        ``touched`` (None: not kept)."""
         for run in sorted(cs.runs, key=lambda r: (r.created_at or 0.0, r.id)):
             task = self.tasks.get(run.issue_id or "")
             if task is None or run.live:
                 continue
+            if touched is not None:
+                touched.add(task.issue_id)
             when = run.created_at or run.started_at or 0.0
             if run.input_tokens is not None:  # prompt growth spans the whole task
                 if task.first_run_at is None or when < task.first_run_at:

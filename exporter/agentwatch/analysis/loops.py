@@ -8,10 +8,11 @@ brief's: 4 hours and 20 calls.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Mapping
 
-from agentwatch.progress import TaskProgress
+from agentwatch.progress import TaskProgress, TaskTracker
 
 
 @dataclass
@@ -28,22 +29,101 @@ def looks_like_loop(task: TaskProgress, now: float, min_age: float, min_calls: i
     return now - task.progressed_at > min_age and max(len(task.runs), task.llm_calls) > min_calls
 
 
+@dataclass(frozen=True, slots=True)
+class _AgentTasks:
+    """What of one agent's in-progress tasks does not move with the clock."""
+
+    oldest_progressed_at: float
+    max_runs: int
+    max_calls: int
+    unproductive_runs: int
+    # the tasks with runs or LLM calls since their last progression: loop_min_calls is at least
+    # 1, so no other task can be a loop, whatever the agent's thresholds and the time of the poll
+    candidates: tuple[TaskProgress, ...]
+
+    @classmethod
+    def of(cls, tasks: Iterable[TaskProgress]) -> "_AgentTasks":
+        oldest, runs, calls, unproductive, candidates = math.inf, 0, 0, 0, []
+        for task in tasks:
+            n = len(task.runs)
+            if task.progressed_at < oldest:
+                oldest = task.progressed_at
+            if n > runs:
+                runs = n
+            if task.llm_calls > calls:
+                calls = task.llm_calls
+            unproductive += task.unproductive_runs
+            if n or task.llm_calls:
+                candidates.append(task)
+        return cls(oldest, runs, calls, unproductive, tuple(candidates))
+
+
+class LoopIndex:
+    """The loop signals of one company's tasks, kept across polls: each agent's in-progress tasks
+    and what of them does not move with the clock, worked out again only for the agents whose
+    tasks the tracker's last update touched (``TaskTracker.touched``). Any other update (the
+    first, one after an update this index missed, one that evaluated every issue) is taken in
+    from all the tracker's tasks."""
+
+    def __init__(self) -> None:
+        self._tasks: dict[str, dict[str, TaskProgress]] = {}  # agent -> {issue id: its in-progress task}
+        self._agent_of: dict[str, str] = {}  # issue id -> the agent it is held under
+        self._kept: dict[str, _AgentTasks] = {}
+        self._updates: int | None = None  # the tracker's updates when last taken in
+
+    def update(self, tracker: TaskTracker) -> None:
+        touched, taken, self._updates = tracker.touched, self._updates, None  # None until taken in
+        if touched is None or taken is None or tracker.updates != taken + 1:
+            self._tasks, self._agent_of, self._kept = {}, {}, {}
+            touched = tracker.tasks.keys()
+        self._take(touched, tracker.tasks)
+        self._updates = tracker.updates
+
+    def _take(self, touched: Iterable[str], current: Mapping[str, TaskProgress]) -> None:
+        """The tasks of ``touched`` as ``current`` holds them now (absent: gone)."""
+        tasks, agent_of = self._tasks, self._agent_of
+        dirty: set[str] = set()
+        for iid in touched:
+            agent = agent_of.pop(iid, None)
+            if agent is not None:
+                del tasks[agent][iid]
+                dirty.add(agent)
+            task = current.get(iid)
+            if task is not None and task.agent_id and task.status == "in_progress":
+                tasks.setdefault(task.agent_id, {})[iid] = task
+                agent_of[iid] = task.agent_id
+                dirty.add(task.agent_id)
+        for agent in dirty:
+            held = tasks.get(agent)
+            if held:
+                self._kept[agent] = _AgentTasks.of(held.values())
+            else:
+                tasks.pop(agent, None)
+                self._kept.pop(agent, None)
+
+    def signals(self, now: float, limits: Callable[[str], tuple[float, float]]) -> dict[str, LoopSignals]:
+        """Per agent id with a task in progress; ``limits(agent_id)`` gives that agent's
+        (loop_min_age, loop_min_calls)."""
+        out: dict[str, LoopSignals] = {}
+        for agent, kept in self._kept.items():
+            age = now - kept.oldest_progressed_at
+            s = out[agent] = LoopSignals(
+                max_runs_without_progress=kept.max_runs,
+                max_calls_without_progress=kept.max_calls,
+                oldest_progress_age=age if age > 0.0 else 0.0,
+                unproductive_runs=kept.unproductive_runs,
+            )
+            if kept.candidates:
+                looping = [t for t in kept.candidates if looks_like_loop(t, now, *limits(agent))]
+                s.looping_tasks = len(looping)
+                s.looping_spend_usd = math.fsum(t.spend_usd for t in looping)  # in any order, the same sum
+        return out
+
+
 def loop_signals(
     tasks: Iterable[TaskProgress], now: float, limits: Callable[[str], tuple[float, float]]
 ) -> dict[str, LoopSignals]:
-    """Per agent id; ``limits(agent_id)`` gives that agent's (loop_min_age, loop_min_calls)."""
-    out: dict[str, LoopSignals] = {}
-    for task in tasks:
-        if not task.agent_id or task.status != "in_progress":
-            continue
-        s = out.setdefault(task.agent_id, LoopSignals())
-        s.max_runs_without_progress = max(s.max_runs_without_progress, len(task.runs))
-        s.max_calls_without_progress = max(s.max_calls_without_progress, task.llm_calls)
-        s.oldest_progress_age = max(s.oldest_progress_age, now - task.progressed_at)
-        s.unproductive_runs += task.unproductive_runs
-        # loop_min_calls is at least 1: a task without runs or calls is no loop, whatever the
-        # agent's thresholds, and most in-progress tasks have none since their last progression
-        if (task.runs or task.llm_calls) and looks_like_loop(task, now, *limits(task.agent_id)):
-            s.looping_tasks += 1
-            s.looping_spend_usd += task.spend_usd
-    return out
+    """The signals of ``tasks`` from scratch (what a ``LoopIndex`` holding them gives)."""
+    index, held = LoopIndex(), {task.issue_id: task for task in tasks}
+    index._take(held, held)
+    return index.signals(now, limits)

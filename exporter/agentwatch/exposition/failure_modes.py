@@ -6,7 +6,7 @@ from typing import Callable
 
 from agentwatch.analysis import dependencies
 from agentwatch.analysis.context import RATIO_BUCKETS, ContextWindows, growth
-from agentwatch.analysis.loops import LoopSignals, loop_signals
+from agentwatch.analysis.loops import LoopIndex, LoopSignals
 from agentwatch.config import Settings, Thresholds
 from agentwatch.exposition.families import Families, LabelSet
 from agentwatch.ledger import LedgerView
@@ -15,6 +15,7 @@ from agentwatch.progress import TaskTracker
 
 Labels = Callable[[str], LabelSet]
 
+OLDEST_PROGRESS_AGE = "agentwatch_agent_oldest_progress_age_seconds"  # the one that moves with the clock
 
 LOOP_GAUGES = (
     (
@@ -34,7 +35,7 @@ LOOP_GAUGES = (
         "Most LLM calls (runs that reported LLM usage) on one in-progress task since its last progression.",
     ),
     (
-        "agentwatch_agent_oldest_progress_age_seconds",
+        OLDEST_PROGRESS_AGE,
         "oldest_progress_age",
         "Longest time an in-progress task of the agent has gone without progression (0 = none in progress).",
     ),
@@ -51,18 +52,32 @@ LOOP_GAUGES = (
 )
 
 
-def loops(f: Families, cs: CompanySnapshot, alabels: Labels, tracker: TaskTracker, thresholds, now: float) -> None:
-    """``thresholds(agent_id)`` gives the agent's resolved ``Thresholds``."""
+_NO_LOOPS = LoopSignals()
+
+
+def loops(f: Families, cs: CompanySnapshot, alabels: Labels, index: LoopIndex, thresholds, now: float) -> None:
+    """``thresholds(agent_id)`` gives the agent's resolved ``Thresholds``. An agent's gauges but
+    the age are kept between polls while their values stay (``Families.kept``)."""
 
     def limits(agent_id: str) -> tuple[float, float]:
         t = thresholds(agent_id)
         return t.loop_min_age, t.loop_min_calls
 
-    signals = loop_signals(tracker.tasks.values(), now, limits)
+    for name, _, doc in LOOP_GAUGES:  # the families in this order, whichever lines are kept
+        f.declare(name, doc, "gauge")
+    signals = index.signals(now, limits)
+    cid = cs.company.id
     for agent in cs.agents.values():
-        s = signals.get(agent.id) or LoopSignals()
+        s = signals.get(agent.id) or _NO_LOOPS
         labels = alabels(agent.id)
-        for name, attr, doc in LOOP_GAUGES:
+        values = (s.looping_tasks, s.max_runs_without_progress, s.max_calls_without_progress, s.looping_spend_usd, s.unproductive_runs)
+        f.kept(("agent loops", cid, agent.id), (labels.body, values), _loop_gauges, f, labels, s)
+        f.gauge(OLDEST_PROGRESS_AGE, "", labels, s.oldest_progress_age)
+
+
+def _loop_gauges(f: Families, labels: LabelSet, s: LoopSignals) -> None:
+    for name, attr, doc in LOOP_GAUGES:
+        if name != OLDEST_PROGRESS_AGE:
             f.gauge(name, doc, labels, getattr(s, attr))
 
 

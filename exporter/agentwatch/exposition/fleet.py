@@ -126,7 +126,7 @@ class FleetBuilder:
         self._escalations(f, base, cs, now, alabels, tasks)
         resolved = self._thresholds(cs)
         failure_modes.thresholds(f, cs, alabels, resolved)
-        failure_modes.loops(f, cs, alabels, held.tracker, resolved, now)
+        failure_modes.loops(f, cs, alabels, held.loops, resolved, now)
         failure_modes.context(f, cs, alabels, held.tracker, view, self.windows)
         failure_modes.deadlocks(f, base, held.deps, self.settings, now)
         model_families(f, alabels, models, cs.agents)
