@@ -26,14 +26,17 @@ def company(issues, live_runs_known=True) -> CompanySnapshot:
 
 def oracle(cs: CompanySnapshot, now: float) -> dict:
     """The signals by their definitions, one issue at a time."""
-    queue, completed, stale, on_human = Counter(), Counter(), Counter(), Counter()
+    by_agent: dict[str, Counter] = {}
+    by_status, canaries, completed, stale, on_human = Counter(), Counter(), Counter(), Counter(), Counter()
     durations: dict[str, list[int]] = {}
     ages: dict[str, float] = {}
     for i in cs.issues.values():
         agent = i.assignee_agent_id or ""
-        queue[(agent, i.status, i.is_canary)] += 1
         if i.is_canary:
+            canaries[i.status] += 1
             continue
+        by_status[i.status] += 1
+        by_agent.setdefault(agent, Counter())[i.status] += 1
         if i.status == "blocked" and i.unblock_owner in ("board", "user") and i.assignee_agent_id:
             on_human[i.assignee_agent_id] += 1
         if i.status == "done":
@@ -53,12 +56,14 @@ def oracle(cs: CompanySnapshot, now: float) -> dict:
         hists[agent] = h = Histogram(tuple(b * 1000 for b in TASK_DURATION_BUCKETS))
         for v in values:
             h.observe(v)
-    return {"queue": queue, "completed": completed, "durations": hists, "ages": ages, "stale": stale, "on_human": on_human}
+    return {"by_agent": by_agent, "by_status": by_status, "canaries": canaries, "completed": completed, "durations": hists, "ages": ages, "stale": stale, "on_human": on_human}
 
 
 def as_dict(signals) -> dict:
     return {
-        "queue": signals.by_agent_status,
+        "by_agent": signals.by_agent,
+        "by_status": signals.by_status,
+        "canaries": signals.canaries,
         "completed": signals.completed,
         "durations": signals.durations,
         "ages": signals.oldest_in_progress_age,

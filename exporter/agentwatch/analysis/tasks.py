@@ -32,8 +32,12 @@ HUMAN_UNBLOCK_OWNERS = frozenset({"board", "user"})  # a blocked task they own w
 
 @dataclass
 class TaskSignals:
-    # (agent_id or "", status, canary) -> count of tasks
-    by_agent_status: Counter = field(default_factory=Counter)
+    # agent_id or "" -> status -> count of tasks, canaries excluded (an agent with none is absent);
+    # not to be changed
+    by_agent: dict[str, Counter] = field(default_factory=dict)
+    # status -> count of tasks, canaries excluded; and of canary tasks
+    by_status: Counter = field(default_factory=Counter)
+    canaries: Counter = field(default_factory=Counter)
     # agent_id -> completed (done) task count, canaries excluded
     completed: Counter = field(default_factory=Counter)
     # agent_id -> durations (startedAt -> completedAt) of done tasks in milliseconds (buckets
@@ -60,7 +64,9 @@ class TaskIndex:
         self._clear()
 
     def _clear(self) -> None:
-        self._queue: Counter = Counter()  # _queue_key -> tasks
+        self._by_agent: dict[str, Counter] = {}  # agent -> status -> tasks, canaries excluded
+        self._by_status: Counter = Counter()  # status -> tasks, canaries excluded
+        self._canaries: Counter = Counter()  # status -> canary tasks
         self._durations: dict[str, Histogram] = {}  # agent -> durations of its done tasks (ms)
         self._starts: dict[str, dict[str, float]] = {}  # agent -> {issue id: start} of its in-progress tasks
         self._locked: dict[str, Issue] = {}  # issue id -> a task that holds a lock
@@ -77,7 +83,12 @@ class TaskIndex:
         else:
             self._clear()
             issues = delta.after.values()
-            self._queue.update(map(_queue_key, issues))  # counted in C
+            for (agent, status, canary), n in Counter(map(_queue_key, issues)).items():  # counted in C
+                if canary:
+                    self._canaries[status] += n
+                else:
+                    self._by_status[status] += n
+                    self._by_agent.setdefault(agent, Counter())[status] = n
             took: dict[str, list[int]] = {}  # the durations, each agent's observed at once
             enter = self._enter
             for issue in issues:
@@ -90,9 +101,18 @@ class TaskIndex:
 
     def _move(self, issue: Issue, sign: int) -> None:
         """``issue`` enters (``sign`` 1) or leaves (-1) every signal it counts in."""
-        add_count(self._queue, _queue_key(issue), sign)
-        if not issue.is_canary:
-            self._enter(issue, sign)
+        if issue.is_canary:
+            add_count(self._canaries, issue.status, sign)
+            return
+        add_count(self._by_status, issue.status, sign)
+        agent = issue.assignee_agent_id or UNASSIGNED
+        queue = self._by_agent.get(agent)
+        if queue is None:
+            queue = self._by_agent[agent] = Counter()
+        add_count(queue, issue.status, sign)
+        if not queue:
+            del self._by_agent[agent]
+        self._enter(issue, sign)
 
     def _enter(self, issue: Issue, sign: int, gather: dict[str, list[int]] | None = None) -> None:
         """A task other than a canary enters or leaves the durations, the starts, the locks and the
@@ -141,8 +161,8 @@ class TaskIndex:
 
     def signals(self, cs: CompanySnapshot, now: float) -> TaskSignals:
         """The signals at ``now``, with the locks judged against ``cs``'s runs."""
-        out = TaskSignals(by_agent_status=self._queue, durations=self._durations, blocked_on_human=self._on_human)
-        out.completed.update({agent: n for (agent, status, canary), n in self._queue.items() if status == "done" and not canary})
+        out = TaskSignals(self._by_agent, self._by_status, self._canaries, durations=self._durations, blocked_on_human=self._on_human)
+        out.completed.update({agent: queue["done"] for agent, queue in self._by_agent.items() if "done" in queue})
         ages = out.oldest_in_progress_age
         for agent, starts in self._starts.items():
             age = now - min(starts.values())  # the oldest start: the largest age

@@ -28,6 +28,24 @@ from agentwatch.model import AGENT_STATUSES, ISSUE_STATUSES, Agent, BudgetPolicy
 log = logging.getLogger("agentwatch.exposition")
 
 POLICY_STATUSES = ("ok", "warning", "hard_stop")
+# the task families, in the order they are written: (name, HELP, TYPE)
+TASK_FAMILIES = (
+    ("agentwatch_agent_tasks", "Tasks per assignee and status (queue depth; canaries excluded).", "gauge"),
+    ("agentwatch_company_tasks", "Tasks by status (canaries excluded).", "gauge"),
+    ("agentwatch_canary_tasks", "Canary tasks by status (kept out of every other task metric).", "gauge"),
+    (
+        "agentwatch_agent_tasks_completed",
+        "Tasks completed (status done) by the agent, from platform state: restart-safe; a reopened task lowers it.",
+        "counter",
+    ),
+    ("agentwatch_agent_task_duration_seconds", "Duration of completed tasks, startedAt to completedAt.", "histogram"),
+    ("agentwatch_agent_oldest_in_progress_task_age_seconds", "Age of the agent's oldest in-progress task since startedAt (0 = none).", "gauge"),
+    (
+        "agentwatch_agent_stale_locks",
+        "Tasks whose execution or checkout lock points at a run that has ended (Paperclip #2912, #3819).",
+        "gauge",
+    ),
+)
 _NO_DURATIONS = Histogram(TASK_DURATION_BUCKETS)  # an agent with no completed task: all zero
 UNASSIGNED_LABEL = "(unassigned)"
 
@@ -183,40 +201,28 @@ class FleetBuilder:
             f.kept(("agent activity", cs.company.id, agent.id), (labels.body, activity), _agent_activity, f, labels, activity)
 
     def _tasks(self, f: Families, base: dict, cs: CompanySnapshot, alabels, signals: TaskSignals) -> None:
-        by_status = {s: 0 for s in ISSUE_STATUSES}
-        canaries = {s: 0 for s in ISSUE_STATUSES}
-        f.declare("agentwatch_agent_tasks", "Tasks per assignee and status (queue depth; canaries excluded).", "gauge")
-        for (agent_id, status, canary), n in sorted(signals.by_agent_status.items()):
-            if canary:
-                canaries[status] = canaries.get(status, 0) + n
+        for name, doc, typ in TASK_FAMILIES:  # in this order, whichever lines are kept
+            f.declare(name, doc, typ)
+        for status in (*ISSUE_STATUSES, *sorted(signals.by_status.keys() - set(ISSUE_STATUSES))):
+            f.gauge("agentwatch_company_tasks", "", {**base, "status": status}, signals.by_status.get(status, 0))
+        for status in (*ISSUE_STATUSES, *sorted(signals.canaries.keys() - set(ISSUE_STATUSES))):
+            f.gauge("agentwatch_canary_tasks", "", {**base, "status": status}, signals.canaries.get(status, 0))
+        cid, no_tasks = cs.company.id, {}
+        for agent_id in sorted((UNASSIGNED, *cs.agents)):
+            queue = tuple(sorted((signals.by_agent.get(agent_id) or no_tasks).items()))
+            if agent_id == UNASSIGNED:  # the unassigned tasks have their queue depth alone
+                if queue:
+                    labels = alabels(agent_id)
+                    f.kept(("agent tasks", cid, agent_id), (labels.body, queue, None), _queue, f, labels, queue, None)
                 continue
-            by_status[status] = by_status.get(status, 0) + n
-            if agent_id == UNASSIGNED or agent_id in cs.agents:
-                f.gauge("agentwatch_agent_tasks", "", alabels(agent_id), n, ("status", status))
-        for status, n in by_status.items():
-            f.gauge("agentwatch_company_tasks", "Tasks by status (canaries excluded).", {**base, "status": status}, n)
-        for status, n in canaries.items():
-            f.gauge("agentwatch_canary_tasks", "Canary tasks by status (kept out of every other task metric).", {**base, "status": status}, n)
-        for agent in cs.agents.values():
-            labels = alabels(agent.id)
-            completed = signals.completed.get(agent.id, 0)
-            durations = signals.durations.get(agent.id) or _NO_DURATIONS  # held in milliseconds, changed in place
+            labels = alabels(agent_id)
+            locks = (signals.stale_locks.get((agent_id, "execution"), 0), signals.stale_locks.get((agent_id, "checkout"), 0))
+            f.kept(("agent tasks", cid, agent_id), (labels.body, queue, locks), _queue, f, labels, queue, locks)
+            completed = signals.completed.get(agent_id, 0)
+            durations = signals.durations.get(agent_id) or _NO_DURATIONS  # held in milliseconds, changed in place
             inputs = (labels.body, completed, durations.count, durations.total, tuple(durations.counts))
-            f.kept(("agent completions", cs.company.id, agent.id), inputs, _completions, f, labels, *inputs[1:])
-            f.gauge(
-                "agentwatch_agent_oldest_in_progress_task_age_seconds",
-                "Age of the agent's oldest in-progress task since startedAt (0 = none).",
-                labels,
-                signals.oldest_in_progress_age.get(agent.id, 0.0),
-            )
-            for lock in ("execution", "checkout"):
-                f.gauge(
-                    "agentwatch_agent_stale_locks",
-                    "Tasks whose execution or checkout lock points at a run that has ended (Paperclip #2912, #3819).",
-                    labels,
-                    signals.stale_locks.get((agent.id, lock), 0),
-                    ("lock", lock),
-                )
+            f.kept(("agent completions", cid, agent_id), inputs, _completions, f, labels, *inputs[1:])
+            f.gauge("agentwatch_agent_oldest_in_progress_task_age_seconds", "", labels, signals.oldest_in_progress_age.get(agent_id, 0.0))
 
     def _runs(self, f: Families, cs: CompanySnapshot, alabels, view: LedgerView) -> None:
         cid = cs.company.id
@@ -288,24 +294,21 @@ class FleetBuilder:
             )
 
 
+def _queue(f: Families, labels: LabelSet, queue: tuple[tuple[str, int], ...], locks: tuple[int, int] | None) -> None:
+    """The agent's tasks by status and its stale locks: they change only when one of its tasks
+    changes status, is handed over or holds a lock, so ``_tasks`` keeps their lines between polls."""
+    for status, n in queue:
+        f.gauge("agentwatch_agent_tasks", "", labels, n, ("status", status))
+    if locks is not None:
+        f.gauge("agentwatch_agent_stale_locks", "", labels, locks[0], ("lock", "execution"))
+        f.gauge("agentwatch_agent_stale_locks", "", labels, locks[1], ("lock", "checkout"))
+
+
 def _completions(f: Families, labels: LabelSet, completed: int, count: int, total_ms: float, counts: tuple[int, ...]) -> None:
     """The agent's completed tasks and their durations: they change only when one of its tasks
     is completed or reopened, so ``_tasks`` keeps their lines between polls."""
-    f.counter(
-        "agentwatch_agent_tasks_completed",
-        "Tasks completed (status done) by the agent, from platform state: restart-safe; a reopened task lowers it.",
-        labels,
-        completed,
-    )
-    f.histogram(
-        "agentwatch_agent_task_duration_seconds",
-        "Duration of completed tasks, startedAt to completedAt.",
-        labels,
-        TASK_DURATION_BUCKETS,
-        counts,
-        count,
-        total_ms / 1000.0,
-    )
+    f.counter("agentwatch_agent_tasks_completed", "", labels, completed)
+    f.histogram("agentwatch_agent_task_duration_seconds", "", labels, TASK_DURATION_BUCKETS, counts, count, total_ms / 1000.0)
 
 
 def _policy(f: Families, base: dict[str, str], policy: BudgetPolicy) -> None:
