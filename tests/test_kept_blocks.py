@@ -101,7 +101,10 @@ def base_snapshot() -> CompanySnapshot:
 
 EDITS = st.tuples(
     st.integers(0, 50),
-    st.sampled_from(["name", "role", "status", "pause", "heartbeat", "title", "model", "remove", "spend", "cost", "complete", "reopen", "policy"]),
+    st.sampled_from(
+        ["name", "role", "status", "pause", "heartbeat", "title", "model", "remove", "spend", "cost", "complete", "reopen",
+         "policy", "lock", "handoff", "start", "block"]
+    ),
 )
 
 
@@ -135,6 +138,18 @@ def edited(cs: CompanySnapshot, edits) -> CompanySnapshot:
                 issue, status="done" if done else "todo", started_at=started if done else issue.started_at,
                 completed_at=started + 60.0 * (1 + pick) if done else None,
             )
+        elif what in ("lock", "handoff", "start", "block"):  # one of the agent's tasks moves in the queue or the locks
+            mine = [i for i in issues.values() if i.assignee_agent_id == agent.id] or list(issues.values())
+            issue = sorted(mine, key=lambda i: i.id)[pick % len(mine)]
+            if what == "lock":  # a lock on an ended run, or none any more
+                change = {"execution_run_id": None if issue.execution_run_id else cs.runs[pick % len(cs.runs)].id}
+            elif what == "handoff":
+                change = {"assignee_agent_id": sorted(agents)[(pick + 1) % len(agents)]}
+            elif what == "start":
+                change = {"status": "in_progress", "started_at": time.time() - 600.0 * pick}
+            else:
+                change = {"status": "blocked", "unblock_owner": "board"}
+            issues[issue.id] = msgspec.structs.replace(issue, **change)
         elif what == "name":
             agent.name = "Renamed" if agent.name != "Renamed" else "Named again"
         elif what == "role":
