@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 from agentwatch.analysis import agents as agent_analysis
 from agentwatch.analysis.agents import GapStats
-from agentwatch.analysis.budget import expected_daily_spend
+from agentwatch.analysis.budget import days_in_month, expected_daily_spend
 from agentwatch.analysis.escalations import escalation_signals
 from agentwatch.analysis.tasks import TASK_DURATION_BUCKETS, UNASSIGNED, TaskSignals
 from agentwatch.analyses import CompanyAnalyses
@@ -64,6 +64,10 @@ class FleetBuilder:
         self.windows = windows or ContextWindows(settings.analysis.context_windows)
         self._resolved: dict[tuple[str, str, str], Thresholds] = {}  # (role, overriding name, overriding id)
         self._kept = KeptBlocks()  # lines that change only when their agent does (Families.kept)
+        # each agent's labels as the last build wrote them, by (company id, agent id): an agent's
+        # LabelSet lives as long as its labels stay, with the places of its further labels
+        self._label_sets: dict[tuple[str, str], LabelSet] = {}
+        self._next_label_sets: dict[tuple[str, str], LabelSet] = {}
 
     def build(
         self,
@@ -77,6 +81,7 @@ class FleetBuilder:
         ``analyses``: the poller's, per company id, updated with this snapshot; a company without
         them is analysed from scratch."""
         self._kept.next_build()
+        self._label_sets, self._next_label_sets = self._next_label_sets, {}
         f = Families(self._kept)
         dropped = {"companies": 0, "agents": 0}
         limits = self.settings.limits
@@ -111,18 +116,23 @@ class FleetBuilder:
         company = cs.company
         base = {"source": source, "company": company.name}
         names = agent_labels(cs)
-        written: dict[str, dict[str, str]] = {}
+        written: dict[str, LabelSet] = {}
+        previous, label_sets = self._label_sets, self._next_label_sets
 
-        def alabels(agent_id: str) -> dict[str, str]:
-            """The agent's labels, written once per build (``Families.labels``); not to be changed."""
+        def alabels(agent_id: str) -> LabelSet:
+            """The agent's labels, written once (``Families.labels``) while they stay; not to be changed."""
             labels = written.get(agent_id)
             if labels is None:
                 agent = cs.agents.get(agent_id)
                 if agent is None:
-                    labels = {**base, "agent": UNASSIGNED_LABEL if agent_id == UNASSIGNED else agent_id[:8], "role": ""}
+                    plain = {**base, "agent": UNASSIGNED_LABEL if agent_id == UNASSIGNED else agent_id[:8], "role": ""}
                 else:
-                    labels = {**base, "agent": names[agent_id], "role": agent.role}
-                labels = written[agent_id] = f.labels(labels)
+                    plain = {**base, "agent": names[agent_id], "role": agent.role}
+                key = (company.id, agent_id)
+                labels = previous.get(key)
+                if labels is None or labels != plain:
+                    labels = f.labels(plain)
+                written[agent_id] = label_sets[key] = labels
             return labels
 
         f.info("agentwatch_company", "Company metadata.", {**base, "company_id": company.id, "status": company.status})
@@ -171,6 +181,7 @@ class FleetBuilder:
         runs_by_agent = agent_analysis.runs_by_agent(cs.runs)
         phantom = agent_analysis.phantom_running(cs)
         live_by_agent = agent_analysis.runs_by_agent([r for r in cs.live_runs if r.live])
+        days = days_in_month(now)
         for agent in cs.agents.values():
             labels = alabels(agent.id)
             hb = agent.heartbeat
@@ -193,7 +204,7 @@ class FleetBuilder:
                 agent_analysis.consecutive_failures(agent_runs),
                 agent.spent_monthly_usd,
                 agent.budget_monthly_usd,
-                expected_daily_spend(agent.budget_monthly_usd, now),
+                expected_daily_spend(agent.budget_monthly_usd, days),
                 cs.in_flight_spend.get(agent.id, 0.0),
                 len(live),
                 max(0.0, now - min(starts)) if starts else 0.0,
