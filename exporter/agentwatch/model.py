@@ -182,7 +182,8 @@ class CompanySnapshot:
     agents: dict[str, Agent] = field(default_factory=dict)
     issues: dict[str, Issue] = field(default_factory=dict)
     # what changed in ``issues`` since the source's previous snapshot of the company, as the
-    # source knows it without a walk of every issue (None: not known)
+    # source knows it without a walk of every issue (None: not known); it holds the previous
+    # snapshot's issues, so the poller drops it once its analyses have taken it in
     issue_delta: IssueDelta | None = None
     runs: list[Run] = field(default_factory=list)  # the recent window, newest first
     live_runs: list[Run] = field(default_factory=list)

@@ -155,7 +155,10 @@ class Poller:
             self.ledger.record(cid, cs.runs, canaries, issues)
             self.models.update(cs, now)
             self.ledger.forget_agents(cid, set(cs.agents))
-            self.analyses.setdefault(cid, CompanyAnalyses()).update(cs, now)
+            try:
+                self.analyses.setdefault(cid, CompanyAnalyses()).update(cs, now)
+            finally:  # taken in: the snapshot held until the next poll need not hold the issues of the one before
+                cs.issue_delta = None
         for cid in set(self.analyses) - set(snapshot.companies):
             del self.analyses[cid]
 

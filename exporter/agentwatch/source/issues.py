@@ -68,8 +68,10 @@ class IssueSync:
     last_poll_bytes: int = 0
     # the ids whose held Issue was replaced or dropped since the last ``take_touched``: what can
     # differ from the issues of the previous snapshot (a superset: a sync that raised half-way
-    # leaves ids it did not apply; the source keeps those whose object differs, ``source_delta``)
-    touched: dict[str, None] = field(default_factory=dict)
+    # leaves ids it did not apply; the source keeps those whose object differs). None: any id,
+    # from a sync that started with none held (the first), which would only list every id
+    touched: dict[str, None] | None = None
+    parsed_new: int = 0  # issues parsed in this sync with none of their id held
 
     @property
     def endpoint(self) -> str:
@@ -86,6 +88,7 @@ class IssueSync:
     def sync(self, now: float, full_resync_interval: float) -> None:
         self.last_poll_requests = 0
         self.last_poll_bytes = 0
+        self.parsed_new = 0
         full = (
             self.last_full_sync is None
             or not self.caps.updated_since
@@ -95,7 +98,8 @@ class IssueSync:
             fetched = self._fetch_all(None) or []
             held, self.issues = self.issues, {issue.id: issue for issue in fetched}
             self.last_full_sync = now
-            self.touched.update(dict.fromkeys(held.keys() - self.issues.keys()))  # the ones gone
+            if self.touched is not None and len(self.issues) - self.parsed_new != len(held):  # some are gone
+                self.touched.update(dict.fromkeys([iid for iid in held if iid not in self.issues]))
         else:
             fetched = self._fetch_all(self.since) or []
             for issue in fetched:
@@ -113,16 +117,21 @@ class IssueSync:
         parsed, dropped = parse.parse_rows(rows, self.parse_row)
         self.dropped_rows += dropped
         held = self.issues
+        if not held:
+            self.touched = None
         touched = self.touched
         for n, issue in enumerate(parsed):
             old = held.get(issue.id)
             if old is not None and old == issue:
                 parsed[n] = old
             else:
-                touched[issue.id] = None
+                if old is None:
+                    self.parsed_new += 1
+                if touched is not None:
+                    touched[issue.id] = None
         return parsed
 
-    def take_touched(self) -> dict[str, None]:
+    def take_touched(self) -> dict[str, None] | None:
         """The ids touched since the last call (``touched``), handed over and forgotten."""
         touched, self.touched = self.touched, {}
         return touched

@@ -275,7 +275,7 @@ class PaperclipSource:
         cs.issues = with_unblock_owners(state.issues.issues, state.blocked.issues, state.issues.touched)
         before, state.last_issues = state.last_issues, cs.issues
         touched = state.issues.take_touched()
-        cs.issue_delta = None if before is None else touched_delta(before, cs.issues, touched)
+        cs.issue_delta = None if before is None or touched is None else touched_delta(before, cs.issues, touched)
         return cs
 
 
