@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from agentwatch.analyses import CompanyAnalyses
 from agentwatch.analysis.delta import issue_delta
 from agentwatch.analysis.dependencies import analyse
 from agentwatch.analysis.tasks import task_signals
@@ -85,11 +86,14 @@ def test_a_full_resync_keeps_one_copy_of_the_unchanged_issues(world_server):
     assert len(kept) == len(unchanged)
 
 
-def test_the_analyses_kept_across_polls_take_in_only_the_changes_and_match_from_scratch(world_server):
+def test_the_analyses_kept_across_polls_take_in_only_the_changes_and_match_from_scratch(world_server, monkeypatch):
     """Against the load world over HTTP: a steady poll and a full resync each hand the analyses
     exactly the mutated issues as changed (the source keeps every other issue's object), and what
     the analyses keep equals the same analyses worked out from scratch on that snapshot."""
     world, url = world_server
+    handed: list = []  # the delta each snapshot brings to the analyses (the poller drops it after)
+    update = CompanyAnalyses.update
+    monkeypatch.setattr(CompanyAnalyses, "update", lambda self, cs, now: (handed.append(cs.issue_delta), update(self, cs, now)))
     settings = Settings(sources=[{"name": "bench", "url": url}])
     cfg = settings.sources[0]
     poller = Poller(PaperclipSource(cfg), cfg, settings)
@@ -110,8 +114,8 @@ def test_the_analyses_kept_across_polls_take_in_only_the_changes_and_match_from_
         delta = issue_delta(before.issues, cs.issues)
         assert sorted(delta.changed) == sorted(statuses) and delta.removed == gone
         # the source reports the same delta without walking every issue, and the analyses take it
-        reported = cs.issue_delta
-        assert reported.follows(before.issues) and reported.after is cs.issues
+        reported = handed[-1]
+        assert cs.issue_delta is None and reported.follows(before.issues) and reported.after is cs.issues
         assert sorted(reported.changed) == sorted(delta.changed) and reported.removed == gone
         held = poller.analyses[cs.company.id]
         assert held.issues is cs.issues
