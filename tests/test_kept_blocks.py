@@ -8,7 +8,7 @@ import time
 import msgspec
 from dataclasses import replace
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from agentwatch.config import Settings
@@ -16,7 +16,7 @@ from agentwatch.exposition.families import Families, KeptBlocks, join_rendered
 from agentwatch.exposition.fleet import FleetBuilder
 from agentwatch.ledger import RunLedger
 from agentwatch.models_in_use import ModelTracker
-from agentwatch.model import CompanySnapshot, CostRow, Heartbeat, Snapshot
+from agentwatch.model import Approval, CompanySnapshot, CostRow, Heartbeat, Snapshot
 from agentwatch.source import parse
 from replay import load
 
@@ -103,7 +103,7 @@ EDITS = st.tuples(
     st.integers(0, 50),
     st.sampled_from(
         ["name", "role", "status", "pause", "heartbeat", "title", "model", "remove", "spend", "cost", "complete", "reopen",
-         "policy", "lock", "handoff", "start", "block"]
+         "policy", "lock", "handoff", "start", "block", "approval"]
     ),
 )
 
@@ -114,6 +114,7 @@ def edited(cs: CompanySnapshot, edits) -> CompanySnapshot:
     costs = [replace(row) for row in cs.costs]
     policies = [replace(policy) for policy in cs.policies]
     issues = dict(cs.issues)
+    approvals = list(cs.approvals)
     for pick, what in edits:
         if not agents:
             break
@@ -150,6 +151,9 @@ def edited(cs: CompanySnapshot, edits) -> CompanySnapshot:
             else:
                 change = {"status": "blocked", "unblock_owner": "board"}
             issues[issue.id] = msgspec.structs.replace(issue, **change)
+        elif what == "approval":  # one of two agents asks for one more approval, of one of two types
+            asking = sorted(agents)[pick % 2 % len(agents)]
+            approvals.append(Approval(f"ap-{len(approvals)}", "c", ("hire_agent", "approve_ceo_strategy")[pick // 2 % 2], "pending", asking, 1.0))
         elif what == "name":
             agent.name = "Renamed" if agent.name != "Renamed" else "Named again"
         elif what == "role":
@@ -168,11 +172,14 @@ def edited(cs: CompanySnapshot, edits) -> CompanySnapshot:
             agent.spent_monthly_usd += 1.5
         else:
             del agents[agent.id]
-    return replace(cs, agents=agents, costs=costs, issues=issues, policies=policies)
+    return replace(cs, agents=agents, costs=costs, issues=issues, policies=policies, approvals=approvals)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.lists(EDITS, max_size=4), min_size=1, max_size=5))
+# the same agent's lines changed at one poll and again at the next (kept blocks then go stale)
+@example([[(0, "approval")], [(2, "approval")], [(0, "approval"), (1, "approval")]])
+@example([[(3, "lock"), (3, "block")], [(3, "lock")], [(3, "handoff"), (3, "start")], [(3, "block")]])
 def test_the_fleet_families_with_kept_blocks_are_the_families_written_afresh(polls):
     cfg = Settings(**CONFIG)
     kept = FleetBuilder(cfg)

@@ -45,6 +45,11 @@ TASK_FAMILIES = (
         "Tasks whose execution or checkout lock points at a run that has ended (Paperclip #2912, #3819).",
         "gauge",
     ),
+    (
+        "agentwatch_agent_tasks_blocked_on_human",
+        "The agent's blocked tasks that wait on the board or a person (an unexpected escalation).",
+        "gauge",
+    ),
 )
 _NO_DURATIONS = Histogram(TASK_DURATION_BUCKETS)  # an agent with no completed task: all zero
 UNASSIGNED_LABEL = "(unassigned)"
@@ -151,7 +156,7 @@ class FleetBuilder:
         self._tasks(f, base, cs, alabels, tasks)
         self._runs(f, cs, alabels, view)
         self._budget(f, base, cs, alabels)
-        self._escalations(f, base, cs, now, alabels, tasks)
+        self._escalations(f, base, cs, now, alabels)
         resolved = self._thresholds(cs)
         failure_modes.thresholds(f, cs, alabels, resolved)
         failure_modes.loops(f, cs, alabels, held.loops, resolved, now)
@@ -227,8 +232,12 @@ class FleetBuilder:
                     f.kept(("agent tasks", cid, agent_id), (labels.body, queue, None), _queue, f, labels, queue, None)
                 continue
             labels = alabels(agent_id)
-            locks = (signals.stale_locks.get((agent_id, "execution"), 0), signals.stale_locks.get((agent_id, "checkout"), 0))
-            f.kept(("agent tasks", cid, agent_id), (labels.body, queue, locks), _queue, f, labels, queue, locks)
+            held = (
+                signals.stale_locks.get((agent_id, "execution"), 0),
+                signals.stale_locks.get((agent_id, "checkout"), 0),
+                signals.blocked_on_human.get(agent_id, 0),
+            )
+            f.kept(("agent tasks", cid, agent_id), (labels.body, queue, held), _queue, f, labels, queue, held)
             completed = signals.completed.get(agent_id, 0)
             durations = signals.durations.get(agent_id) or _NO_DURATIONS  # held in milliseconds, changed in place
             inputs = (labels.body, completed, durations.count, durations.total, tuple(durations.counts))
@@ -279,7 +288,7 @@ class FleetBuilder:
         for (scope_type, threshold), n in sorted(open_incidents.items()):
             f.gauge("agentwatch_budget_incidents_open", "", {**base, "scope_type": scope_type, "threshold": threshold}, n)
 
-    def _escalations(self, f: Families, base: dict, cs: CompanySnapshot, now: float, alabels, tasks: TaskSignals) -> None:
+    def _escalations(self, f: Families, base: dict, cs: CompanySnapshot, now: float, alabels) -> None:
         signals = escalation_signals(cs, self.settings.escalations)
         f.declare("agentwatch_approvals", "Approvals by type, status and class (expected gate or unexpected escalation).", "gauge")
         for (typ, status, cls), n in sorted(signals.approvals.items()):
@@ -293,26 +302,30 @@ class FleetBuilder:
                 max(0.0, now - created),
             )
         f.declare("agentwatch_agent_approvals_requested", "Approvals requested by the agent, by type and class.", "counter")
+        requested: dict[str, list[tuple[str, str, int]]] = {}
         for (agent_id, typ, cls), n in sorted(signals.requested_by_agent.items()):
             if agent_id in cs.agents:
-                f.counter("agentwatch_agent_approvals_requested", "", {**alabels(agent_id), "type": typ, "class": cls}, n)
-        for agent in cs.agents.values():
-            f.gauge(
-                "agentwatch_agent_tasks_blocked_on_human",
-                "The agent's blocked tasks that wait on the board or a person (an unexpected escalation).",
-                alabels(agent.id),
-                tasks.blocked_on_human.get(agent.id, 0),
-            )
+                requested.setdefault(agent_id, []).append((typ, cls, n))
+        for agent_id, counts in requested.items():  # an agent's lines change only when it asks for more
+            labels, counted = alabels(agent_id), tuple(counts)
+            f.kept(("agent approvals", cs.company.id, agent_id), (labels.body, counted), _requested, f, labels, counted)
 
 
-def _queue(f: Families, labels: LabelSet, queue: tuple[tuple[str, int], ...], locks: tuple[int, int] | None) -> None:
-    """The agent's tasks by status and its stale locks: they change only when one of its tasks
-    changes status, is handed over or holds a lock, so ``_tasks`` keeps their lines between polls."""
+def _queue(f: Families, labels: LabelSet, queue: tuple[tuple[str, int], ...], held: tuple[int, int, int] | None) -> None:
+    """The agent's tasks by status, and ``held``: its stale execution and checkout locks and its
+    tasks blocked on a person (None for the unassigned tasks). They change only when one of its
+    tasks changes status, is handed over or holds a lock, so ``_tasks`` keeps their lines between polls."""
     for status, n in queue:
         f.gauge("agentwatch_agent_tasks", "", labels, n, ("status", status))
-    if locks is not None:
-        f.gauge("agentwatch_agent_stale_locks", "", labels, locks[0], ("lock", "execution"))
-        f.gauge("agentwatch_agent_stale_locks", "", labels, locks[1], ("lock", "checkout"))
+    if held is not None:
+        f.gauge("agentwatch_agent_stale_locks", "", labels, held[0], ("lock", "execution"))
+        f.gauge("agentwatch_agent_stale_locks", "", labels, held[1], ("lock", "checkout"))
+        f.gauge("agentwatch_agent_tasks_blocked_on_human", "", labels, held[2])
+
+
+def _requested(f: Families, labels: LabelSet, counts: tuple[tuple[str, str, int], ...]) -> None:
+    for typ, cls, n in counts:
+        f.counter("agentwatch_agent_approvals_requested", "", {**labels, "type": typ, "class": cls}, n)
 
 
 def _completions(f: Families, labels: LabelSet, completed: int, count: int, total_ms: float, counts: tuple[int, ...]) -> None:
