@@ -166,3 +166,35 @@ def test_the_source_reports_the_changes_of_a_poll_that_failed_half_way_with_the_
         source.close()
     finally:
         server.stop()
+
+
+def test_the_owners_of_blocked_issues_stay_right_when_only_what_changed_is_looked_at(world_server):
+    """Each poll sets the owners of the blocked issues from the full view of the blocked ones,
+    looking only at the issues either sync touched since the last snapshot. Over polls that give
+    blocked issues an owner, take it away, and touch blocked issues without changing their owner
+    (the compact view then brings them back without one), every issue's owner is what a source
+    polling from scratch reads."""
+    world, url = world_server
+    cfg = Settings(sources=[{"name": "bench", "url": url}]).sources[0]
+    source = PaperclipSource(cfg)
+    source.poll(time.time())
+    blocked = sorted(k for k, i in world.issues.items() if i.status == "blocked")
+    assert len(blocked) >= 12
+    for step in range(4):
+        time.sleep(0.01)
+        with world.lock:
+            now = time.time()
+            for n, iid in enumerate(blocked[step * 3 : step * 3 + 6]):
+                issue = world.issues[iid]
+                if n % 3 == 0:
+                    issue.unblock_owner = "approve the plan"
+                elif n % 3 == 1:
+                    issue.unblock_owner = None
+                issue.updated_at = now  # n % 3 == 2: touched, its owner as it was
+        (cs,) = source.poll(time.time()).companies.values()
+        fresh = PaperclipSource(cfg)
+        (truth,) = fresh.poll(time.time()).companies.values()
+        fresh.close()
+        assert {k: i.unblock_owner for k, i in cs.issues.items()} == {k: i.unblock_owner for k, i in truth.issues.items()}
+        assert any(i.unblock_owner for i in cs.issues.values())
+    source.close()

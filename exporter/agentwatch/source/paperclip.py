@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import partial
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import msgspec
 
@@ -272,7 +272,11 @@ class PaperclipSource:
         cs.approvals = results["approvals"]
         for row in (*cs.costs, *cs.window_spend):
             row.company_id = cid
-        cs.issues = with_unblock_owners(state.issues.issues, state.blocked.issues, state.issues.touched)
+        # only the issues that either sync touched since the last snapshot can need their owner set
+        # again; without a list of them (a first sync), every blocked one is looked at
+        touched, blocked = state.issues.touched, state.blocked.take_touched()
+        only = None if touched is None or blocked is None else [*touched, *blocked]
+        cs.issues = with_unblock_owners(state.issues.issues, state.blocked.issues, touched, only)
         before, state.last_issues = state.last_issues, cs.issues
         touched = state.issues.take_touched()
         cs.issue_delta = None if before is None or touched is None else touched_delta(before, cs.issues, touched)
@@ -280,16 +284,24 @@ class PaperclipSource:
 
 
 def with_unblock_owners(
-    held: dict[str, Issue], blocked: Mapping[str, Issue], touched: dict[str, None] | None = None
+    held: dict[str, Issue],
+    blocked: Mapping[str, Issue],
+    touched: dict[str, None] | None = None,
+    only: Iterable[str] | None = None,
 ) -> dict[str, Issue]:
     """The snapshot's own copy of the issues (the sync goes on changing ``held``, its dict), each
     blocked issue with its owner from the full view of the blocked ones (the compact view has
     none). An issue whose owner that sets or changes is a new object, in the copy and in ``held``,
     so that the next poll keeps it: an ``Issue`` a snapshot holds is never changed, and the
     analyses that find a poll's changes by object identity (``IssueDelta``) see this one; its id
-    goes into ``touched``."""
+    goes into ``touched``. ``only``: the ids to look at, those whose issue or blocked row changed
+    since the last call (None: every blocked one); any other keeps the owner set then."""
     issues = dict(held)
-    for iid, row in blocked.items():
+    get = blocked.get
+    for iid in blocked if only is None else only:
+        row = get(iid)
+        if row is None:
+            continue
         issue = issues.get(iid)
         owner = row.unblock_owner
         if owner and issue is not None and issue.status == "blocked" and issue.unblock_owner != owner:
