@@ -155,6 +155,60 @@ def test_a_typed_page_decoder_agrees_with_json_loads_on_any_page(page):
     check()
 
 
+OVERVIEW = "api_companies_{companyId}_budgets_overview.json"
+OVERVIEW_ARRAYS = (("policies", parse.budget_policy), ("activeIncidents", parse.budget_incident))
+
+
+def overview_parsed(doc) -> dict:
+    """Each array of a decoded ``budgets/overview`` parsed as the source parses it."""
+    return {key: parse.parse_rows(parse.as_list(doc.get(key) or [], key), parser) for key, parser in OVERVIEW_ARRAYS}
+
+
+def test_the_recorded_budgets_overview_is_decoded_typed_and_parses_as_row_by_row():
+    recorded = load(OVERVIEW)
+    recorded["activeIncidents"] = recorded.get("activeIncidents") or [
+        {"id": "inc-1", "companyId": "c", "policyId": p["policyId"], "scopeType": "agent", "scopeId": "a",
+         "thresholdType": "soft", "status": "open", "createdAt": "2026-11-24T05:10:46.834Z"}
+        for p in recorded["policies"][:1]
+    ]
+    raw = json.dumps(recorded).encode()
+    doc = parse.budgets_overview_page(raw)
+    assert doc["policies"] and all(type(row) is parse.BudgetPolicyRow for row in doc["policies"])
+    assert doc["activeIncidents"] and all(type(row) is parse.BudgetIncidentRow for row in doc["activeIncidents"])
+    assert overview_parsed(doc) == overview_parsed(json.loads(raw))
+
+
+def test_the_typed_budgets_overview_agrees_with_json_loads_on_any_document():
+    """Recorded policies with values changed to any JSON value, incidents of any values, and any
+    JSON value in place of either array or of the whole document."""
+    recorded = [p for p in load(OVERVIEW)["policies"] if isinstance(p, dict)]
+    policy_keys = sorted({k for p in recorded for k in p})
+    incident_keys = ["id", "companyId", "policyId", "scopeType", "scopeId", "thresholdType", "status", "createdAt"]
+    rows = lambda keys: json_values | st.dictionaries(st.sampled_from(keys), json_values, max_size=8)  # noqa: E731
+    policies = st.lists(
+        rows(policy_keys)
+        | st.builds(lambda base, changes: {**base, **changes}, st.sampled_from(recorded), st.dictionaries(st.sampled_from(policy_keys), json_values, max_size=3)),
+        max_size=4,
+    )
+
+    @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.fixed_dictionaries({}, optional={"policies": policies | json_values, "activeIncidents": st.lists(rows(incident_keys), max_size=4) | json_values}) | json_values)
+    def check(doc):
+        raw = json.dumps(doc).encode()
+        typed, plain = parse.budgets_overview_page(raw), json.loads(raw)
+        assert type(typed) is type(plain)
+        if isinstance(plain, dict):
+            outcome = {}
+            for name, d in (("typed", typed), ("plain", plain)):
+                try:
+                    outcome[name] = overview_parsed(d)
+                except parse.SchemaError:
+                    outcome[name] = "SchemaError"
+            assert outcome["typed"] == outcome["plain"]
+
+    check()
+
+
 def _fuzzed_snapshot(agent_names, roles, statuses, models, issue_titles):
     company = parse.company(load("api_companies.json")[0])
     cs = CompanySnapshot(company=company)

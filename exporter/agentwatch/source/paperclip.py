@@ -231,7 +231,8 @@ class PaperclipSource:
         def budgets():
             def fetch():
                 data = parse.as_dict(
-                    self._get(f"{base}/budgets/overview", "/api/companies/{id}/budgets/overview"), "budgets/overview"
+                    self._get(f"{base}/budgets/overview", "/api/companies/{id}/budgets/overview", decode=parse.budgets_overview_page),
+                    "budgets/overview",
                 )
                 policies = self._rows(data.get("policies") or [], "budgets/overview", parse.budget_policy)
                 incidents = self._rows(data.get("activeIncidents") or [], "budgets/overview", parse.budget_incident)

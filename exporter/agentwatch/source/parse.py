@@ -289,6 +289,10 @@ def _text_or_none(value: Any) -> str | None:
     return text(value) or None
 
 
+def _bool_or_none(value: Any) -> bool | None:
+    return value if value.__class__ is bool else None
+
+
 def _number_or_none(value: Any) -> float | None:
     f = number(value, math.nan)
     return None if math.isnan(f) else f
@@ -305,6 +309,7 @@ def _kept(value: Any) -> Any:
 _CLEANERS: dict[Any, Callable[[Any], Any]] = {
     str | None: _text_or_none,
     float | None: _number_or_none,
+    bool | None: _bool_or_none,
     datetime | None: _datetime,
     list[_Blocker] | None: _blockers,
 }
@@ -494,41 +499,101 @@ def window_spend(row: dict) -> WindowSpend | None:
     )
 
 
-def budget_policy(row: dict) -> BudgetPolicy | None:
-    pid = text(row.get("policyId"))
+class BudgetPolicyRow(msgspec.Struct, rename="camel", gc=False):
+    """A policy of ``budgets/overview`` as agentwatch reads it, typed (see ``IssueRow``)."""
+
+    policy_id: str | None = None
+    company_id: str | None = None
+    scope_type: str | None = None
+    scope_id: str | None = None
+    scope_name: str | None = None
+    window_kind: str | None = None
+    amount: float | None = None
+    observed_amount: float | None = None
+    warn_percent: float | None = None
+    hard_stop_enabled: bool | None = None
+    status: str | None = None
+    paused: bool | None = None
+    pause_reason: str | None = None
+
+
+def budget_policy(row: BudgetPolicyRow | dict) -> BudgetPolicy | None:
+    if row.__class__ is not BudgetPolicyRow:
+        row = budget_policy_row(row)
+        if row is None:
+            return None
+    pid = row.policy_id
     if not pid:
         return None
     return BudgetPolicy(
         id=pid,
-        company_id=text(row.get("companyId")),
-        scope_type=text(row.get("scopeType"), "unknown") or "unknown",
-        scope_id=text(row.get("scopeId")),
-        scope_name=text(row.get("scopeName")) or text(row.get("scopeId")),
-        window_kind=text(row.get("windowKind"), "unknown") or "unknown",
-        amount_usd=cents_to_usd(row.get("amount")),
-        observed_usd=cents_to_usd(row.get("observedAmount")),
-        warn_ratio=number(row.get("warnPercent"), 80.0) / 100.0,
-        hard_stop_enabled=row.get("hardStopEnabled") is True,
-        status=text(row.get("status"), "unknown") or "unknown",
-        paused=row.get("paused") is True,
-        pause_reason=text(row.get("pauseReason")),
+        company_id=row.company_id or "",
+        scope_type=row.scope_type or "unknown",
+        scope_id=row.scope_id or "",
+        scope_name=row.scope_name or row.scope_id or "",
+        window_kind=row.window_kind or "unknown",
+        amount_usd=cents_to_usd(row.amount),
+        observed_usd=cents_to_usd(row.observed_amount),
+        warn_ratio=number(row.warn_percent, 80.0) / 100.0,
+        hard_stop_enabled=row.hard_stop_enabled is True,
+        status=row.status or "unknown",
+        paused=row.paused is True,
+        pause_reason=row.pause_reason or "",
     )
 
 
-def budget_incident(row: dict) -> BudgetIncident | None:
-    iid = text(row.get("id"))
+class BudgetIncidentRow(msgspec.Struct, rename="camel", gc=False):
+    """An active incident of ``budgets/overview`` as agentwatch reads it, typed (see ``IssueRow``)."""
+
+    id: str | None = None
+    company_id: str | None = None
+    policy_id: str | None = None
+    scope_type: str | None = None
+    scope_id: str | None = None
+    threshold_type: str | None = None
+    status: str | None = None
+    created_at: datetime | None = None
+
+
+def budget_incident(row: BudgetIncidentRow | dict) -> BudgetIncident | None:
+    if row.__class__ is not BudgetIncidentRow:
+        row = budget_incident_row(row)
+        if row is None:
+            return None
+    iid = row.id
     if not iid:
         return None
     return BudgetIncident(
         id=iid,
-        company_id=text(row.get("companyId")),
-        policy_id=text(row.get("policyId")),
-        scope_type=text(row.get("scopeType"), "unknown") or "unknown",
-        scope_id=text(row.get("scopeId")),
-        threshold_type=text(row.get("thresholdType"), "unknown") or "unknown",
-        status=text(row.get("status"), "open") or "open",
-        created_at=timestamp(row.get("createdAt")),
+        company_id=row.company_id or "",
+        policy_id=row.policy_id or "",
+        scope_type=row.scope_type or "unknown",
+        scope_id=row.scope_id or "",
+        threshold_type=row.threshold_type or "unknown",
+        status=row.status or "open",
+        created_at=_seconds(row.created_at),
     )
+
+
+class BudgetsOverviewRow(msgspec.Struct, rename="camel", gc=False):
+    """``budgets/overview``: an object holding the policies and the active incidents."""
+
+    policies: list[BudgetPolicyRow] | None = None
+    active_incidents: list[BudgetIncidentRow] | None = None
+
+
+_budgets_overview = msgspec.json.Decoder(BudgetsOverviewRow)
+
+
+def budgets_overview_page(raw: bytes | memoryview) -> Any:
+    """``budgets/overview`` decoded as ``{"policies": [...], "activeIncidents": [...]}``: their rows
+    typed when msgspec takes the whole object, else ``json.loads``'s answer as it is, for the
+    caller's ``as_dict`` and the parsers of plain dicts (``TypedPage`` does the same for arrays)."""
+    try:
+        doc = _budgets_overview.decode(raw)
+    except msgspec.DecodeError:
+        return json.loads(bytes(raw))
+    return {"policies": doc.policies, "activeIncidents": doc.active_incidents}
 
 
 class ApprovalRow(msgspec.Struct, rename="camel", gc=False):
@@ -573,3 +638,5 @@ approval_row = RowCleaner(ApprovalRow)
 approval_page = TypedPage(approval_row)  # ``/companies/{id}/approvals``
 scheduler_heartbeat_row = RowCleaner(SchedulerHeartbeatRow)
 scheduler_heartbeat_page = TypedPage(scheduler_heartbeat_row)  # ``/api/instance/scheduler-heartbeats``
+budget_policy_row = RowCleaner(BudgetPolicyRow)  # the two arrays of ``budgets_overview_page``
+budget_incident_row = RowCleaner(BudgetIncidentRow)
