@@ -96,9 +96,13 @@ def _datetime(value: Any) -> datetime | None:
 
 def timestamp(value: Any) -> float | None:
     """ISO-8601 (``2026-11-24T05:10:46.834Z``, or a ``datetime`` msgspec decoded it into) to Unix
-    seconds; ``None`` if absent or invalid."""
-    if value.__class__ is not datetime:
-        value = _datetime(value)
+    seconds; ``None`` if absent or invalid. (A typed row's timestamps are a ``datetime`` or none:
+    those two come first.)"""
+    if value.__class__ is datetime:
+        return value.timestamp()
+    if value is None:
+        return None
+    value = _datetime(value)
     return None if value is None else value.timestamp()
 
 
@@ -178,10 +182,10 @@ def agent(row: AgentRow | dict) -> Agent | None:
         pause_reason=row.pause_reason or "",
         budget_monthly_usd=cents_to_usd(row.budget_monthly_cents),
         spent_monthly_usd=cents_to_usd(row.spent_monthly_cents),
-        last_heartbeat_at=_seconds(row.last_heartbeat_at),
+        last_heartbeat_at=timestamp(row.last_heartbeat_at),
         heartbeat=_heartbeat(row.runtime_config),
-        created_at=_seconds(row.created_at),
-        updated_at=_seconds(row.updated_at),
+        created_at=timestamp(row.created_at),
+        updated_at=timestamp(row.updated_at),
     )
 
 
@@ -210,7 +214,7 @@ def scheduler_heartbeat(row: SchedulerHeartbeatRow | dict) -> tuple[str, Heartbe
         interval_seconds=max(0.0, number(row.interval_sec)),
         scheduler_active=row.scheduler_active is True,
     )
-    return aid, hb, _seconds(row.last_heartbeat_at)
+    return aid, hb, timestamp(row.last_heartbeat_at)
 
 
 def _unblock_owner(descriptor: Any) -> str | None:
@@ -296,10 +300,6 @@ def _bool_or_none(value: Any) -> bool | None:
 def _number_or_none(value: Any) -> float | None:
     f = number(value, math.nan)
     return None if math.isnan(f) else f
-
-
-def _seconds(value: datetime | None) -> float | None:
-    return None if value is None else value.timestamp()
 
 
 def _kept(value: Any) -> Any:
@@ -441,9 +441,9 @@ def run(row: RunRow | dict) -> Run | None:
         issue_id=text(context.get("issueId")) or row.issue_id or None,
         liveness_state=row.liveness_state or "",
         retry_of_run_id=row.retry_of_run_id or None,
-        started_at=_seconds(row.started_at),
-        finished_at=_seconds(row.finished_at),
-        created_at=_seconds(row.created_at),
+        started_at=timestamp(row.started_at),
+        finished_at=timestamp(row.finished_at),
+        created_at=timestamp(row.created_at),
         input_tokens=integer(usage.get("inputTokens")),
         output_tokens=integer(usage.get("outputTokens")),
         cost_usd=None if cost is None else number(cost),
@@ -571,7 +571,7 @@ def budget_incident(row: BudgetIncidentRow | dict) -> BudgetIncident | None:
         scope_id=row.scope_id or "",
         threshold_type=row.threshold_type or "unknown",
         status=row.status or "open",
-        created_at=_seconds(row.created_at),
+        created_at=timestamp(row.created_at),
     )
 
 
@@ -621,7 +621,7 @@ def approval(row: ApprovalRow | dict) -> Approval | None:
         type=row.type or "unknown",
         status=row.status or "unknown",
         requested_by_agent_id=row.requested_by_agent_id or None,
-        created_at=_seconds(row.created_at),
+        created_at=timestamp(row.created_at),
     )
 
 
