@@ -226,18 +226,18 @@ class FleetBuilder:
         cid, no_tasks = cs.company.id, {}
         for agent_id in sorted((UNASSIGNED, *cs.agents)):
             queue = tuple(sorted((signals.by_agent.get(agent_id) or no_tasks).items()))
-            if agent_id == UNASSIGNED:  # the unassigned tasks have their queue depth alone
-                if queue:
-                    labels = alabels(agent_id)
-                    f.kept(("agent tasks", cid, agent_id), (labels.body, queue, None), _queue, f, labels, queue, None)
+            unassigned = agent_id == UNASSIGNED  # the unassigned tasks have their queue depth alone
+            if unassigned and not queue:
                 continue
             labels = alabels(agent_id)
-            held = (
+            held = None if unassigned else (
                 signals.stale_locks.get((agent_id, "execution"), 0),
                 signals.stale_locks.get((agent_id, "checkout"), 0),
                 signals.blocked_on_human.get(agent_id, 0),
             )
             f.kept(("agent tasks", cid, agent_id), (labels.body, queue, held), _queue, f, labels, queue, held)
+            if unassigned:
+                continue
             completed = signals.completed.get(agent_id, 0)
             durations = signals.durations.get(agent_id) or _NO_DURATIONS  # held in milliseconds, changed in place
             inputs = (labels.body, completed, durations.count, durations.total, tuple(durations.counts))
