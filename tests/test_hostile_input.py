@@ -9,6 +9,7 @@ import json
 import math
 import time
 
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -23,6 +24,7 @@ from agentwatch.exposition.fleet import FleetBuilder
 from agentwatch.ledger import RunLedger
 from agentwatch.model import CompanySnapshot, Snapshot
 from agentwatch.source import parse
+from agentwatch.source.kept_rows import KeptOverview, KeptRows, ParsedRows, rows_of
 from harness.exporter import parse_exposition
 from replay import COMPANY_ID, load
 from test_faults import Clock, make_exporter
@@ -110,47 +112,106 @@ def test_one_bad_row_or_value_costs_only_itself_on_an_issue_page():
         parse.issue_page(b"[{")
 
 
-# the typed page decoders: (fixture, the decoder, the parser of its rows)
-TYPED_PAGES = {
-    "issues": (ISSUES, parse.issue_page, parse.issue),
-    "agents": ("api_companies_{companyId}_agents.json", parse.agent_page, parse.agent),
-    "costs": ("api_companies_{companyId}_costs_by-agent-model.json", parse.cost_page, parse.cost_row),
-    "runs": ("api_companies_{companyId}_heartbeat-runs__limit-50.json", parse.run_page, parse.run),
-    "approvals": ("api_companies_{companyId}_approvals.json", parse.approval_page, parse.approval),
-    "scheduler heartbeats": ("api_instance_scheduler-heartbeats.json", parse.scheduler_heartbeat_page, parse.scheduler_heartbeat),
-}
-
-
-@pytest.mark.parametrize("page", sorted(TYPED_PAGES))
-def test_a_recorded_page_is_decoded_typed_and_parses_as_row_by_row(page):
-    fixture, decode, parser = TYPED_PAGES[page]
-    raw = json.dumps(load(fixture)).encode()
-    rows = decode(raw)
-    assert rows and all(type(row) is decode.clean.struct for row in rows)  # msgspec decoded it
-    assert [parser(row) for row in rows] == [parser(row) for row in json.loads(raw)]
-
-
-@pytest.mark.parametrize("page", sorted(TYPED_PAGES))
-def test_a_typed_page_decoder_agrees_with_json_loads_on_any_page(page):
+def test_the_issue_page_decoder_agrees_with_json_loads_on_any_page():
     """Recorded rows with values changed to any JSON value, and any JSON values as rows: the
     typed decoder (msgspec, or its row-by-row fallback) parses to what ``json.loads`` and the
     parser of plain dicts give."""
-    fixture, decode, parser = TYPED_PAGES[page]
-    recorded = [r for r in load(fixture) if isinstance(r, dict)]
-    keys = recorded_keys(fixture)
+    recorded = [r for r in load(ISSUES) if isinstance(r, dict)]
 
     @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-    @given(st.lists(
+    @given(pages(recorded, recorded_keys(ISSUES)))
+    def check(rows):
+        raw = json.dumps(rows).encode()
+        assert [parse.issue(row) if row is not None else None for row in parse.issue_page(raw)] == [
+            parse.issue(row) if isinstance(row, dict) else None for row in json.loads(raw)
+        ]
+
+    check()
+
+
+def pages(recorded: list[dict], keys: list[str]):
+    """Pages of rows: recorded rows with values changed to any JSON value, rows of recorded keys
+    with any values, and any JSON values as rows."""
+    return st.lists(
         json_values
         | st.dictionaries(st.sampled_from(keys), json_values, max_size=8)
         | st.builds(lambda base, changes: {**base, **changes}, st.sampled_from(recorded), st.dictionaries(st.sampled_from(keys), json_values, max_size=3)),
         max_size=5,
-    ))
-    def check(rows):
-        raw = json.dumps(rows).encode()
-        assert [parser(row) if row is not None else None for row in decode(raw)] == [
-            parser(row) if isinstance(row, dict) else None for row in json.loads(raw)
-        ]
+    )
+
+
+# the endpoints whose rows are kept by their text: (fixture, the row cleaner, the parser of its rows)
+KEPT_PAGES = {
+    "agents": ("api_companies_{companyId}_agents.json", parse.agent_row, parse.agent),
+    "costs": ("api_companies_{companyId}_costs_by-agent-model.json", parse.cost_by_model_row, parse.cost_row),
+    "runs": ("api_companies_{companyId}_heartbeat-runs__limit-50.json", parse.run_row, parse.run),
+    "approvals": ("api_companies_{companyId}_approvals.json", parse.approval_row, parse.approval),
+    "scheduler heartbeats": ("api_instance_scheduler-heartbeats.json", parse.scheduler_heartbeat_row, parse.scheduler_heartbeat),
+}
+
+
+def plain_rows(rows: list, parser) -> ParsedRows:
+    """The reference: every row a plain JSON value, parsed by the parser of plain dicts."""
+    return ParsedRows(*parse.parse_rows(rows, parser))
+
+
+def assert_kept(kept: KeptRows, rows: list, parser, before: dict[str, object]) -> dict[str, object]:
+    """``kept`` reads ``rows``: the rows parse as the reference does, and a row whose JSON text
+    ``before`` holds (text -> object, from the last read) is that object. Returns this read's
+    (none for a page that is not strict JSON, NaN or Infinity in it: it is parsed whole)."""
+    raw = json.dumps(rows).encode()
+    read = kept.decode(raw)
+    assert read == plain_rows(rows, parser)
+    try:
+        msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        return {}
+    objects = iter(read.rows)
+    texts = {}
+    for row in rows:
+        if isinstance(row, dict) and parser(row) is not None:
+            texts[json.dumps(row)] = obj = next(objects)
+            if json.dumps(row) in before:
+                assert obj is before[json.dumps(row)]
+    return texts
+
+
+@pytest.mark.parametrize("page", sorted(KEPT_PAGES))
+def test_a_recorded_page_parses_as_row_by_row_and_keeps_the_rows_whose_text_is_unchanged(page):
+    fixture, clean, parser = KEPT_PAGES[page]
+    recorded = load(fixture)
+    kept = KeptRows(clean, parser)
+    first = assert_kept(kept, recorded, parser, {})
+    assert first
+    again = assert_kept(kept, recorded, parser, first)
+    assert all(again[text] is obj for text, obj in first.items())  # the same objects, none decoded
+    # the first row moved to the end, with a field agentwatch does not read: a new object, equal
+    changed = [*recorded[1:], dict(recorded[0], unreadField=1)]
+    third = assert_kept(kept, changed, parser, again)
+    new = third[json.dumps(changed[-1])]
+    assert new is not first[json.dumps(recorded[0])] and new == first[json.dumps(recorded[0])]
+    assert kept.decode(b'{"error": "not a list"}') == {"error": "not a list"}  # for the caller's as_list
+    with pytest.raises(ValueError):
+        kept.decode(b"[{")
+
+
+@pytest.mark.parametrize("page", sorted(KEPT_PAGES))
+def test_kept_rows_agree_with_json_loads_on_any_pages_read_one_after_the_other(page):
+    """Pages drawn as for the issues, read one after the other by one ``KeptRows``, the next
+    page made of rows of the last one and new rows: each read parses to what ``json.loads`` and
+    the parser of plain dicts give, and a row read again is the object of the last read."""
+    fixture, clean, parser = KEPT_PAGES[page]
+    recorded = [r for r in load(fixture) if isinstance(r, dict)]
+    drawn = pages(recorded, recorded_keys(fixture))
+
+    @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(drawn, st.lists(st.tuples(st.booleans(), drawn, st.randoms(use_true_random=False)), max_size=3))
+    def check(first, later):
+        kept = KeptRows(clean, parser)
+        before, rows = assert_kept(kept, first, parser, {}), first
+        for keep, new, rnd in later:
+            rows = [*(rnd.sample(rows, len(rows) // 2) if keep else rows), *new]
+            before = assert_kept(kept, rows, parser, before)
 
     check()
 
@@ -160,11 +221,11 @@ OVERVIEW_ARRAYS = (("policies", parse.budget_policy), ("activeIncidents", parse.
 
 
 def overview_parsed(doc) -> dict:
-    """Each array of a decoded ``budgets/overview`` parsed as the source parses it."""
-    return {key: parse.parse_rows(parse.as_list(doc.get(key) or [], key), parser) for key, parser in OVERVIEW_ARRAYS}
+    """Each array of a decoded ``budgets/overview`` as the source reads it."""
+    return {key: rows_of(doc.get(key) or [], key, parser) for key, parser in OVERVIEW_ARRAYS}
 
 
-def test_the_recorded_budgets_overview_is_decoded_typed_and_parses_as_row_by_row():
+def test_the_recorded_budgets_overview_parses_as_row_by_row_and_keeps_its_rows():
     recorded = load(OVERVIEW)
     recorded["activeIncidents"] = recorded.get("activeIncidents") or [
         {"id": "inc-1", "companyId": "c", "policyId": p["policyId"], "scopeType": "agent", "scopeId": "a",
@@ -172,15 +233,19 @@ def test_the_recorded_budgets_overview_is_decoded_typed_and_parses_as_row_by_row
         for p in recorded["policies"][:1]
     ]
     raw = json.dumps(recorded).encode()
-    doc = parse.budgets_overview_page(raw)
-    assert doc["policies"] and all(type(row) is parse.BudgetPolicyRow for row in doc["policies"])
-    assert doc["activeIncidents"] and all(type(row) is parse.BudgetIncidentRow for row in doc["activeIncidents"])
-    assert overview_parsed(doc) == overview_parsed(json.loads(raw))
+    kept = KeptOverview()
+    first = kept.decode(raw)
+    assert all(type(first[key]) is ParsedRows and first[key].rows for key, _ in OVERVIEW_ARRAYS)
+    assert overview_parsed(first) == overview_parsed(json.loads(raw))
+    again = kept.decode(raw)
+    for key, _ in OVERVIEW_ARRAYS:
+        assert all(a is b for a, b in zip(again[key].rows, first[key].rows, strict=True))
 
 
-def test_the_typed_budgets_overview_agrees_with_json_loads_on_any_document():
+def test_the_kept_budgets_overview_agrees_with_json_loads_on_any_document():
     """Recorded policies with values changed to any JSON value, incidents of any values, and any
-    JSON value in place of either array or of the whole document."""
+    JSON value in place of either array or of the whole document; read twice by one
+    ``KeptOverview``, the second read on the rows of the first."""
     recorded = [p for p in load(OVERVIEW)["policies"] if isinstance(p, dict)]
     policy_keys = sorted({k for p in recorded for k in p})
     incident_keys = ["id", "companyId", "policyId", "scopeType", "scopeId", "thresholdType", "status", "createdAt"]
@@ -190,21 +255,26 @@ def test_the_typed_budgets_overview_agrees_with_json_loads_on_any_document():
         | st.builds(lambda base, changes: {**base, **changes}, st.sampled_from(recorded), st.dictionaries(st.sampled_from(policy_keys), json_values, max_size=3)),
         max_size=4,
     )
+    documents = st.fixed_dictionaries({}, optional={"policies": policies | json_values, "activeIncidents": st.lists(rows(incident_keys), max_size=4) | json_values}) | json_values
 
     @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-    @given(st.fixed_dictionaries({}, optional={"policies": policies | json_values, "activeIncidents": st.lists(rows(incident_keys), max_size=4) | json_values}) | json_values)
-    def check(doc):
-        raw = json.dumps(doc).encode()
-        typed, plain = parse.budgets_overview_page(raw), json.loads(raw)
-        assert type(typed) is type(plain)
-        if isinstance(plain, dict):
-            outcome = {}
-            for name, d in (("typed", typed), ("plain", plain)):
-                try:
-                    outcome[name] = overview_parsed(d)
-                except parse.SchemaError:
-                    outcome[name] = "SchemaError"
-            assert outcome["typed"] == outcome["plain"]
+    @given(st.lists(documents, min_size=1, max_size=2))
+    def check(docs):
+        kept = KeptOverview()
+        for doc in docs:
+            raw = json.dumps(doc).encode()
+            read, plain = kept.decode(raw), json.loads(raw)
+            assert isinstance(read, dict) == isinstance(plain, dict)
+            if isinstance(plain, dict):
+                outcome = {}
+                for name, d in (("kept", read), ("plain", plain)):
+                    try:
+                        outcome[name] = overview_parsed(d)
+                    except parse.SchemaError:
+                        outcome[name] = "SchemaError"
+                assert outcome["kept"] == outcome["plain"]
+            else:
+                assert read == plain
 
     check()
 

@@ -198,3 +198,35 @@ def test_the_owners_of_blocked_issues_stay_right_when_only_what_changed_is_looke
         assert {k: i.unblock_owner for k, i in cs.issues.items()} == {k: i.unblock_owner for k, i in truth.issues.items()}
         assert any(i.unblock_owner for i in cs.issues.values())
     source.close()
+
+
+def test_rows_that_did_not_change_are_the_objects_of_the_last_poll(world_server):
+    """The source keeps the rows of agents, runs, costs, budgets, approvals and schedules by their
+    text (``KeptRows``): at a steady poll, a row that did not change is the object the last poll
+    parsed, and one that changed, an agent's schedule included, is a new object with what a
+    source polling from scratch reads."""
+    world, url = world_server
+    settings = Settings(sources=[{"name": "bench", "url": url}])
+    source = PaperclipSource(settings.sources[0])
+    with world.lock:  # the world has neither a live run nor a budget incident of its own
+        world.runs[world.run_order[-1]].status = "running"
+        world.incidents.append({"id": "incident-1", "companyId": world.company_id, "policyId": "p", "scopeType": "agent",
+                                "scopeId": "a", "thresholdType": "hard", "status": "open", "createdAt": "2026-11-24T05:10:46.834Z"})
+    (before,) = source.poll(time.time()).companies.values()
+    rows = lambda cs: (cs.runs, cs.live_runs, cs.costs, cs.policies, cs.incidents, cs.approvals)  # noqa: E731
+    assert before.agents and all(rows(before))
+    with world.lock:
+        paused, beat, edited = list(world.agents.values())[:3]
+        paused.status = "paused"  # its scheduler row says so too (schedulerActive)
+        beat.last_heartbeat = time.time()  # both of its rows
+        edited.updated_at = time.time()  # its agent row alone (a new name would change its cost rows too)
+    (after,) = source.poll(time.time()).companies.values()
+    (fresh,) = PaperclipSource(settings.sources[0]).poll(time.time()).companies.values()
+    assert after.agents == fresh.agents and rows(after) == rows(fresh)
+    changed = {paused.id, beat.id, edited.id}
+    assert after.agents[paused.id].heartbeat.scheduler_active is False
+    assert after.agents[edited.id].updated_at == pytest.approx(edited.updated_at, abs=0.001)
+    for aid, agent in after.agents.items():
+        assert (agent is before.agents[aid]) == (aid not in changed), aid
+    for now, then in zip(rows(after), rows(before), strict=True):
+        assert now and all(a is b for a, b in zip(now, then, strict=True))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import partial
 from typing import Any, Callable, Iterable, Mapping
@@ -21,10 +21,11 @@ import msgspec
 
 from agentwatch.analysis.delta import touched_delta
 from agentwatch.config import CanaryMarkerConfig, SourceConfig
-from agentwatch.model import CompanySnapshot, Issue, Snapshot
+from agentwatch.model import Agent, CompanySnapshot, Heartbeat, Issue, Snapshot
 from agentwatch.source import parse
 from agentwatch.source.http import HttpClient, SourceError, read_json
 from agentwatch.source.issues import Capabilities, IssueSync
+from agentwatch.source.kept_rows import KeptOverview, KeptRows, rows_of
 
 log = logging.getLogger("agentwatch.source")
 
@@ -33,10 +34,17 @@ MAX_IN_FLIGHT_QUERIES = 20
 
 @dataclass
 class CompanyState:
-    """What is kept between polls for one company."""
+    """What is kept between polls for one company: the issues, and the other endpoints' rows
+    by their JSON text (``KeptRows``)."""
 
     issues: IssueSync
     blocked: IssueSync
+    agents: KeptRows
+    runs: KeptRows
+    live_runs: KeptRows
+    costs: KeptRows
+    approvals: KeptRows
+    budgets: KeptOverview = field(default_factory=KeptOverview)
     last_issues: dict[str, Issue] | None = None  # the issues of the company's last snapshot
 
 
@@ -64,6 +72,10 @@ class PaperclipSource:
         marker = marker or CanaryMarkerConfig()
         self._parse_issue = partial(parse.issue, canary_prefix=marker.title_prefix, canary_label=marker.label)
         self._companies: dict[str, CompanyState] = {}
+        self._schedules = KeptRows(parse.scheduler_heartbeat_row, parse.scheduler_heartbeat)
+        # agent id -> (its row as read, its scheduler row, the agent with both): an agent whose
+        # two rows are those of the last poll is the same object
+        self._scheduled: dict[str, tuple[Agent, tuple, Agent]] = {}
         self._pool = ThreadPoolExecutor(max_workers=config.max_concurrency, thread_name_prefix=f"poll-{self.name}")
         self.last_poll = PollStats()
 
@@ -81,7 +93,7 @@ class PaperclipSource:
     # -- helpers -----------------------------------------------------------------------
 
     def _get(self, path: str, endpoint: str, params: dict[str, Any] | None = None, decode: Callable[[memoryview], Any] = read_json) -> Any:
-        """``decode``: how the body becomes rows (``json.loads``, or a ``parse.TypedPage``)."""
+        """``decode``: how the body becomes rows (``json.loads``, or a ``KeptRows``'s)."""
         resp = self.client.get(path, endpoint, params=params, decode=decode)
         self.last_poll.requests += 1
         self.last_poll.bytes += resp.nbytes
@@ -100,7 +112,7 @@ class PaperclipSource:
             raise
 
     def _rows(self, data: Any, endpoint: str, parser: Callable[[dict], Any]) -> list:
-        rows, dropped = parse.parse_rows(parse.as_list(data, endpoint), parser)
+        rows, dropped = rows_of(data, endpoint, parser)
         if dropped:
             self.last_poll.dropped_rows[endpoint] = self.last_poll.dropped_rows.get(endpoint, 0) + dropped
         return rows
@@ -125,7 +137,7 @@ class PaperclipSource:
         schedule = self._optional(
             "scheduler_heartbeats",
             lambda: self._rows(
-                self._get("/api/instance/scheduler-heartbeats", "/api/instance/scheduler-heartbeats", decode=parse.scheduler_heartbeat_page),
+                self._get("/api/instance/scheduler-heartbeats", "/api/instance/scheduler-heartbeats", decode=self._schedules.decode),
                 "/api/instance/scheduler-heartbeats",
                 parse.scheduler_heartbeat,
             ),
@@ -137,14 +149,30 @@ class PaperclipSource:
         for cid in list(self._companies):
             if cid not in futures:
                 del self._companies[cid]
-        by_agent = {aid: (hb, last) for aid, hb, last in schedule}
-        for cs in snapshot.companies.values():
-            for agent in cs.agents.values():
-                if agent.id in by_agent:
-                    hb, last = by_agent[agent.id]
-                    agent.heartbeat = hb
-                    agent.last_heartbeat_at = last or agent.last_heartbeat_at
+        self._with_schedules(snapshot, schedule)
         return snapshot
+
+    def _with_schedules(self, snapshot: Snapshot, schedule: list[tuple[str, Heartbeat, float | None]]) -> None:
+        """Each agent with its row of the scheduler's table: its schedule, and its last heartbeat
+        when the table has one. A new object only when either row changed (the rows as read are
+        never changed: ``KeptRows`` hands them out again)."""
+        by_agent = {row[0]: row for row in schedule}
+        held, scheduled = self._scheduled, {}
+        for cs in snapshot.companies.values():
+            agents = cs.agents
+            for aid, agent in agents.items():
+                row = by_agent.get(aid)
+                if row is None:
+                    continue
+                before = held.get(aid)
+                if before is not None and before[0] is agent and before[1] == row:
+                    merged = before[2]
+                else:
+                    _, hb, last = row
+                    merged = replace(agent, heartbeat=hb, last_heartbeat_at=last or agent.last_heartbeat_at)
+                agents[aid] = merged  # an existing key: the dict does not change size
+                scheduled[aid] = (agent, row, merged)
+        self._scheduled = scheduled
 
     def _in_flight_spend(self, base: str, live_runs: list) -> dict[str, float]:
         """Spend recorded since each agent's oldest live run started: costs land while runs are
@@ -180,6 +208,11 @@ class PaperclipSource:
             state = CompanyState(
                 issues=IssueSync(**common),
                 blocked=IssueSync(**common, status_filter="blocked", compact=False),
+                agents=KeptRows(parse.agent_row, parse.agent),
+                runs=KeptRows(parse.run_row, parse.run),
+                live_runs=KeptRows(parse.run_row, parse.run),
+                costs=KeptRows(parse.cost_by_model_row, partial(parse.cost_row, company_id=company_id)),
+                approvals=KeptRows(parse.approval_row, parse.approval),
             )
             self._companies[company_id] = state
         return state
@@ -191,11 +224,11 @@ class PaperclipSource:
         cs = CompanySnapshot(company=company)
 
         def agents():
-            return self._rows(self._get(f"{base}/agents", "/api/companies/{id}/agents", decode=parse.agent_page), "agents", parse.agent)
+            return self._rows(self._get(f"{base}/agents", "/api/companies/{id}/agents", decode=state.agents.decode), "agents", parse.agent)
 
         def runs():
             data = self._get(
-                f"{base}/heartbeat-runs", "/api/companies/{id}/heartbeat-runs", {"limit": self.config.runs_limit}, decode=parse.run_page
+                f"{base}/heartbeat-runs", "/api/companies/{id}/heartbeat-runs", {"limit": self.config.runs_limit}, decode=state.runs.decode
             )
             return self._rows(data, "heartbeat-runs", parse.run)
 
@@ -203,7 +236,7 @@ class PaperclipSource:
             return self._optional(
                 "live_runs",
                 lambda: self._rows(
-                    self._get(f"{base}/live-runs", "/api/companies/{id}/live-runs", {"limit": 50}, decode=parse.run_page),
+                    self._get(f"{base}/live-runs", "/api/companies/{id}/live-runs", {"limit": 50}, decode=state.live_runs.decode),
                     "live-runs",
                     parse.run,
                 ),
@@ -212,9 +245,9 @@ class PaperclipSource:
 
         def costs():
             return self._rows(
-                self._get(f"{base}/costs/by-agent-model", "/api/companies/{id}/costs/by-agent-model", decode=parse.cost_page),
+                self._get(f"{base}/costs/by-agent-model", "/api/companies/{id}/costs/by-agent-model", decode=state.costs.decode),
                 "costs/by-agent-model",
-                parse.cost_row,
+                partial(parse.cost_row, company_id=cid),
             )
 
         def window_spend():
@@ -223,7 +256,7 @@ class PaperclipSource:
                 lambda: self._rows(
                     self._get(f"{base}/costs/window-spend", "/api/companies/{id}/costs/window-spend"),
                     "costs/window-spend",
-                    parse.window_spend,
+                    partial(parse.window_spend, company_id=cid),
                 ),
                 [],
             )
@@ -231,7 +264,7 @@ class PaperclipSource:
         def budgets():
             def fetch():
                 data = parse.as_dict(
-                    self._get(f"{base}/budgets/overview", "/api/companies/{id}/budgets/overview", decode=parse.budgets_overview_page),
+                    self._get(f"{base}/budgets/overview", "/api/companies/{id}/budgets/overview", decode=state.budgets.decode),
                     "budgets/overview",
                 )
                 policies = self._rows(data.get("policies") or [], "budgets/overview", parse.budget_policy)
@@ -242,7 +275,7 @@ class PaperclipSource:
 
         def approvals():
             return self._rows(
-                self._get(f"{base}/approvals", "/api/companies/{id}/approvals", decode=parse.approval_page), "approvals", parse.approval
+                self._get(f"{base}/approvals", "/api/companies/{id}/approvals", decode=state.approvals.decode), "approvals", parse.approval
             )
 
         def issues():
@@ -271,8 +304,6 @@ class PaperclipSource:
         cs.in_flight_spend = self._in_flight_spend(base, cs.live_runs)
         cs.policies, cs.incidents = results["budgets"]
         cs.approvals = results["approvals"]
-        for row in (*cs.costs, *cs.window_spend):
-            row.company_id = cid
         # only the issues that either sync touched since the last snapshot can need their owner set
         # again; without a list of them (a first sync), every blocked one is looked at
         touched, blocked = state.issues.touched, state.blocked.take_touched()

@@ -465,7 +465,7 @@ class CostByModelRow(msgspec.Struct, rename="camel", gc=False):
     output_tokens: float | None = None
 
 
-def cost_row(row: CostByModelRow | dict) -> CostRow | None:
+def cost_row(row: CostByModelRow | dict, company_id: str = "") -> CostRow | None:
     if row.__class__ is not CostByModelRow:
         row = cost_by_model_row(row)
         if row is None:
@@ -474,7 +474,7 @@ def cost_row(row: CostByModelRow | dict) -> CostRow | None:
     if not aid:
         return None
     return CostRow(
-        company_id="",
+        company_id=company_id,
         agent_id=aid,
         provider=row.provider or "unknown",
         biller=row.biller or "unknown",
@@ -487,12 +487,12 @@ def cost_row(row: CostByModelRow | dict) -> CostRow | None:
     )
 
 
-def window_spend(row: dict) -> WindowSpend | None:
+def window_spend(row: dict, company_id: str = "") -> WindowSpend | None:
     window = text(row.get("window"))
     if not window:
         return None
     return WindowSpend(
-        company_id="",
+        company_id=company_id,
         provider=text(row.get("provider"), "unknown") or "unknown",
         window=window,
         cost_usd=cents_to_usd(row.get("costCents")),
@@ -575,27 +575,6 @@ def budget_incident(row: BudgetIncidentRow | dict) -> BudgetIncident | None:
     )
 
 
-class BudgetsOverviewRow(msgspec.Struct, rename="camel", gc=False):
-    """``budgets/overview``: an object holding the policies and the active incidents."""
-
-    policies: list[BudgetPolicyRow] | None = None
-    active_incidents: list[BudgetIncidentRow] | None = None
-
-
-_budgets_overview = msgspec.json.Decoder(BudgetsOverviewRow)
-
-
-def budgets_overview_page(raw: bytes | memoryview) -> Any:
-    """``budgets/overview`` decoded as ``{"policies": [...], "activeIncidents": [...]}``: their rows
-    typed when msgspec takes the whole object, else ``json.loads``'s answer as it is, for the
-    caller's ``as_dict`` and the parsers of plain dicts (``TypedPage`` does the same for arrays)."""
-    try:
-        doc = _budgets_overview.decode(raw)
-    except msgspec.DecodeError:
-        return json.loads(bytes(raw))
-    return {"policies": doc.policies, "activeIncidents": doc.active_incidents}
-
-
 class ApprovalRow(msgspec.Struct, rename="camel", gc=False):
     """An approval as agentwatch reads it, typed (see ``IssueRow``)."""
 
@@ -625,18 +604,14 @@ def approval(row: ApprovalRow | dict) -> Approval | None:
     )
 
 
-# the typed rows' cleaners and page decoders (``RowCleaner``, ``TypedPage``)
+# the typed rows' cleaners; the page decoder of the issues (``TypedPage``). The other
+# endpoints' rows are decoded one by one, when they change (``kept_rows.KeptRows``).
 issue_row = RowCleaner(IssueRow)
 issue_page = TypedPage(issue_row)  # a page of ``/issues``
-agent_row = RowCleaner(AgentRow)
-agent_page = TypedPage(agent_row)  # ``/companies/{id}/agents``
-cost_by_model_row = RowCleaner(CostByModelRow)
-cost_page = TypedPage(cost_by_model_row)  # ``/companies/{id}/costs/by-agent-model``
-run_row = RowCleaner(RunRow)
-run_page = TypedPage(run_row)  # ``/companies/{id}/heartbeat-runs`` and ``live-runs``
-approval_row = RowCleaner(ApprovalRow)
-approval_page = TypedPage(approval_row)  # ``/companies/{id}/approvals``
-scheduler_heartbeat_row = RowCleaner(SchedulerHeartbeatRow)
-scheduler_heartbeat_page = TypedPage(scheduler_heartbeat_row)  # ``/api/instance/scheduler-heartbeats``
-budget_policy_row = RowCleaner(BudgetPolicyRow)  # the two arrays of ``budgets_overview_page``
+agent_row = RowCleaner(AgentRow)  # ``/companies/{id}/agents``
+cost_by_model_row = RowCleaner(CostByModelRow)  # ``/companies/{id}/costs/by-agent-model``
+run_row = RowCleaner(RunRow)  # ``/companies/{id}/heartbeat-runs`` and ``live-runs``
+approval_row = RowCleaner(ApprovalRow)  # ``/companies/{id}/approvals``
+scheduler_heartbeat_row = RowCleaner(SchedulerHeartbeatRow)  # ``/api/instance/scheduler-heartbeats``
+budget_policy_row = RowCleaner(BudgetPolicyRow)  # the two arrays of ``budgets/overview``
 budget_incident_row = RowCleaner(BudgetIncidentRow)

@@ -1,0 +1,117 @@
+"""Rows kept from one read of an endpoint to the next, by their JSON text.
+
+A steady poll reads again, whole, the agents, runs, costs, budgets, approvals and schedules of
+every agent, and most of those rows are byte for byte what the last poll read. ``KeptRows``
+splits an array into the JSON text of each row (msgspec, without building the values), and a
+row whose text it read last time is the object it parsed then: no decode, no parse, and the
+same object, so that what compares this poll's rows with the last one's (the kept lines of the
+exposition) finds it unchanged at the cost of an identity check. Only a new or changed row is
+decoded into its typed row and parsed, as ``parse.TypedPage`` decodes a page: msgspec, or
+(a row msgspec rejects) ``json.loads`` and the ``RowCleaner``.
+
+A parser here must be a function of the row alone (they all are, in ``parse``), and nothing may
+change the objects it returns: the next read hands them out again.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable, Generic, NamedTuple, TypeVar
+
+import msgspec
+
+from agentwatch.source import parse
+
+T = TypeVar("T")
+
+_ARRAY = msgspec.json.Decoder(list[msgspec.Raw])
+_MISSING = object()
+
+
+class ParsedRows(NamedTuple):
+    """An endpoint's rows, parsed: what ``PaperclipSource._rows`` returns for them."""
+
+    rows: list
+    dropped: int  # rows that are not objects or lack their id
+
+
+def rows_of(data: Any, what: str, parser: Callable[[Any], Any]) -> ParsedRows:
+    """The rows of an answer: as a ``KeptRows`` parsed them, or parsed here by ``parser`` (an
+    answer decoded otherwise; ``parse.SchemaError`` if it is not an array)."""
+    if data.__class__ is ParsedRows:
+        return data
+    return ParsedRows(*parse.parse_rows(parse.as_list(data, what), parser))
+
+
+class KeptRows(Generic[T]):
+    """The parsed rows of one endpoint, kept by their JSON text until the next read."""
+
+    def __init__(self, clean: parse.RowCleaner, parser: Callable[[Any], T | None]) -> None:
+        self._clean = clean
+        self._decoder = msgspec.json.Decoder(clean.struct)
+        self._parser = parser
+        self._held: dict[bytes, T | None] = {}
+
+    def decode(self, body: bytes | memoryview) -> ParsedRows | Any:
+        """The endpoint's ``decode``: its rows parsed, or, for anything but an array, the JSON
+        value as it is (for the caller's ``parse.as_list``). Invalid JSON raises ``ValueError``."""
+        try:
+            texts = _ARRAY.decode(body)
+        except msgspec.DecodeError:  # not an array, or not strict JSON (NaN): parsed whole, nothing kept
+            self._held = {}
+            payload = json.loads(bytes(body))
+            return ParsedRows(*parse.parse_rows(payload, self._parser)) if isinstance(payload, list) else payload
+        return self.take(texts)
+
+    def take(self, texts: list[msgspec.Raw]) -> ParsedRows:
+        """The rows of this read, each as last read if its text is the same; only this read's
+        rows are kept for the next."""
+        held, kept = self._held, {}
+        rows: list[T] = []
+        dropped = 0
+        for raw in texts:
+            text = bytes(raw)
+            row = held.get(text, _MISSING)
+            if row is _MISSING:
+                row = self._parse(text)
+            kept[text] = row
+            if row is None:
+                dropped += 1
+            else:
+                rows.append(row)
+        self._held = kept
+        return ParsedRows(rows, dropped)
+
+    def _parse(self, text: bytes) -> T | None:
+        try:
+            row = self._decoder.decode(text)
+        except msgspec.DecodeError:
+            row = self._clean(json.loads(text))
+        return None if row is None else self._parser(row)
+
+
+class _OverviewTexts(msgspec.Struct, rename="camel"):
+    policies: list[msgspec.Raw] | None = None
+    active_incidents: list[msgspec.Raw] | None = None
+
+
+_OVERVIEW = msgspec.json.Decoder(_OverviewTexts)
+
+
+class KeptOverview:
+    """``budgets/overview``: ``{"policies": [...], "activeIncidents": [...]}``, each array's rows
+    kept as ``KeptRows`` keeps them."""
+
+    def __init__(self) -> None:
+        self.policies = KeptRows(parse.budget_policy_row, parse.budget_policy)
+        self.incidents = KeptRows(parse.budget_incident_row, parse.budget_incident)
+
+    def decode(self, body: bytes | memoryview) -> dict[str, Any] | Any:
+        """The two arrays' rows parsed, or, for a document msgspec rejects (either array not an
+        array, or not an object), ``json.loads``'s answer as it is, for the caller's checks and
+        parsers of plain values."""
+        try:
+            doc = _OVERVIEW.decode(body)
+        except msgspec.DecodeError:
+            return json.loads(bytes(body))
+        return {"policies": self.policies.take(doc.policies or []), "activeIncidents": self.incidents.take(doc.active_incidents or [])}
