@@ -11,12 +11,13 @@ from dataclasses import replace
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from agentwatch.analyses import CompanyAnalyses
 from agentwatch.config import Settings
 from agentwatch.exposition.families import Families, KeptBlocks, join_rendered
 from agentwatch.exposition.fleet import FleetBuilder
 from agentwatch.ledger import RunLedger
 from agentwatch.models_in_use import ModelTracker
-from agentwatch.model import Approval, CompanySnapshot, CostRow, Heartbeat, Snapshot
+from agentwatch.model import Approval, CompanySnapshot, CostRow, Heartbeat, Run, Snapshot
 from agentwatch.source import parse
 from replay import load
 
@@ -64,6 +65,37 @@ def test_a_block_not_asked_for_is_forgotten_by_the_next_build():
     assert len(kept) == 1
 
 
+def write_outer(f: Families, values: tuple[float, ...], calls: list) -> None:
+    """A block of blocks: a line of its own, one inner block per value, and a family declared only."""
+    calls.append(("outer", values))
+    f.gauge("a", "A.", {"agent": "all"}, sum(values))
+    for n, value in enumerate(values):
+        f.kept(("inner", n), value, write_block, f, f.labels({"agent": f"x{n}"}), value, calls)
+    f.declare("declared", "Declared only.", "gauge")
+
+
+def test_a_block_of_blocks_is_added_again_whole_and_writes_again_only_its_inner_blocks_that_changed():
+    kept, calls = KeptBlocks(), []
+    polls = [(1.0, 2.0), (1.0, 2.0), (1.0, 3.0), (1.0, 3.0), (4.0, 3.0), (4.0,), (4.0, 5.0)]
+    for values in polls:
+        kept.next_build()
+        f = Families(kept)
+        f.kept("outer", values, write_outer, f, values, calls)
+        f.gauge("b", "B.", {"agent": "after"}, 1.0)  # an inner block's family, written after the outer block
+        plain = Families()
+        write_outer(plain, values, [])
+        plain.gauge("b", "B.", {"agent": "after"}, 1.0)
+        out = rendered(f)
+        assert out == rendered(plain) and b"# TYPE declared gauge" in out
+    assert calls == [
+        ("outer", (1.0, 2.0)), 1.0, 2.0,
+        ("outer", (1.0, 3.0)), 3.0,  # the first inner block is kept
+        ("outer", (4.0, 3.0)), 4.0,
+        ("outer", (4.0,)),
+        ("outer", (4.0, 5.0)), 5.0,
+    ]
+
+
 def test_without_a_store_every_block_is_written():
     calls: list = []
     f = Families()
@@ -103,31 +135,42 @@ EDITS = st.tuples(
     st.integers(0, 50),
     st.sampled_from(
         ["name", "role", "status", "pause", "heartbeat", "title", "model", "remove", "spend", "cost", "complete", "reopen",
-         "policy", "lock", "handoff", "start", "block", "approval"]
+         "policy", "lock", "handoff", "start", "block", "approval", "run", "failed run", "live run", "end runs", "in flight"]
     ),
 )
 
 
-def edited(cs: CompanySnapshot, edits) -> CompanySnapshot:
-    """A new poll of ``cs``: new agent and cost objects, as the source makes every poll, with ``edits``."""
-    agents = {k: replace(a, heartbeat=replace(a.heartbeat)) for k, a in cs.agents.items()}
-    costs = [replace(row) for row in cs.costs]
-    policies = [replace(policy) for policy in cs.policies]
+AGENT_EDITS = {"name", "role", "status", "pause", "heartbeat", "title", "model", "spend"}  # edits of the agent's row
+
+
+def edited(cs: CompanySnapshot, edits, fresh: bool) -> CompanySnapshot:
+    """A new poll of ``cs`` with ``edits``: the rows that did not change are the objects of the
+    last poll, as the source hands them out, and an edited row is a new object; ``fresh``: every
+    agent, cost and policy row a new object, as equal rows of another source would be."""
+    agents, costs, policies = dict(cs.agents), list(cs.costs), list(cs.policies)
+    if fresh:
+        agents = {k: replace(a, heartbeat=replace(a.heartbeat)) for k, a in agents.items()}
+        costs, policies = [replace(row) for row in costs], [replace(policy) for policy in policies]
     issues = dict(cs.issues)
-    approvals = list(cs.approvals)
+    approvals, runs, live_runs, in_flight = list(cs.approvals), list(cs.runs), list(cs.live_runs), dict(cs.in_flight_spend)
     for pick, what in edits:
         if not agents:
             break
-        agent = agents[sorted(agents)[pick % len(agents)]]
+        aid = sorted(agents)[pick % len(agents)]
+        agent = agents[aid]
+        if what in AGENT_EDITS:  # a new object, edited in place below
+            agent = agents[aid] = replace(agent)
         if what == "policy" and policies:  # spend counted against a policy, which may reach its limit
-            policy = policies[pick % len(policies)]
+            n = pick % len(policies)
+            policy = policies[n] = replace(policies[n])
             policy.observed_usd += 10.0
             policy.status = "hard_stop" if policy.observed_usd >= policy.amount_usd else "warning"
         elif what == "cost":  # one of the agent's models, or a new one
-            rows = [row for row in costs if row.agent_id == agent.id]
-            if rows and pick % 2:
-                rows[0].cost_usd += 0.25
-                rows[0].output_tokens += 100
+            mine = [n for n, row in enumerate(costs) if row.agent_id == agent.id]
+            if mine and pick % 2:
+                row = costs[mine[0]] = replace(costs[mine[0]])
+                row.cost_usd += 0.25
+                row.output_tokens += 100
             else:
                 costs.append(CostRow("", agent.id, "anthropic", "anthropic", "metered_api", f"model-{pick}", 0.5, 10, 0, 5))
         elif what in ("complete", "reopen"):  # one of the agent's tasks is done, or done no more
@@ -142,8 +185,9 @@ def edited(cs: CompanySnapshot, edits) -> CompanySnapshot:
         elif what in ("lock", "handoff", "start", "block"):  # one of the agent's tasks moves in the queue or the locks
             mine = [i for i in issues.values() if i.assignee_agent_id == agent.id] or list(issues.values())
             issue = sorted(mine, key=lambda i: i.id)[pick % len(mine)]
-            if what == "lock":  # a lock on an ended run, or none any more
-                change = {"execution_run_id": None if issue.execution_run_id else cs.runs[pick % len(cs.runs)].id}
+            if what == "lock":  # a lock on the newest live run, else on an ended run; or none any more
+                locked = live_runs[-1].id if live_runs else cs.runs[pick % len(cs.runs)].id
+                change = {"execution_run_id": None if issue.execution_run_id else locked}
             elif what == "handoff":
                 change = {"assignee_agent_id": sorted(agents)[(pick + 1) % len(agents)]}
             elif what == "start":
@@ -154,6 +198,18 @@ def edited(cs: CompanySnapshot, edits) -> CompanySnapshot:
         elif what == "approval":  # one of two agents asks for one more approval, of one of two types
             asking = sorted(agents)[pick % 2 % len(agents)]
             approvals.append(Approval(f"ap-{len(approvals)}", "c", ("hire_agent", "approve_ceo_strategy")[pick // 2 % 2], "pending", asking, 1.0))
+        elif what in ("run", "failed run", "live run"):  # the agent's newest run: finished, failed, or still going
+            started = time.time() - 300.0 * (pick + 1)
+            live = what == "live run"
+            run = Run(f"run-{len(runs)}-{len(live_runs)}", cs.company.id, agent.id, "running" if live else "failed" if what == "failed run" else "succeeded",
+                      "timer", "" if what != "failed run" else "adapter_failed", started_at=started, created_at=started,
+                      finished_at=None if live else started + 60.0)
+            (live_runs if live else runs).append(run)
+        elif what == "end runs":  # every live run ends: a lock held by one is stale from now on
+            runs.extend(replace(run, status="succeeded", finished_at=time.time()) for run in live_runs)
+            live_runs = []
+        elif what == "in flight":
+            in_flight[agent.id] = in_flight.get(agent.id, 0.0) + 0.5
         elif what == "name":
             agent.name = "Renamed" if agent.name != "Renamed" else "Named again"
         elif what == "role":
@@ -172,27 +228,37 @@ def edited(cs: CompanySnapshot, edits) -> CompanySnapshot:
             agent.spent_monthly_usd += 1.5
         else:
             del agents[agent.id]
-    return replace(cs, agents=agents, costs=costs, issues=issues, policies=policies, approvals=approvals)
+    return replace(cs, agents=agents, costs=costs, issues=issues, policies=policies, approvals=approvals, runs=runs,
+                   live_runs=live_runs, in_flight_spend=in_flight)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.lists(EDITS, max_size=4), min_size=1, max_size=5))
+@given(st.lists(st.lists(EDITS, max_size=4), min_size=1, max_size=5), st.booleans())
 # the same agent's lines changed at one poll and again at the next (kept blocks then go stale)
-@example([[(0, "approval")], [(2, "approval")], [(0, "approval"), (1, "approval")]])
-@example([[(3, "lock"), (3, "block")], [(3, "lock")], [(3, "handoff"), (3, "start")], [(3, "block")]])
-def test_the_fleet_families_with_kept_blocks_are_the_families_written_afresh(polls):
+@example([[(0, "approval")], [(2, "approval")], [(0, "approval"), (1, "approval")]], False)
+@example([[(3, "lock"), (3, "block")], [(3, "lock")], [(3, "handoff"), (3, "start")], [(3, "block")]], False)
+# a lock on a live run goes stale when the run ends, with no change to the task
+@example([[(3, "live run")], [(3, "lock")], [(3, "end runs")]], False)
+# an older run of the same agent: its last finished run stays, its timer gaps do not
+@example([[(3, "run")], [(8, "failed run")]], False)
+def test_the_fleet_families_with_kept_blocks_are_the_families_written_afresh(polls, copies):
+    """A builder keeping its blocks against one writing every line afresh, both from the
+    analyses kept across polls as the poller keeps them (their agreement with analyses from
+    scratch is tests/test_tracker_incremental.py's and tests/test_task_index.py's)."""
     cfg = Settings(**CONFIG)
     kept = FleetBuilder(cfg)
     ledger = RunLedger(kept.windows, cfg.analysis.context_high_ratio)
     models = ModelTracker()
+    analyses = CompanyAnalyses()
     cs = base_snapshot()
     now = time.time()
     for edits in [[]] + polls:
-        cs = edited(cs, edits)
+        cs = edited(cs, edits, copies)
         snapshot = Snapshot(source="kept", taken_at=now, companies={cs.company.id: cs})
         ledger.record(cs.company.id, cs.runs)
         models.update(cs, now)
-        ours, _ = kept.build(snapshot, ledger, now, models=models)
-        fresh, _ = FleetBuilder(cfg).build(snapshot, ledger, now, models=models)
+        analyses.update(cs, now)
+        ours, _ = kept.build(snapshot, ledger, now, {cs.company.id: analyses}, models)
+        fresh, _ = FleetBuilder(cfg).build(snapshot, ledger, now, {cs.company.id: analyses}, models)
         assert rendered(ours) == rendered(fresh)
         now += 30.0

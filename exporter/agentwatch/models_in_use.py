@@ -27,33 +27,50 @@ class AgentModel:
 
 
 class ModelTracker:
+    """The model of every agent of a source's companies (``agents``, by agent id), each company
+    taken in by ``update``."""
+
     def __init__(self) -> None:
         self.agents: dict[str, AgentModel] = {}
+        self._held: dict[str, tuple[list, dict[str, dict[str, float]], set[str]]] = {}  # company -> its costs, grouped, and its agents
 
     def current(self, agent_id: str) -> str:
         state = self.agents.get(agent_id)
         return state.current if state is not None and state.current != "unknown" else ""
 
+    def forget(self, company_id: str) -> None:
+        """A company no longer polled: its agents go."""
+        _, _, held = self._held.pop(company_id, (None, None, set()))
+        for agent_id in held:
+            self.agents.pop(agent_id, None)
+
     def update(self, cs: CompanySnapshot, now: float) -> None:
-        costs: dict[str, dict[str, float]] = {}
-        for row in cs.costs:
-            costs.setdefault(row.agent_id, {})[row.model] = costs.get(row.agent_id, {}).get(row.model, 0.0) + row.cost_usd
+        """Take in one company's snapshot; its agents that are gone are forgotten."""
+        cid = cs.company.id
+        held_costs, costs, held_agents = self._held.get(cid, (None, None, set()))
+        if costs is None or held_costs != cs.costs:  # the source hands out unchanged rows as the same objects
+            costs = {}
+            for row in cs.costs:
+                seen = costs.setdefault(row.agent_id, {})
+                seen[row.model] = seen.get(row.model, 0.0) + row.cost_usd
         run_models: dict[str, tuple[float, str]] = {}
         for run in cs.runs:
             if run.model and not run.live:
                 when = run.finished_at or run.created_at or 0.0
                 if run.agent_id not in run_models or when > run_models[run.agent_id][0]:
                     run_models[run.agent_id] = (when, run.model)
-        fresh: dict[str, AgentModel] = {}
+        agents = self.agents
+        no_costs: dict[str, float] = {}
         for agent in cs.agents.values():
-            seen = costs.get(agent.id, {})
-            prev = self.agents.get(agent.id)
-            if prev is None:
+            seen = costs.get(agent.id, no_costs)
+            state = agents.get(agent.id)
+            if state is None:
                 newest = run_models.get(agent.id, (0.0, max(seen, key=seen.get) if seen else ""))[1]
-                fresh[agent.id] = AgentModel(agent.model, newest, agent.created_at or now, dict(seen))
+                agents[agent.id] = AgentModel(agent.model, newest, agent.created_at or now, dict(seen))
                 continue
-            state = prev
             recorded = state.recorded_model
+            if seen == state.costs and agent.model == state.adapter_model and run_models.get(agent.id, (0.0, recorded))[1] == recorded:
+                continue  # nothing new: what follows would change nothing
             grown = [m for m, c in seen.items() if c > state.costs.get(m, 0.0)]
             new_models = [m for m in grown if m not in state.costs]
             if agent.id in run_models:
@@ -69,5 +86,6 @@ class ModelTracker:
             state.adapter_model = agent.model
             state.recorded_model = recorded
             state.costs = dict(seen)
-            fresh[agent.id] = state
-        self.agents = fresh
+        for gone in held_agents - cs.agents.keys():
+            agents.pop(gone, None)
+        self._held[cid] = (cs.costs, costs, set(cs.agents))

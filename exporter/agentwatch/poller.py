@@ -161,6 +161,7 @@ class Poller:
                 cs.issue_delta = None
         for cid in set(self.analyses) - set(snapshot.companies):
             del self.analyses[cid]
+            self.models.forget(cid)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name=f"poller-{self.source.name}", daemon=True)

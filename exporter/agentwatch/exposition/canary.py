@@ -10,15 +10,11 @@ from agentwatch.models_in_use import ModelTracker
 LATENCY_BUCKETS = (5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0)
 
 
-def model_families(f: Families, alabels, tracker: ModelTracker, agent_ids) -> None:
-    """The model each agent uses; the lines change only with its model, so they are kept between polls."""
-    for agent_id in agent_ids:
-        state = tracker.agents.get(agent_id)
-        if state is None:
-            continue
-        labels = alabels(agent_id)
-        inputs = (labels.body, state.current, state.adapter_model, state.recorded_model, state.changed_at)
-        f.kept(("agent model", agent_id), inputs, _agent_model, f, labels, *inputs[1:])
+def agent_model(f: Families, agent_id: str, labels: LabelSet, current: str, adapter_model: str, recorded_model: str, changed_at: float) -> None:
+    """The model the agent uses (``ModelTracker``); the lines change only with its model, so they
+    are kept between polls."""
+    inputs = (labels.body, current, adapter_model, recorded_model, changed_at)
+    f.kept(("agent model", agent_id), inputs, _agent_model, f, labels, *inputs[1:])
 
 
 def _agent_model(f: Families, labels: LabelSet, current: str, adapter_model: str, recorded_model: str, changed_at: float) -> None:

@@ -55,9 +55,9 @@ LOOP_GAUGES = (
 _NO_LOOPS = LoopSignals()
 
 
-def loops(f: Families, cs: CompanySnapshot, alabels: Labels, index: LoopIndex, thresholds, now: float) -> None:
-    """``thresholds(agent_id)`` gives the agent's resolved ``Thresholds``. An agent's gauges but
-    the age are kept between polls while their values stay (``Families.kept``)."""
+def loop_signals(f: Families, index: LoopIndex, thresholds, now: float) -> dict[str, LoopSignals]:
+    """The loop families declared, and each agent's signals (``thresholds(agent_id)`` gives the
+    agent's resolved ``Thresholds``), for ``agent_loops``."""
 
     def limits(agent_id: str) -> tuple[float, float]:
         t = thresholds(agent_id)
@@ -65,14 +65,20 @@ def loops(f: Families, cs: CompanySnapshot, alabels: Labels, index: LoopIndex, t
 
     for name, _, doc in LOOP_GAUGES:  # the families in this order, whichever lines are kept
         f.declare(name, doc, "gauge")
-    signals = index.signals(now, limits)
-    cid = cs.company.id
-    for agent in cs.agents.values():
-        s = signals.get(agent.id) or _NO_LOOPS
-        labels = alabels(agent.id)
-        values = (s.looping_tasks, s.max_runs_without_progress, s.max_calls_without_progress, s.looping_spend_usd, s.unproductive_runs)
-        f.kept(("agent loops", cid, agent.id), (labels.body, values), _loop_gauges, f, labels, s)
-        f.gauge(OLDEST_PROGRESS_AGE, "", labels, s.oldest_progress_age)
+    return index.signals(now, limits)
+
+
+def agent_loops(f: Families, cid: str, agent_id: str, labels: LabelSet, s: LoopSignals | None) -> None:
+    """An agent's loop gauges: kept between polls while their values stay (``Families.kept``),
+    but for the age, which moves with the clock (``progress_ages``)."""
+    s = s or _NO_LOOPS
+    values = (s.looping_tasks, s.max_runs_without_progress, s.max_calls_without_progress, s.looping_spend_usd, s.unproductive_runs)
+    f.kept(("agent loops", cid, agent_id), (labels.body, values), _loop_gauges, f, labels, s)
+
+
+def progress_ages(f: Families, agent_ids: list[str], labels: list[LabelSet], signals: dict[str, LoopSignals]) -> None:
+    """The oldest progression of each agent's in-progress tasks: new at every poll."""
+    f.gauges(OLDEST_PROGRESS_AGE, "", [(l, (signals.get(aid) or _NO_LOOPS).oldest_progress_age) for aid, l in zip(agent_ids, labels)])
 
 
 def _loop_gauges(f: Families, labels: LabelSet, s: LoopSignals) -> None:
@@ -148,15 +154,11 @@ def context(
         f.gauge("agentwatch_agent_context_growth_ratio", "", alabels(agent_id), value, ("model", model))
 
 
-def thresholds(f: Families, cs: CompanySnapshot, alabels: Labels, resolved) -> None:
-    """Every agent's resolved thresholds, for the alerting rules to join on. Their lines change
-    only with the agent's labels or thresholds, so they are kept between polls (``Families.kept``)."""
-    dumped: dict[int, list] = {}  # agents of a role share one resolved object: its items, once
-    for agent in cs.agents.values():
-        labels = alabels(agent.id)
-        resolved_for_agent = resolved(agent.id)
-        key = ("agentwatch_agent_threshold", cs.company.id, agent.id)
-        f.kept(key, (labels.body, resolved_for_agent), _thresholds, f, labels, resolved_for_agent, dumped)
+def agent_thresholds(f: Families, cid: str, agent_id: str, labels: LabelSet, resolved: Thresholds, dumped: dict[int, list]) -> None:
+    """The agent's resolved thresholds, for the alerting rules to join on. Their lines change
+    only with the agent's labels or thresholds, so they are kept between polls (``Families.kept``).
+    ``dumped``: per resolved object (agents of a role share one), its items, listed once per build."""
+    f.kept(("agentwatch_agent_threshold", cid, agent_id), (labels.body, resolved), _thresholds, f, labels, resolved, dumped)
 
 
 def _thresholds(f: Families, labels: LabelSet, resolved: Thresholds, dumped: dict[int, list]) -> None:

@@ -68,19 +68,21 @@ class LabelSet(dict):
     __setitem__ = __delitem__ = update = pop = popitem = clear = setdefault = __ior__ = _written  # type: ignore[assignment]
 
 
-# a kept block: the inputs it was written from, and per family touched (name, header, the lines
-# joined and encoded: the rendering of a build holds the very same bytes, so they are held once)
-Block = tuple[object, list[tuple[str, str, bytes]]]
+# a kept block: the inputs it was written from; its lines, in chunks (name, header, the lines
+# joined and encoded: the rendering of a build holds the very same bytes, so they are held
+# once); and the blocks kept inside it, by key (``Families.kept`` nests)
+Block = tuple[object, list[tuple[str, str, bytes]], dict]
 
 
 class KeptBlocks:
     """Blocks of sample lines kept from one build to the next (``Families.kept``), each with the
     inputs it was written from. A block that a build does not ask for is forgotten by the end of
-    the next, so what is held is what the last build wrote through blocks, joined."""
+    the next, so what is held is what the last build wrote through blocks, joined.
+    ``previous``: the blocks to take from (those kept inside a block being written again)."""
 
-    def __init__(self) -> None:
+    def __init__(self, previous: dict[Hashable, Block] | None = None) -> None:
         self._current: dict[Hashable, Block] = {}
-        self._previous: dict[Hashable, Block] = {}
+        self._previous: dict[Hashable, Block] = {} if previous is None else previous
 
     def next_build(self) -> None:
         """Start a build: blocks not asked for since the one before are dropped."""
@@ -125,13 +127,9 @@ class Families:
         value as Go writes it."""
         if labels.__class__ is LabelSet and (extra is None or extra[0] not in labels):
             if extra is None:
-                body = labels.body
-                if not body:
-                    return f"{name} {format_value(value)}\n"
-            else:
-                before, after = labels.around(extra[0])
-                body = f"{before}{self._pair(extra)}{after}"
-            return f"{name}{{{body}}} {format_value(value)}\n"
+                return _labelled(name, labels, value)
+            before, after = labels.around(extra[0])
+            return f"{name}{{{before}{self._pair(extra)}{after}}} {format_value(value)}\n"
         if extra is not None:
             labels = {**labels, extra[0]: extra[1]}
         if not labels:
@@ -159,6 +157,11 @@ class Families:
     def gauge(self, name: str, doc: str, labels: dict[str, str], value: float, extra: tuple[str, str] | None = None) -> None:
         """``extra``: one more label (name, value), as ``{**labels, name: value}`` would add it."""
         self._lines(name, doc, "gauge").append(self._line(name, labels, value, extra))
+
+    def gauges(self, name: str, doc: str, samples: Iterable[tuple[LabelSet, float]]) -> None:
+        """``gauge`` for many series at once, each with its ``LabelSet``."""
+        lines = self._lines(name, doc, "gauge")
+        lines.extend([_labelled(name, labels, value) for labels, value in samples])
 
     def counter(self, name: str, doc: str, labels: dict[str, str], value: float, extra: tuple[str, str] | None = None) -> None:
         """``name`` without ``_total``; the sample gets the suffix."""
@@ -196,7 +199,12 @@ class Families:
         While a later build passes equal ``inputs``, the kept lines are added again and ``write``
         is not called: ``inputs`` must hold everything the lines depend on, labels included.
         The lines come out as ``write()`` would add them: in their families, in call order.
-        Blocks do not nest: ``write`` writes lines, never another kept block."""
+
+        Blocks nest: ``write`` may keep blocks of its own, under keys of their own. While the
+        outer block's inputs stay, its lines (theirs included) are added again on one check of
+        its inputs; when they change, each inner block is checked against its own inputs, and
+        only those whose inputs changed are written again. The outer inputs must then cover
+        everything its inner blocks depend on."""
         store = self._kept
         if store is None:
             write(*args)
@@ -204,11 +212,15 @@ class Families:
         block = store.take(key)
         if block is None or block[0] != inputs:
             outer, self._by_name = self._by_name, {}
+            self._kept = KeptBlocks(None if block is None else block[2])
             try:
                 write(*args)
             finally:
                 written, self._by_name = self._by_name, outer
-            block = (inputs, [(name, header, "".join(lines).encode()) for name, (header, lines) in written.items()])
+                inner, self._kept = self._kept, store
+            # a family the block opens without a line (``declare``) stays open when it is added again
+            chunks = [(name, header, chunk) for name, (header, items) in written.items() for chunk in _chunks(items) or (b"",)]
+            block = (inputs, chunks, inner._current or None)  # most blocks hold none
         store.put(key, block)
         by_name = self._by_name
         for name, header, text in block[1]:
@@ -227,20 +239,33 @@ class Families:
         out: Rendered = {}
         for name in list(self._by_name):
             header, items = self._by_name.pop(name)
-            chunks: list[bytes] = []
-            lines: list[str] = []
-            for item in items:
-                if item.__class__ is bytes:
-                    if lines:
-                        chunks.append("".join(lines).encode())
-                        lines = []
-                    chunks.append(item)
-                else:
-                    lines.append(item)
+            out[name] = (header.encode(), _chunks(items))
+        return out
+
+
+def _chunks(items: list) -> list[bytes]:
+    """A family's items in order: each run of lines written (``str``) joined and encoded, and the
+    bytes of kept blocks as they are."""
+    if all(item.__class__ is str for item in items):
+        return ["".join(items).encode()] if items else []
+    chunks: list[bytes] = []
+    lines: list[str] = []
+    for item in items:
+        if item.__class__ is bytes:
             if lines:
                 chunks.append("".join(lines).encode())
-            out[name] = (header.encode(), chunks)
-        return out
+                lines = []
+            chunks.append(item)
+        else:
+            lines.append(item)
+    if lines:
+        chunks.append("".join(lines).encode())
+    return chunks
+
+
+def _labelled(name: str, labels: LabelSet, value: float) -> str:
+    body = labels.body
+    return f"{name}{{{body}}} {format_value(value)}\n" if body else f"{name} {format_value(value)}\n"
 
 
 # a bucket's ``le`` as client_python writes it: the bounds are a few constants, written once

@@ -12,7 +12,8 @@ from typing import NamedTuple
 from agentwatch.analysis import agents as agent_analysis
 from agentwatch.analysis.agents import GapStats
 from agentwatch.analysis.budget import days_in_month, expected_daily_spend
-from agentwatch.analysis.escalations import escalation_signals
+from agentwatch.analysis.escalations import EscalationSignals, escalation_signals
+from agentwatch.analysis.loops import LoopIndex
 from agentwatch.analysis.tasks import TASK_DURATION_BUCKETS, UNASSIGNED, TaskSignals
 from agentwatch.analyses import CompanyAnalyses
 from agentwatch.config import Settings, Thresholds
@@ -20,10 +21,10 @@ from agentwatch.analysis.context import ContextWindows
 from agentwatch.analysis.histogram import Histogram
 from agentwatch.exposition import failure_modes
 from agentwatch.exposition.families import Families, KeptBlocks, LabelSet
-from agentwatch.exposition.canary import model_families
+from agentwatch.exposition.canary import agent_model
 from agentwatch.models_in_use import ModelTracker
 from agentwatch.ledger import RUN_DURATION_BUCKETS, LedgerView, RunLedger
-from agentwatch.model import AGENT_STATUSES, ISSUE_STATUSES, Agent, BudgetPolicy, CompanySnapshot, CostRow, Snapshot
+from agentwatch.model import AGENT_STATUSES, ISSUE_STATUSES, Agent, BudgetPolicy, CompanySnapshot, CostRow, Run, Snapshot
 
 log = logging.getLogger("agentwatch.exposition")
 
@@ -73,6 +74,9 @@ class FleetBuilder:
         # LabelSet lives as long as its labels stay, with the places of its further labels
         self._label_sets: dict[tuple[str, str], LabelSet] = {}
         self._next_label_sets: dict[tuple[str, str], LabelSet] = {}
+        # what is worked out once from a company's rows, with the rows it came from (``_derived``)
+        self._held_derived: dict[tuple[str, str], tuple[object, object]] = {}
+        self._next_derived: dict[tuple[str, str], tuple[object, object]] = {}
 
     def build(
         self,
@@ -87,6 +91,7 @@ class FleetBuilder:
         them is analysed from scratch."""
         self._kept.next_build()
         self._label_sets, self._next_label_sets = self._next_label_sets, {}
+        self._held_derived, self._next_derived = self._next_derived, {}
         f = Families(self._kept)
         dropped = {"companies": 0, "agents": 0}
         limits = self.settings.limits
@@ -152,17 +157,23 @@ class FleetBuilder:
             )
 
         tasks = held.tasks.signals(cs, now)
-        self._agents(f, cs, now, alabels, view)
-        self._tasks(f, base, cs, alabels, tasks)
+        approvals = self._derived("approvals", cs.company.id, cs.approvals, lambda: _Approvals.of(cs, self.settings.escalations))
+        self._company_tasks(f, base, cs, alabels, tasks)
+        self._agents(f, cs, now, alabels, view, tasks, approvals, held.loops, models)
         self._runs(f, cs, alabels, view)
-        self._budget(f, base, cs, alabels)
-        self._escalations(f, base, cs, now, alabels)
-        resolved = self._thresholds(cs)
-        failure_modes.thresholds(f, cs, alabels, resolved)
-        failure_modes.loops(f, cs, alabels, held.loops, resolved, now)
+        self._budget(f, base, cs)
+        self._escalations(f, base, now, approvals.signals)
         failure_modes.context(f, cs, alabels, held.tracker, view, self.windows)
         failure_modes.deadlocks(f, base, held.deps, self.settings, now)
-        model_families(f, alabels, models, cs.agents)
+
+    def _derived(self, name: str, company_id: str, key: object, compute):
+        """``compute()``, worked out again only when ``key`` differs from the last build's (an
+        equality check: the source hands out the rows that did not change as the same objects,
+        so comparing their lists is an identity check per row)."""
+        held = self._held_derived.get((name, company_id))
+        value = held[1] if held is not None and held[0] == key else compute()
+        self._next_derived[(name, company_id)] = (key, value)
+        return value
 
     def _thresholds(self, cs: CompanySnapshot):
         """``resolved(agent_id)``: the agent's thresholds. Agents without overrides of their own
@@ -182,67 +193,82 @@ class FleetBuilder:
 
         return resolved
 
-    def _agents(self, f: Families, cs: CompanySnapshot, now: float, alabels, view: LedgerView) -> None:
-        runs_by_agent = agent_analysis.runs_by_agent(cs.runs)
+    def _agents(
+        self,
+        f: Families,
+        cs: CompanySnapshot,
+        now: float,
+        alabels,
+        view: LedgerView,
+        tasks: TaskSignals,
+        approvals: "_Approvals",
+        loops: LoopIndex,
+        models: ModelTracker,
+    ) -> None:
+        """Every agent's lines, agent by agent. What the agent is and does (its metadata and
+        status, activity, spend, requested approvals, thresholds and model) is one block kept
+        whole between polls: added again on one check while its rows, runs, costs, approvals,
+        thresholds and model are those of the last poll (the source hands out unchanged rows as
+        the same objects, so that check is mostly identity), and otherwise written through the
+        blocks of ``_agent``, each kept on its own inputs. Its tasks and loops are blocks of their
+        own (in a steady poll they change for most agents at work), and the two ages that move
+        with the clock are written afresh."""
+        # the families whose lines, written in blocks, carry no HELP of their own
+        f.declare("agentwatch_agent_approvals_requested", "Approvals requested by the agent, by type and class.", "counter")
+        cid = cs.company.id
+        runs_by_agent = self._derived("runs", cid, cs.runs, lambda: agent_analysis.runs_by_agent(cs.runs))
+        costs_by_agent = self._derived("costs", cid, cs.costs, lambda: _rows_by_agent(cs.costs))
         phantom = agent_analysis.phantom_running(cs)
         live_by_agent = agent_analysis.runs_by_agent([r for r in cs.live_runs if r.live])
+        last_finished, in_flight = view.last_finished, cs.in_flight_spend
         days = days_in_month(now)
-        for agent in cs.agents.values():
-            labels = alabels(agent.id)
-            hb = agent.heartbeat
-            f.kept(
-                ("agent description", cs.company.id, agent.id),
-                (labels.body, agent.title, agent.adapter_type, agent.model, agent.status, agent.pause_reason, hb),
-                _describe_agent,
-                f,
-                agent,
-                labels,
-            )
-            agent_runs = runs_by_agent.get(agent.id, [])
-            live = live_by_agent.get(agent.id, ())
+        resolved = self._thresholds(cs)
+        dumped: dict[int, list] = {}  # agents of a role share one resolved object: its items, once
+        loop_signals = failure_modes.loop_signals(f, loops, resolved, now)
+        agent_ids, ages = sorted(cs.agents), []  # and each one's labels
+        for agent_id in agent_ids:
+            agent = cs.agents[agent_id]
+            labels = alabels(agent_id)
+            agent_runs = runs_by_agent.get(agent_id, ())
+            live = live_by_agent.get(agent_id, ())
             starts = [r.started_at for r in live if r.started_at is not None]
-            activity = AgentActivity(
-                agent.id in phantom,
-                agent.last_heartbeat_at,
-                view.last_finished.get((cs.company.id, agent.id)),
-                agent_analysis.heartbeat_gaps(agent_runs),
-                agent_analysis.consecutive_failures(agent_runs),
-                agent.spent_monthly_usd,
-                agent.budget_monthly_usd,
-                expected_daily_spend(agent.budget_monthly_usd, days),
-                cs.in_flight_spend.get(agent.id, 0.0),
-                len(live),
+            model = models.agents.get(agent_id)
+            inputs = (
+                labels.body,
+                agent,
+                agent_runs,
+                live,
                 max(0.0, now - min(starts)) if starts else 0.0,
+                last_finished.get((cid, agent_id)),
+                in_flight.get(agent_id, 0.0),
+                days,
+                agent_id in phantom,
+                costs_by_agent.get(agent_id, ()),
+                approvals.requested.get(agent_id, ()),
+                resolved(agent_id),
+                None if model is None else (model.current, model.adapter_model, model.recorded_model, model.changed_at),
             )
-            f.kept(("agent activity", cs.company.id, agent.id), (labels.body, activity), _agent_activity, f, labels, activity)
+            f.kept(("agent", cid, agent_id), inputs, _agent, f, cid, labels, dumped, *inputs[1:])
+            _agent_tasks(f, cid, agent_id, labels, tasks)
+            failure_modes.agent_loops(f, cid, agent_id, labels, loop_signals.get(agent_id))
+            ages.append(labels)
+        # the ages that move with the clock: every line new at every poll, written at once
+        oldest = tasks.oldest_in_progress_age
+        f.gauges("agentwatch_agent_oldest_in_progress_task_age_seconds", "", [(labels, oldest.get(aid, 0.0)) for aid, labels in zip(agent_ids, ages)])
+        failure_modes.progress_ages(f, agent_ids, ages, loop_signals)
 
-    def _tasks(self, f: Families, base: dict, cs: CompanySnapshot, alabels, signals: TaskSignals) -> None:
+    def _company_tasks(self, f: Families, base: dict, cs: CompanySnapshot, alabels, signals: TaskSignals) -> None:
+        """The company's tasks by status, its canaries, and the queue of the unassigned tasks."""
         for name, doc, typ in TASK_FAMILIES:  # in this order, whichever lines are kept
             f.declare(name, doc, typ)
         for status in (*ISSUE_STATUSES, *sorted(signals.by_status.keys() - set(ISSUE_STATUSES))):
             f.gauge("agentwatch_company_tasks", "", {**base, "status": status}, signals.by_status.get(status, 0))
         for status in (*ISSUE_STATUSES, *sorted(signals.canaries.keys() - set(ISSUE_STATUSES))):
             f.gauge("agentwatch_canary_tasks", "", {**base, "status": status}, signals.canaries.get(status, 0))
-        cid, no_tasks = cs.company.id, {}
-        for agent_id in sorted((UNASSIGNED, *cs.agents)):
-            queue = tuple(sorted((signals.by_agent.get(agent_id) or no_tasks).items()))
-            unassigned = agent_id == UNASSIGNED  # the unassigned tasks have their queue depth alone
-            if unassigned and not queue:
-                continue
-            labels = alabels(agent_id)
-            held = None if unassigned else (
-                signals.stale_locks.get((agent_id, "execution"), 0),
-                signals.stale_locks.get((agent_id, "checkout"), 0),
-                signals.blocked_on_human.get(agent_id, 0),
-            )
-            f.kept(("agent tasks", cid, agent_id), (labels.body, queue, held), _queue, f, labels, queue, held)
-            if unassigned:
-                continue
-            completed = signals.completed.get(agent_id, 0)
-            durations = signals.durations.get(agent_id) or _NO_DURATIONS  # held in milliseconds, changed in place
-            inputs = (labels.body, completed, durations.count, durations.total, tuple(durations.counts))
-            f.kept(("agent completions", cid, agent_id), inputs, _completions, f, labels, *inputs[1:])
-            f.gauge("agentwatch_agent_oldest_in_progress_task_age_seconds", "", labels, signals.oldest_in_progress_age.get(agent_id, 0.0))
+        queue = _queue_of(signals, UNASSIGNED)
+        if queue:  # the unassigned tasks have their queue depth alone
+            labels = alabels(UNASSIGNED)
+            f.kept(("agent tasks", cs.company.id, UNASSIGNED), (labels.body, queue, None), _queue, f, labels, queue, None)
 
     def _runs(self, f: Families, cs: CompanySnapshot, alabels, view: LedgerView) -> None:
         cid = cs.company.id
@@ -269,14 +295,8 @@ class FleetBuilder:
                 hist.total,
             )
 
-    def _budget(self, f: Families, base: dict, cs: CompanySnapshot, alabels) -> None:
-        rows_by_agent: dict[str, list[CostRow]] = {}
-        for row in cs.costs:
-            if row.agent_id in cs.agents:
-                rows_by_agent.setdefault(row.agent_id, []).append(row)
-        for agent_id, rows in rows_by_agent.items():  # an agent's cost lines change only when it spends
-            labels = alabels(agent_id)
-            f.kept(("agent costs", cs.company.id, agent_id), (labels.body, rows), _costs, f, labels, rows)
+    def _budget(self, f: Families, base: dict, cs: CompanySnapshot) -> None:
+        """The budget policies and open incidents (each agent's cost lines are in ``_agent``)."""
         for policy in cs.policies:  # a policy's lines change only when the policy or its spend does
             f.kept(("budget policy", cs.company.id, policy.id), (base, policy), _policy, f, base, policy)
         open_incidents: dict[tuple[str, str], int] = {}
@@ -288,8 +308,8 @@ class FleetBuilder:
         for (scope_type, threshold), n in sorted(open_incidents.items()):
             f.gauge("agentwatch_budget_incidents_open", "", {**base, "scope_type": scope_type, "threshold": threshold}, n)
 
-    def _escalations(self, f: Families, base: dict, cs: CompanySnapshot, now: float, alabels) -> None:
-        signals = escalation_signals(cs, self.settings.escalations)
+    def _escalations(self, f: Families, base: dict, now: float, signals: EscalationSignals) -> None:
+        """The company's approvals (each agent's requested approvals are in ``_agent``)."""
         f.declare("agentwatch_approvals", "Approvals by type, status and class (expected gate or unexpected escalation).", "gauge")
         for (typ, status, cls), n in sorted(signals.approvals.items()):
             f.gauge("agentwatch_approvals", "", {**base, "type": typ, "status": status, "class": cls}, n)
@@ -301,14 +321,100 @@ class FleetBuilder:
                 {**base, "type": typ, "class": cls},
                 max(0.0, now - created),
             )
-        f.declare("agentwatch_agent_approvals_requested", "Approvals requested by the agent, by type and class.", "counter")
+
+
+class _Approvals(NamedTuple):
+    """The company's escalation signals, and per agent the approvals it requested: (type,
+    class, count), sorted."""
+
+    signals: EscalationSignals
+    requested: dict[str, tuple[tuple[str, str, int], ...]]
+
+    @classmethod
+    def of(cls, cs: CompanySnapshot, config) -> "_Approvals":
+        signals = escalation_signals(cs, config)
         requested: dict[str, list[tuple[str, str, int]]] = {}
-        for (agent_id, typ, cls), n in sorted(signals.requested_by_agent.items()):
-            if agent_id in cs.agents:
-                requested.setdefault(agent_id, []).append((typ, cls, n))
-        for agent_id, counts in requested.items():  # an agent's lines change only when it asks for more
-            labels, counted = alabels(agent_id), tuple(counts)
-            f.kept(("agent approvals", cs.company.id, agent_id), (labels.body, counted), _requested, f, labels, counted)
+        for (agent_id, typ, kind), n in sorted(signals.requested_by_agent.items()):
+            requested.setdefault(agent_id, []).append((typ, kind, n))
+        return cls(signals, {agent_id: tuple(counts) for agent_id, counts in requested.items()})
+
+
+def _rows_by_agent(rows: list[CostRow]) -> dict[str, list[CostRow]]:
+    grouped: dict[str, list[CostRow]] = {}
+    for row in rows:
+        grouped.setdefault(row.agent_id, []).append(row)
+    return grouped
+
+
+def _agent(
+    f: Families,
+    cid: str,
+    labels: LabelSet,
+    dumped: dict[int, list],
+    agent: Agent,
+    runs: list[Run],
+    live: list[Run],
+    oldest_live_run_age: float,
+    last_run_finished_at: float | None,
+    in_flight_spend_usd: float,
+    days: int,
+    phantom: bool,
+    costs: list[CostRow],
+    requested: tuple[tuple[str, str, int], ...],
+    thresholds: Thresholds,
+    model: tuple[str, str, str, float] | None,
+) -> None:
+    """What the agent is and does, each part a block of its own (``FleetBuilder._agents``)."""
+    aid, hb = agent.id, agent.heartbeat
+    f.kept(
+        ("agent description", cid, aid),
+        (labels.body, agent.title, agent.adapter_type, agent.model, agent.status, agent.pause_reason, hb),
+        _describe_agent,
+        f,
+        agent,
+        labels,
+    )
+    activity = AgentActivity(
+        phantom,
+        agent.last_heartbeat_at,
+        last_run_finished_at,
+        agent_analysis.heartbeat_gaps(runs),
+        agent_analysis.consecutive_failures(runs),
+        agent.spent_monthly_usd,
+        agent.budget_monthly_usd,
+        expected_daily_spend(agent.budget_monthly_usd, days),
+        in_flight_spend_usd,
+        len(live),
+        oldest_live_run_age,
+    )
+    f.kept(("agent activity", cid, aid), (labels.body, activity), _agent_activity, f, labels, activity)
+    if costs:  # an agent's cost lines change only when it spends
+        f.kept(("agent costs", cid, aid), (labels.body, costs), _costs, f, labels, costs)
+    if requested:  # an agent's lines change only when it asks for more
+        f.kept(("agent approvals", cid, aid), (labels.body, requested), _requested, f, labels, requested)
+    failure_modes.agent_thresholds(f, cid, aid, labels, thresholds, dumped)
+    if model is not None:
+        agent_model(f, aid, labels, *model)
+
+
+def _queue_of(signals: TaskSignals, agent_id: str) -> tuple[tuple[str, int], ...]:
+    return tuple(sorted((signals.by_agent.get(agent_id) or {}).items()))
+
+
+def _agent_tasks(f: Families, cid: str, agent_id: str, labels: LabelSet, signals: TaskSignals) -> None:
+    """The agent's queue, stale locks, tasks blocked on a person, completions and durations, in
+    two blocks kept on their own inputs."""
+    queue = _queue_of(signals, agent_id)
+    held = (
+        signals.stale_locks.get((agent_id, "execution"), 0),
+        signals.stale_locks.get((agent_id, "checkout"), 0),
+        signals.blocked_on_human.get(agent_id, 0),
+    )
+    f.kept(("agent tasks", cid, agent_id), (labels.body, queue, held), _queue, f, labels, queue, held)
+    completed = signals.completed.get(agent_id, 0)
+    durations = signals.durations.get(agent_id) or _NO_DURATIONS  # held in milliseconds, changed in place
+    inputs = (labels.body, completed, durations.count, durations.total, tuple(durations.counts))
+    f.kept(("agent completions", cid, agent_id), inputs, _completions, f, labels, *inputs[1:])
 
 
 def _queue(f: Families, labels: LabelSet, queue: tuple[tuple[str, int], ...], held: tuple[int, int, int] | None) -> None:
