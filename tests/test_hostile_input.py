@@ -216,6 +216,17 @@ def test_kept_rows_agree_with_json_loads_on_any_pages_read_one_after_the_other(p
     check()
 
 
+def test_a_304_is_the_rows_of_the_last_answer_and_an_answer_of_no_rows_keeps_no_etag():
+    raw = json.dumps(load("api_companies_{companyId}_approvals.json")).encode()
+    overview = json.dumps(load(OVERVIEW)).encode()
+    for kept, body, odd in ((KeptRows(parse.approval_row, parse.approval), raw, b'{"error": "not a list"}'), (KeptOverview(), overview, b"[1]")):
+        first = kept.answer(200, kept.decode(body), 'W/"v1"')
+        assert kept.etag == 'W/"v1"' and kept.answer(304, None, 'W/"v1"') is first
+        assert kept.answer(200, kept.decode(odd), 'W/"v2"') is not first
+        assert kept.etag is None  # not rows: nothing to revalidate
+        assert kept.answer(200, kept.decode(body), None) == first and kept.etag is None  # no validator sent
+
+
 OVERVIEW = "api_companies_{companyId}_budgets_overview.json"
 OVERVIEW_ARRAYS = (("policies", parse.budget_policy), ("activeIncidents", parse.budget_incident))
 

@@ -176,3 +176,17 @@ def test_self_metrics_and_logs(exporter):
     assert s.get_value("agentwatch_source_requests_total", endpoint="/api/companies/{id}/issues") > 0
     assert s.get_value("agentwatch_poll_requests", source="it") > 0
     assert "level=info" in exporter.log() and "msg=listening" in exporter.log()
+
+
+def test_unchanged_answers_are_revalidated_with_their_etag(exporter):
+    """The endpoints whose rows the source keeps (``KeptRows``) send the last answer's ETag back;
+    the real server answers 304 for one that did not change (approvals, costs and budgets do not
+    change from one poll to the next here, while the agents' runs and heartbeats may)."""
+    kept = ("approvals", "costs/by-agent-model", "budgets/overview")
+
+    def revalidated():
+        s: Samples = exporter.scrape()
+        counts = {e: s.get_value("agentwatch_source_not_modified_total", endpoint=f"/api/companies/{{id}}/{e}") for e in kept}
+        return counts if any(counts.values()) else ("none yet", counts)
+
+    wait_for(revalidated, timeout=30, interval=1.0, what="a 304 from the real server")

@@ -230,3 +230,35 @@ def test_rows_that_did_not_change_are_the_objects_of_the_last_poll(world_server)
         assert (agent is before.agents[aid]) == (aid not in changed), aid
     for now, then in zip(rows(after), rows(before), strict=True):
         assert now and all(a is b for a, b in zip(now, then, strict=True))
+
+
+def test_an_unchanged_answer_is_revalidated_and_its_rows_are_those_of_the_last_poll(world_server):
+    """Every endpoint whose rows the source keeps sends back the last answer's ETag: the demo
+    server (as Express does) answers 304 when nothing changed, and the poll takes the last rows
+    without reading a body; an endpoint whose answer changed is read and parsed."""
+    world, url = world_server
+    settings = Settings(sources=[{"name": "bench", "url": url}])
+    source = PaperclipSource(settings.sources[0])
+    kept = ("agents", "heartbeat-runs", "live-runs", "costs/by-agent-model", "budgets/overview", "approvals")
+    endpoints = [f"/api/companies/{{id}}/{e}" for e in kept] + ["/api/instance/scheduler-heartbeats"]
+
+    def not_modified() -> dict[str, int]:
+        stats = source.client.stats.snapshot()
+        return {e: stats[e].not_modified for e in endpoints}
+
+    (first,) = source.poll(time.time()).companies.values()
+    assert not any(not_modified().values())
+    (second,) = source.poll(time.time()).companies.values()
+    assert all(n == 1 for n in not_modified().values()), not_modified()
+    assert second.agents == first.agents and all(second.agents[a] is first.agents[a] for a in first.agents)
+    assert second.costs is first.costs and second.approvals is first.approvals and second.runs is first.runs
+    with world.lock:
+        edited = next(iter(world.agents.values()))
+        edited.updated_at = time.time()  # its agent row alone changes
+    (third,) = source.poll(time.time()).companies.values()
+    counts = not_modified()
+    assert counts.pop("/api/companies/{id}/agents") == 1 and all(n == 2 for n in counts.values()), counts
+    assert third.agents[edited.id] is not first.agents[edited.id]
+    assert third.agents[edited.id].updated_at == pytest.approx(edited.updated_at, abs=0.001)
+    (fresh,) = PaperclipSource(settings.sources[0]).poll(time.time()).companies.values()
+    assert third.agents == fresh.agents and third.costs == fresh.costs and third.approvals == fresh.approvals

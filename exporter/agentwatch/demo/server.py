@@ -7,6 +7,7 @@ platform and exporter alerts (``PaperclipDown``, ``AgentwatchPollFailing``, ``Ag
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
@@ -57,12 +58,19 @@ class DemoServer:
                 query = dict(parse_qsl(parts.query))
                 answer = intercept(method, parts.path, query) if intercept else None
                 status, payload = answer or api.handle(worlds[prefix], method, parts.path[len(prefix):], query, body)
-                self._send(status, payload)
+                self._send(status, payload, method == "GET")
 
-            def _send(self, status: int, payload) -> None:
+            def _send(self, status: int, payload, validate: bool = False) -> None:
+                """The JSON answer; with ``validate`` (a GET), a weak ``ETag`` as Express sends one,
+                and a 304 without a body when the request's ``If-None-Match`` holds it."""
                 data = json.dumps(payload).encode()
+                etag = f'W/"{len(data):x}-{hashlib.sha1(data).hexdigest()[:27]}"' if validate and 200 <= status < 300 else None
+                if etag and etag in (self.headers.get("If-None-Match") or "").split(", "):
+                    status, data = 304, b""
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json; charset=utf-8")
+                if etag:
+                    self.send_header("ETag", etag)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)

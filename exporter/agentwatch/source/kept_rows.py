@@ -9,6 +9,10 @@ exposition) finds it unchanged at the cost of an identity check. Only a new or c
 decoded into its typed row and parsed, as ``parse.TypedPage`` decodes a page: msgspec, or
 (a row msgspec rejects) ``json.loads`` and the ``RowCleaner``.
 
+The answer is revalidated too: a ``KeptRows`` holds the ``ETag`` of the last answer it parsed
+(``answer``), the source sends it back as ``If-None-Match``, and a 304 (nothing changed) is the
+rows of the last answer, with no body read at all.
+
 A parser here must be a function of the row alone (they all are, in ``parse``), and nothing may
 change the objects it returns: the next read hands them out again.
 """
@@ -49,8 +53,20 @@ class KeptRows(Generic[T]):
     def __init__(self, clean: parse.RowCleaner, parser: Callable[[Any], T | None]) -> None:
         self._clean = clean
         self._decoder = msgspec.json.Decoder(clean.struct)
+        self._page = msgspec.json.Decoder(list[clean.struct])
         self._parser = parser
         self._held: dict[bytes, T | None] = {}
+        self.etag: str | None = None  # the validator of the last answer, to send as If-None-Match
+        self._last: ParsedRows | None = None  # its rows
+
+    def answer(self, status: int, data: ParsedRows | Any, etag: str | None) -> ParsedRows | Any:
+        """The rows of an answer to a request that sent ``self.etag``: for a 304 those of the last
+        answer; otherwise ``data`` (``decode``'s), whose validator is kept with it."""
+        if status == 304 and self._last is not None:
+            return self._last
+        parsed = data.__class__ is ParsedRows
+        self.etag, self._last = (etag, data) if parsed and etag else (None, None)
+        return data
 
     def decode(self, body: bytes | memoryview) -> ParsedRows | Any:
         """The endpoint's ``decode``: its rows parsed, or, for anything but an array, the JSON
@@ -61,19 +77,31 @@ class KeptRows(Generic[T]):
             self._held = {}
             payload = json.loads(bytes(body))
             return ParsedRows(*parse.parse_rows(payload, self._parser)) if isinstance(payload, list) else payload
-        return self.take(texts)
+        typed = None
+        if self.empty and texts:  # a first read: every row is new, decoded in one go if msgspec takes the page
+            try:
+                typed = self._page.decode(body)
+            except msgspec.DecodeError:
+                pass
+        return self.take(texts, typed)
 
-    def take(self, texts: list[msgspec.Raw]) -> ParsedRows:
+    @property
+    def empty(self) -> bool:
+        """No row held: the next read decodes every row."""
+        return not self._held
+
+    def take(self, texts: list[msgspec.Raw], typed: list | None = None) -> ParsedRows:
         """The rows of this read, each as last read if its text is the same; only this read's
-        rows are kept for the next."""
+        rows are kept for the next. ``typed``: the rows decoded already, one per text."""
         held, kept = self._held, {}
         rows: list[T] = []
         dropped = 0
-        for raw in texts:
+        parser = self._parser
+        for n, raw in enumerate(texts):
             text = bytes(raw)
             row = held.get(text, _MISSING)
             if row is _MISSING:
-                row = self._parse(text)
+                row = self._parse(text) if typed is None else parser(typed[n])
             kept[text] = row
             if row is None:
                 dropped += 1
@@ -95,7 +123,13 @@ class _OverviewTexts(msgspec.Struct, rename="camel"):
     active_incidents: list[msgspec.Raw] | None = None
 
 
+class _OverviewRows(msgspec.Struct, rename="camel"):
+    policies: list[parse.BudgetPolicyRow] | None = None
+    active_incidents: list[parse.BudgetIncidentRow] | None = None
+
+
 _OVERVIEW = msgspec.json.Decoder(_OverviewTexts)
+_OVERVIEW_ROWS = msgspec.json.Decoder(_OverviewRows)
 
 
 class KeptOverview:
@@ -105,6 +139,16 @@ class KeptOverview:
     def __init__(self) -> None:
         self.policies = KeptRows(parse.budget_policy_row, parse.budget_policy)
         self.incidents = KeptRows(parse.budget_incident_row, parse.budget_incident)
+        self.etag: str | None = None
+        self._last: dict[str, ParsedRows] | None = None
+
+    def answer(self, status: int, data: dict[str, ParsedRows] | Any, etag: str | None) -> dict[str, ParsedRows] | Any:
+        """As ``KeptRows.answer``, for the whole document."""
+        if status == 304 and self._last is not None:
+            return self._last
+        parsed = isinstance(data, dict) and data.get("policies").__class__ is ParsedRows
+        self.etag, self._last = (etag, data) if parsed and etag else (None, None)
+        return data
 
     def decode(self, body: bytes | memoryview) -> dict[str, Any] | Any:
         """The two arrays' rows parsed, or, for a document msgspec rejects (either array not an
@@ -114,4 +158,13 @@ class KeptOverview:
             doc = _OVERVIEW.decode(body)
         except msgspec.DecodeError:
             return json.loads(bytes(body))
-        return {"policies": self.policies.take(doc.policies or []), "activeIncidents": self.incidents.take(doc.active_incidents or [])}
+        typed = _OverviewRows()
+        if self.policies.empty and self.incidents.empty:  # a first read, decoded in one go if msgspec takes it
+            try:
+                typed = _OVERVIEW_ROWS.decode(body)
+            except msgspec.DecodeError:
+                pass
+        return {
+            "policies": self.policies.take(doc.policies or [], typed.policies),
+            "activeIncidents": self.incidents.take(doc.active_incidents or [], typed.active_incidents),
+        }

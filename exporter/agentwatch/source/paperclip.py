@@ -99,6 +99,14 @@ class PaperclipSource:
         self.last_poll.bytes += resp.nbytes
         return resp.data
 
+    def _read(self, path: str, endpoint: str, kept: KeptRows | KeptOverview, params: dict[str, Any] | None = None) -> Any:
+        """An endpoint whose rows ``kept`` keeps: revalidated with the last answer's ``ETag``, and
+        its rows parsed (or, on a 304, those of the last answer)."""
+        resp = self.client.get(path, endpoint, params=params, etag=kept.etag, decode=kept.decode)
+        self.last_poll.requests += 1
+        self.last_poll.bytes += resp.nbytes
+        return kept.answer(resp.status, resp.data, resp.etag)
+
     def _optional(self, feature: str, fetch: Callable[[], Any], default: Any) -> Any:
         """Fetch an endpoint that older builds or restricted tokens may not have."""
         if not getattr(self.caps, feature):
@@ -137,7 +145,7 @@ class PaperclipSource:
         schedule = self._optional(
             "scheduler_heartbeats",
             lambda: self._rows(
-                self._get("/api/instance/scheduler-heartbeats", "/api/instance/scheduler-heartbeats", decode=self._schedules.decode),
+                self._read("/api/instance/scheduler-heartbeats", "/api/instance/scheduler-heartbeats", self._schedules),
                 "/api/instance/scheduler-heartbeats",
                 parse.scheduler_heartbeat,
             ),
@@ -224,19 +232,17 @@ class PaperclipSource:
         cs = CompanySnapshot(company=company)
 
         def agents():
-            return self._rows(self._get(f"{base}/agents", "/api/companies/{id}/agents", decode=state.agents.decode), "agents", parse.agent)
+            return self._rows(self._read(f"{base}/agents", "/api/companies/{id}/agents", state.agents), "agents", parse.agent)
 
         def runs():
-            data = self._get(
-                f"{base}/heartbeat-runs", "/api/companies/{id}/heartbeat-runs", {"limit": self.config.runs_limit}, decode=state.runs.decode
-            )
+            data = self._read(f"{base}/heartbeat-runs", "/api/companies/{id}/heartbeat-runs", state.runs, {"limit": self.config.runs_limit})
             return self._rows(data, "heartbeat-runs", parse.run)
 
         def live_runs():
             return self._optional(
                 "live_runs",
                 lambda: self._rows(
-                    self._get(f"{base}/live-runs", "/api/companies/{id}/live-runs", {"limit": 50}, decode=state.live_runs.decode),
+                    self._read(f"{base}/live-runs", "/api/companies/{id}/live-runs", state.live_runs, {"limit": 50}),
                     "live-runs",
                     parse.run,
                 ),
@@ -245,7 +251,7 @@ class PaperclipSource:
 
         def costs():
             return self._rows(
-                self._get(f"{base}/costs/by-agent-model", "/api/companies/{id}/costs/by-agent-model", decode=state.costs.decode),
+                self._read(f"{base}/costs/by-agent-model", "/api/companies/{id}/costs/by-agent-model", state.costs),
                 "costs/by-agent-model",
                 partial(parse.cost_row, company_id=cid),
             )
@@ -264,7 +270,7 @@ class PaperclipSource:
         def budgets():
             def fetch():
                 data = parse.as_dict(
-                    self._get(f"{base}/budgets/overview", "/api/companies/{id}/budgets/overview", decode=state.budgets.decode),
+                    self._read(f"{base}/budgets/overview", "/api/companies/{id}/budgets/overview", state.budgets),
                     "budgets/overview",
                 )
                 policies = self._rows(data.get("policies") or [], "budgets/overview", parse.budget_policy)
@@ -275,7 +281,7 @@ class PaperclipSource:
 
         def approvals():
             return self._rows(
-                self._get(f"{base}/approvals", "/api/companies/{id}/approvals", decode=state.approvals.decode), "approvals", parse.approval
+                self._read(f"{base}/approvals", "/api/companies/{id}/approvals", state.approvals), "approvals", parse.approval
             )
 
         def issues():
