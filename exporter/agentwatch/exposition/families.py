@@ -218,9 +218,12 @@ class Families:
             finally:
                 written, self._by_name = self._by_name, outer
                 inner, self._kept = self._kept, store
-            # a family the block opens without a line (``declare``) stays open when it is added again
-            chunks = [(name, header, chunk) for name, (header, items) in written.items() for chunk in _chunks(items) or (b"",)]
-            block = (inputs, chunks, inner._current or None)  # most blocks hold none
+            if inner._current:  # lines and the bytes of inner blocks
+                # a family the block opens without a line (``declare``) stays open when it is added again
+                chunks = [(name, header, chunk) for name, (header, items) in written.items() for chunk in _chunks(items) or (b"",)]
+            else:  # lines only (most blocks hold no other)
+                chunks = [(name, header, "".join(lines).encode()) for name, (header, lines) in written.items()]
+            block = (inputs, chunks, inner._current or None)
         store.put(key, block)
         by_name = self._by_name
         for name, header, text in block[1]:
@@ -246,8 +249,6 @@ class Families:
 def _chunks(items: list) -> list[bytes]:
     """A family's items in order: each run of lines written (``str``) joined and encoded, and the
     bytes of kept blocks as they are."""
-    if all(item.__class__ is str for item in items):
-        return ["".join(items).encode()] if items else []
     chunks: list[bytes] = []
     lines: list[str] = []
     for item in items:
