@@ -23,7 +23,7 @@ from agentwatch.analysis.delta import touched_delta
 from agentwatch.config import CanaryMarkerConfig, SourceConfig
 from agentwatch.model import Agent, CompanySnapshot, Heartbeat, Issue, Snapshot
 from agentwatch.source import parse
-from agentwatch.source.http import HttpClient, SourceError, read_json
+from agentwatch.source.http import HttpClient, Response, SourceError
 from agentwatch.source.issues import Capabilities, IssueSync
 from agentwatch.source.kept_rows import KeptOverview, KeptRows, rows_of
 
@@ -92,19 +92,19 @@ class PaperclipSource:
 
     # -- helpers -----------------------------------------------------------------------
 
-    def _get(self, path: str, endpoint: str, params: dict[str, Any] | None = None, decode: Callable[[memoryview], Any] = read_json) -> Any:
-        """``decode``: how the body becomes rows (``json.loads``, or a ``KeptRows``'s)."""
-        resp = self.client.get(path, endpoint, params=params, decode=decode)
+    def _counted(self, resp: Response) -> Response:
         self.last_poll.requests += 1
         self.last_poll.bytes += resp.nbytes
-        return resp.data
+        return resp
+
+    def _get(self, path: str, endpoint: str, params: dict[str, Any] | None = None) -> Any:
+        """A JSON answer, as ``json.loads`` decodes it."""
+        return self._counted(self.client.get(path, endpoint, params=params)).data
 
     def _read(self, path: str, endpoint: str, kept: KeptRows | KeptOverview, params: dict[str, Any] | None = None) -> Any:
         """An endpoint whose rows ``kept`` keeps: revalidated with the last answer's ``ETag``, and
         its rows parsed (or, on a 304, those of the last answer)."""
-        resp = self.client.get(path, endpoint, params=params, etag=kept.etag, decode=kept.decode)
-        self.last_poll.requests += 1
-        self.last_poll.bytes += resp.nbytes
+        resp = self._counted(self.client.get(path, endpoint, params=params, etag=kept.etag, decode=kept.decode))
         return kept.answer(resp.status, resp.data, resp.etag)
 
     def _optional(self, feature: str, fetch: Callable[[], Any], default: Any) -> Any:
