@@ -39,6 +39,34 @@ class ParsedRows(NamedTuple):
     dropped: int  # rows that are not objects or lack their id
 
 
+def _decoded(decoder: msgspec.json.Decoder, body: bytes | memoryview) -> Any:
+    """``body`` decoded in one go, or None if msgspec rejects it (then row by row)."""
+    try:
+        return decoder.decode(body)
+    except msgspec.DecodeError:
+        return None
+
+
+class _Revalidated:
+    """The ``ETag`` of the last answer read whole, to send as ``If-None-Match``, and what it was
+    read into; ``_parsed`` says whether an answer was (anything else keeps no validator)."""
+
+    etag: str | None = None
+    _last: Any = None
+
+    def answer(self, status: int, data: Any, etag: str | None) -> Any:
+        """What an answer to a request that sent ``self.etag`` holds: for a 304, what the last
+        answer held; otherwise ``data`` (``decode``'s), whose validator is kept with it."""
+        if status == 304 and self._last is not None:
+            return self._last
+        self.etag, self._last = (etag, data) if etag and self._parsed(data) else (None, None)
+        return data
+
+    @staticmethod
+    def _parsed(data: Any) -> bool:
+        raise NotImplementedError
+
+
 def rows_of(data: Any, what: str, parser: Callable[[Any], Any]) -> ParsedRows:
     """The rows of an answer: as a ``KeptRows`` parsed them, or parsed here by ``parser`` (an
     answer decoded otherwise; ``parse.SchemaError`` if it is not an array)."""
@@ -47,7 +75,7 @@ def rows_of(data: Any, what: str, parser: Callable[[Any], Any]) -> ParsedRows:
     return ParsedRows(*parse.parse_rows(parse.as_list(data, what), parser))
 
 
-class KeptRows(Generic[T]):
+class KeptRows(_Revalidated, Generic[T]):
     """The parsed rows of one endpoint, kept by their JSON text until the next read."""
 
     def __init__(self, clean: parse.RowCleaner, parser: Callable[[Any], T | None]) -> None:
@@ -56,17 +84,10 @@ class KeptRows(Generic[T]):
         self._page = msgspec.json.Decoder(list[clean.struct])
         self._parser = parser
         self._held: dict[bytes, T | None] = {}
-        self.etag: str | None = None  # the validator of the last answer, to send as If-None-Match
-        self._last: ParsedRows | None = None  # its rows
 
-    def answer(self, status: int, data: ParsedRows | Any, etag: str | None) -> ParsedRows | Any:
-        """The rows of an answer to a request that sent ``self.etag``: for a 304 those of the last
-        answer; otherwise ``data`` (``decode``'s), whose validator is kept with it."""
-        if status == 304 and self._last is not None:
-            return self._last
-        parsed = data.__class__ is ParsedRows
-        self.etag, self._last = (etag, data) if parsed and etag else (None, None)
-        return data
+    @staticmethod
+    def _parsed(data: Any) -> bool:
+        return data.__class__ is ParsedRows
 
     def decode(self, body: bytes | memoryview) -> ParsedRows | Any:
         """The endpoint's ``decode``: its rows parsed, or, for anything but an array, the JSON
@@ -77,13 +98,8 @@ class KeptRows(Generic[T]):
             self._held = {}
             payload = json.loads(bytes(body))
             return ParsedRows(*parse.parse_rows(payload, self._parser)) if isinstance(payload, list) else payload
-        typed = None
-        if self.empty and texts:  # a first read: every row is new, decoded in one go if msgspec takes the page
-            try:
-                typed = self._page.decode(body)
-            except msgspec.DecodeError:
-                pass
-        return self.take(texts, typed)
+        # a first read: every row is new, decoded in one go if msgspec takes the page
+        return self.take(texts, _decoded(self._page, body) if self.empty and texts else None)
 
     @property
     def empty(self) -> bool:
@@ -132,23 +148,17 @@ _OVERVIEW = msgspec.json.Decoder(_OverviewTexts)
 _OVERVIEW_ROWS = msgspec.json.Decoder(_OverviewRows)
 
 
-class KeptOverview:
+class KeptOverview(_Revalidated):
     """``budgets/overview``: ``{"policies": [...], "activeIncidents": [...]}``, each array's rows
     kept as ``KeptRows`` keeps them."""
 
     def __init__(self) -> None:
         self.policies = KeptRows(parse.budget_policy_row, parse.budget_policy)
         self.incidents = KeptRows(parse.budget_incident_row, parse.budget_incident)
-        self.etag: str | None = None
-        self._last: dict[str, ParsedRows] | None = None
 
-    def answer(self, status: int, data: dict[str, ParsedRows] | Any, etag: str | None) -> dict[str, ParsedRows] | Any:
-        """As ``KeptRows.answer``, for the whole document."""
-        if status == 304 and self._last is not None:
-            return self._last
-        parsed = isinstance(data, dict) and data.get("policies").__class__ is ParsedRows
-        self.etag, self._last = (etag, data) if parsed and etag else (None, None)
-        return data
+    @staticmethod
+    def _parsed(data: Any) -> bool:
+        return isinstance(data, dict) and data.get("policies").__class__ is ParsedRows
 
     def decode(self, body: bytes | memoryview) -> dict[str, Any] | Any:
         """The two arrays' rows parsed, or, for a document msgspec rejects (either array not an
@@ -158,12 +168,8 @@ class KeptOverview:
             doc = _OVERVIEW.decode(body)
         except msgspec.DecodeError:
             return json.loads(bytes(body))
-        typed = _OverviewRows()
-        if self.policies.empty and self.incidents.empty:  # a first read, decoded in one go if msgspec takes it
-            try:
-                typed = _OVERVIEW_ROWS.decode(body)
-            except msgspec.DecodeError:
-                pass
+        first = self.policies.empty and self.incidents.empty  # a first read, decoded in one go if msgspec takes it
+        typed = (_decoded(_OVERVIEW_ROWS, body) if first else None) or _OverviewRows()
         return {
             "policies": self.policies.take(doc.policies or [], typed.policies),
             "activeIncidents": self.incidents.take(doc.active_incidents or [], typed.active_incidents),

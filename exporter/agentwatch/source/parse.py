@@ -162,10 +162,9 @@ class AgentRow(msgspec.Struct, rename="camel", gc=False):
 
 
 def agent(row: AgentRow | dict) -> Agent | None:
-    if row.__class__ is not AgentRow:
-        row = agent_row(row)
-        if row is None:
-            return None
+    row = agent_row(row)
+    if row is None:
+        return None
     aid = row.id
     if not aid:
         return None
@@ -202,10 +201,9 @@ class SchedulerHeartbeatRow(msgspec.Struct, rename="camel", gc=False):
 
 def scheduler_heartbeat(row: SchedulerHeartbeatRow | dict) -> tuple[str, Heartbeat, float | None] | None:
     """A row of ``/api/instance/scheduler-heartbeats``: (agent id, schedule, last heartbeat)."""
-    if row.__class__ is not SchedulerHeartbeatRow:
-        row = scheduler_heartbeat_row(row)
-        if row is None:
-            return None
+    row = scheduler_heartbeat_row(row)
+    if row is None:
+        return None
     aid = row.id
     if not aid:
         return None
@@ -319,7 +317,8 @@ class RowCleaner:
     """A typed row from a decoded JSON value, each value cleaned to its field's type (strings
     from numbers too, a number from a numeric string, an invalid timestamp as none); ``None`` if
     the value is not an object. The row-by-row path of a page msgspec rejects, and of a parser
-    handed a dict, so that one odd value costs that value, not the row."""
+    handed a dict, so that one odd value costs that value, not the row. A typed row is returned
+    as it is, so every parser but the issues' (100k rows a resync: it checks inline) starts here."""
 
     def __init__(self, struct: type) -> None:
         self.struct = struct
@@ -421,10 +420,9 @@ class RunRow(msgspec.Struct, rename="camel", gc=False):
 
 
 def run(row: RunRow | dict) -> Run | None:
-    if row.__class__ is not RunRow:
-        row = run_row(row)
-        if row is None:
-            return None
+    row = run_row(row)
+    if row is None:
+        return None
     rid = row.id
     if not rid:
         return None
@@ -466,10 +464,9 @@ class CostByModelRow(msgspec.Struct, rename="camel", gc=False):
 
 
 def cost_row(row: CostByModelRow | dict, company_id: str = "") -> CostRow | None:
-    if row.__class__ is not CostByModelRow:
-        row = cost_by_model_row(row)
-        if row is None:
-            return None
+    row = cost_by_model_row(row)
+    if row is None:
+        return None
     aid = row.agent_id
     if not aid:
         return None
@@ -518,10 +515,9 @@ class BudgetPolicyRow(msgspec.Struct, rename="camel", gc=False):
 
 
 def budget_policy(row: BudgetPolicyRow | dict) -> BudgetPolicy | None:
-    if row.__class__ is not BudgetPolicyRow:
-        row = budget_policy_row(row)
-        if row is None:
-            return None
+    row = budget_policy_row(row)
+    if row is None:
+        return None
     pid = row.policy_id
     if not pid:
         return None
@@ -556,10 +552,9 @@ class BudgetIncidentRow(msgspec.Struct, rename="camel", gc=False):
 
 
 def budget_incident(row: BudgetIncidentRow | dict) -> BudgetIncident | None:
-    if row.__class__ is not BudgetIncidentRow:
-        row = budget_incident_row(row)
-        if row is None:
-            return None
+    row = budget_incident_row(row)
+    if row is None:
+        return None
     iid = row.id
     if not iid:
         return None
@@ -587,10 +582,9 @@ class ApprovalRow(msgspec.Struct, rename="camel", gc=False):
 
 
 def approval(row: ApprovalRow | dict) -> Approval | None:
-    if row.__class__ is not ApprovalRow:
-        row = approval_row(row)
-        if row is None:
-            return None
+    row = approval_row(row)
+    if row is None:
+        return None
     aid = row.id
     if not aid:
         return None
