@@ -28,8 +28,16 @@ def write_block(f: Families, labels, value: float, calls: list) -> None:
     f.gauge("b", "B.", labels, value * 2, ("kind", "x"))
 
 
-def rendered(f: Families) -> bytes:
-    return join_rendered([f.render()])
+def rendered(f: Families) -> dict[str, tuple[str, list[str]]]:
+    """Each family's HELP and TYPE and its sample lines, sorted: a top-level block keeps its place
+    in its families from build to build, so lines come out in another order than written afresh,
+    which the exposition format does not care about."""
+    out: dict[str, tuple[str, list[str]]] = {}
+    for family in join_rendered([f.render()]).decode().split("# HELP ")[1:]:
+        help_line, type_line, *samples = family.splitlines()
+        assert help_line.split()[0] not in out  # a family's lines come together
+        out[help_line.split()[0]] = (help_line + type_line, sorted(samples))
+    return out
 
 
 def test_a_block_is_written_once_while_its_inputs_stay_the_same():
@@ -65,6 +73,53 @@ def test_a_block_not_asked_for_is_forgotten_by_the_next_build():
     assert len(kept) == 1
 
 
+def test_the_lines_of_a_block_not_asked_for_leave_the_build_that_does_not_ask_for_it():
+    kept = KeptBlocks()
+    outputs = []
+    for keys in (("a", "b"), ("a",), ("b", "a"), ()):
+        kept.next_build()
+        f = Families(kept)
+        for key in keys:
+            f.kept(key, 1, write_block, f, f.labels({"agent": key}), 1.0, [])
+        plain = Families()
+        for key in keys:
+            write_block(plain, plain.labels({"agent": key}), 1.0, [])
+        assert rendered(f) == rendered(plain)
+        outputs.append(rendered(f))
+    assert 'a{agent="b"} 1.0' not in outputs[1]["a"][1] and outputs[3] == {}
+
+
+def test_a_failed_build_leaves_no_bytes_of_its_blocks_behind(monkeypatch):
+    """A build that raised inside a block took it without putting it back: the builder starts its
+    store afresh (``FleetBuilder.build``), so the lines that block wrote do not stay in place
+    when it is written again with fewer (here: its agent is paused no more)."""
+    cfg = Settings()
+    builder = FleetBuilder(cfg)
+    cs = base_snapshot()
+    aid = sorted(cs.agents)[0]
+    paused = replace(cs, agents={**cs.agents, aid: replace(cs.agents[aid], status="paused", pause_reason="manual")})
+    ledger = RunLedger(builder.windows, cfg.analysis.context_high_ratio)
+    now = time.time()
+    for poll, at_work in ((paused, False), (paused, True), (cs, False)):
+        if at_work:  # the agent's activity is asked for when it spent more
+            poll = replace(poll, agents={**poll.agents, aid: replace(poll.agents[aid], spent_monthly_usd=99.0)})
+
+            def failing(*args):
+                raise RuntimeError("mid-build")
+
+            monkeypatch.setattr("agentwatch.exposition.fleet._agent_activity", failing)
+        snapshot = Snapshot(source="kept", taken_at=now, companies={cs.company.id: poll})
+        try:
+            ours, _ = builder.build(snapshot, ledger, now)
+        except RuntimeError:
+            assert at_work
+            monkeypatch.undo()
+    fresh, _ = FleetBuilder(cfg).build(snapshot, ledger, now)
+    name, expected = cs.agents[aid].name, rendered(fresh)
+    assert not any(f'agent="{name}"' in line for line in expected.get("agentwatch_agent_paused", ("", []))[1])
+    assert rendered(ours) == expected
+
+
 def write_outer(f: Families, values: tuple[float, ...], calls: list) -> None:
     """A block of blocks: a line of its own, one inner block per value, and a family declared only."""
     calls.append(("outer", values))
@@ -86,7 +141,7 @@ def test_a_block_of_blocks_is_added_again_whole_and_writes_again_only_its_inner_
         write_outer(plain, values, [])
         plain.gauge("b", "B.", {"agent": "after"}, 1.0)
         out = rendered(f)
-        assert out == rendered(plain) and b"# TYPE declared gauge" in out
+        assert out == rendered(plain) and "declared" in out
     assert calls == [
         ("outer", (1.0, 2.0)), 1.0, 2.0,
         ("outer", (1.0, 3.0)), 3.0,  # the first inner block is kept

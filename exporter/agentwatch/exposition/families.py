@@ -78,14 +78,21 @@ class KeptBlocks:
     """Blocks of sample lines kept from one build to the next (``Families.kept``), each with the
     inputs it was written from. A block that a build does not ask for is forgotten by the end of
     the next, so what is held is what the last build wrote through blocks, joined.
-    ``previous``: the blocks to take from (those kept inside a block being written again)."""
+    ``previous``: the blocks to take from (those kept inside a block being written again).
+
+    The bytes of the blocks a build asks for at the top level (not inside another block) stay in
+    place from one build to the next, in ``placed``: each family's bytes by block key. A block
+    kept as it was costs its check and nothing else; only the bytes of a block written again, or
+    no longer asked for, are replaced or taken out."""
 
     def __init__(self, previous: dict[Hashable, Block] | None = None) -> None:
         self._current: dict[Hashable, Block] = {}
         self._previous: dict[Hashable, Block] = {} if previous is None else previous
+        self.placed: dict[str, tuple[str, dict[Hashable, bytes]]] = {}  # family name -> (header, bytes by block key)
 
     def next_build(self) -> None:
         """Start a build: blocks not asked for since the one before are dropped."""
+        self.evict()
         self._previous, self._current = self._current, {}
 
     def take(self, key: Hashable) -> Block | None:
@@ -94,6 +101,32 @@ class KeptBlocks:
 
     def put(self, key: Hashable, block: Block) -> None:
         self._current[key] = block
+
+    def place(self, key: Hashable, old: Block | None, new: Block) -> None:
+        """The bytes of ``new``, a top-level block written again, in place of those of ``old``:
+        at the same place in each family they both write to."""
+        placed, names = self.placed, set()
+        for name, header, text in new[1]:
+            family = placed.get(name)
+            if family is None:
+                family = placed[name] = (header, {})
+            if name in names:  # a family the block writes to around a block inside it
+                family[1][key] += text
+            else:
+                family[1][key] = text
+                names.add(name)
+        if old is not None:
+            for name, _, _ in old[1]:
+                if name not in names:
+                    placed[name][1].pop(key, None)
+
+    def evict(self) -> None:
+        """Take out the bytes of the blocks not asked for since the last build began, and forget them."""
+        placed = self.placed
+        for key, block in self._previous.items():
+            for name, _, _ in block[1]:
+                placed[name][1].pop(key, None)
+        self._previous = {}
 
     def __len__(self) -> int:
         return len(self._current) + len(self._previous)
@@ -108,6 +141,7 @@ class Families:
         self._by_name: dict[str, tuple[str, list]] = {}  # name -> (header, sample lines and kept blocks' bytes)
         self._headers: dict[str, str] = {}  # name -> the HELP and TYPE lines of its first appearance
         self._kept = kept
+        self._top = kept  # the store whose blocks' bytes stay in place (``KeptBlocks.placed``)
         # (label name, value) -> 'name="escaped value"': the same agent, company and status pairs
         # recur in every family, so each is escaped once per build rather than once per series
         self._pairs: dict[tuple[str, str], str] = {}
@@ -198,7 +232,12 @@ class Families:
         """The lines ``write(*args)`` adds, kept under ``key`` with the ``inputs`` they are written from.
         While a later build passes equal ``inputs``, the kept lines are added again and ``write``
         is not called: ``inputs`` must hold everything the lines depend on, labels included.
-        The lines come out as ``write()`` would add them: in their families, in call order.
+        A key is asked for once per build.
+
+        The lines come out in the families ``write()`` adds them to. Inside a block, in call order;
+        at the top level, each family holds the bytes of its blocks in place from build to build
+        (``KeptBlocks.place``), after the lines written in the build: a block written again keeps
+        its place, a new one comes last. The exposition format does not order a family's samples.
 
         Blocks nest: ``write`` may keep blocks of its own, under keys of their own. While the
         outer block's inputs stay, its lines (theirs included) are added again on one check of
@@ -211,23 +250,30 @@ class Families:
             return
         block = store.take(key)
         if block is None or block[0] != inputs:
-            outer, self._by_name = self._by_name, {}
-            self._kept = KeptBlocks(None if block is None else block[2])
-            try:
-                write(*args)
-            finally:
-                written, self._by_name = self._by_name, outer
-                inner, self._kept = self._kept, store
-            if inner._current:  # lines and the bytes of inner blocks
-                # a family the block opens without a line (``declare``) stays open when it is added again
-                chunks = [(name, header, chunk) for name, (header, items) in written.items() for chunk in _chunks(items) or (b"",)]
-            else:  # lines only (most blocks hold no other)
-                chunks = [(name, header, "".join(lines).encode()) for name, (header, lines) in written.items()]
-            block = (inputs, chunks, inner._current or None)
+            old, block = block, self._written(inputs, write, args, None if block is None else block[2])
+            if store is self._top:
+                store.place(key, old, block)
         store.put(key, block)
-        by_name = self._by_name
-        for name, header, text in block[1]:
-            (by_name.get(name) or self._open(name, header))[1].append(text)
+        if store is not self._top:  # inside a block being written: its lines are the outer block's
+            by_name = self._by_name
+            for name, header, text in block[1]:
+                (by_name.get(name) or self._open(name, header))[1].append(text)
+
+    def _written(self, inputs: object, write: Callable[..., None], args: tuple, inner: dict | None) -> Block:
+        """The block ``write(*args)`` writes, taking the blocks inside it from ``inner``."""
+        outer, self._by_name = self._by_name, {}
+        store, self._kept = self._kept, KeptBlocks(inner)
+        try:
+            write(*args)
+        finally:
+            written, self._by_name = self._by_name, outer
+            inner_store, self._kept = self._kept, store
+        if inner_store._current:  # lines and the bytes of inner blocks
+            # a family the block opens without a line (``declare``) stays open when it is added again
+            chunks = [(name, header, chunk) for name, (header, items) in written.items() for chunk in _chunks(items) or (b"",)]
+        else:  # lines only (most blocks hold no other)
+            chunks = [(name, header, "".join(lines).encode()) for name, (header, lines) in written.items()]
+        return (inputs, chunks, inner_store._current or None)
 
     def declare(self, name: str, doc: str, typ: str) -> None:
         """Make a family exist even with no samples, so HELP/TYPE are stable."""
@@ -236,13 +282,24 @@ class Families:
     def render(self) -> Rendered:
         """Each family as bytes, split into its header and its samples, so that a scrape only joins
         bytes (``join_rendered``). The samples are chunks: the lines written in this build, joined,
-        between the bytes of the kept blocks, which are shared with the store rather than copied.
-        The families are emptied as they go: a family's lines are dropped once joined, so the
-        lines and their rendering are not all held at once."""
+        then the bytes of the top-level kept blocks, which are shared with the store rather than
+        copied. The families are emptied as they go: a family's lines are dropped once joined, so
+        the lines and their rendering are not all held at once."""
         out: Rendered = {}
+        placed: dict[str, tuple[str, dict]] = {}
+        if self._top is not None:
+            self._top.evict()  # the blocks this build did not ask for
+            placed = self._top.placed
         for name in list(self._by_name):
             header, items = self._by_name.pop(name)
-            out[name] = (header.encode(), _chunks(items))
+            chunks = _chunks(items)
+            family = placed.get(name)
+            if family is not None:
+                chunks.extend(family[1].values())
+            out[name] = (header.encode(), chunks)
+        for name, (header, texts) in placed.items():
+            if texts and name not in out:
+                out[name] = (header.encode(), list(texts.values()))
         return out
 
 

@@ -108,7 +108,12 @@ class FleetBuilder:
             if len(kept) < len(cs.agents):
                 cs = _with_agents(cs, set(kept))
             held = (analyses or {}).get(cs.company.id) or CompanyAnalyses.of(cs, now)
-            self._company(f, snapshot.source, cs, now, view, held, models or ModelTracker())
+            try:
+                self._company(f, snapshot.source, cs, now, view, held, models or ModelTracker())
+            except BaseException:
+                # a block taken and not put back would leave its bytes in place: start afresh
+                self._kept = KeptBlocks()
+                raise
         return f, dropped
 
     # -- per company -------------------------------------------------------------------------
