@@ -378,3 +378,53 @@ def test_bodies_read_into_a_reused_buffer_stay_whole_and_apart():
         httpd.shutdown()
         httpd.server_close()
         thread.join(10)
+
+
+def test_the_environment_is_read_once_and_a_netrc_entry_does_not_replace_the_token(tmp_path, monkeypatch):
+    """``HttpClient`` takes the proxies, ``no_proxy`` and CA bundle from the environment when it
+    is made (source/http.py), not at each request; so a ``~/.netrc`` entry for the platform's
+    host does not replace the bearer token, as requests' own ``trust_env`` would let it."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from agentwatch.source.http import HttpClient
+
+    seen: list[str | None] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append(self.headers.get("Authorization"))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args):
+            pass
+
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password other\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    local = HttpClient(f"http://127.0.0.1:{httpd.server_address[1]}", token="the-token", timeout=10, retries=0)
+    remote = HttpClient("https://platform.invalid", token="t", retries=0)
+    try:
+        assert local.session.proxies == {} and local.session.verify == str(bundle)  # no_proxy holds for this host
+        assert remote.session.proxies.get("https") == "http://proxy.invalid:3128"
+        assert local.get("/x", "/x").data == {}
+        monkeypatch.delenv("NO_PROXY")  # read once: a later change does not reach a client made before
+        assert local.get("/x", "/x").data == {}
+        assert seen == ["Bearer the-token", "Bearer the-token"]
+    finally:
+        local.close()
+        remote.close()
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(10)

@@ -156,6 +156,13 @@ class HttpClient:
         self.session = requests.Session()
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
+        # the environment's proxies (``no_proxy`` included) and CA bundle, read once for this one
+        # host: left to ``trust_env``, requests reads them again at every request (some 0.2 ms
+        # each), and a ``~/.netrc`` entry for the host would replace the bearer token
+        from_env = self.session.merge_environment_settings(self.base_url + "/", {}, None, None, None)
+        self.session.proxies.update(from_env["proxies"])
+        self.session.verify = from_env["verify"]
+        self.session.trust_env = False
         self.session.headers["User-Agent"] = f"agentwatch/{__version__}"
         self.session.headers["Accept"] = "application/json"
         if token:
