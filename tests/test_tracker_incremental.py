@@ -32,6 +32,7 @@ NOW = 1_000_000.0
 class OracleTracker:
     def __init__(self) -> None:
         self.tasks: dict[str, TaskProgress] = {}
+        self._prompted: dict[str, None] = {}  # written by the tracker's _fold_runs, run below
 
     def update(self, cs: CompanySnapshot, now: float) -> None:
         newest_child: dict[str, float] = {}
@@ -175,6 +176,9 @@ def test_equal_to_the_walk_of_every_issue_after_every_poll(sequence, min_age, mi
         tracker.update(cs, now, delta)
         oracle.update(cs, now)
         assert tracker.tasks == oracle.tasks
+        # the tasks with a prompt size, which the context signals read, kept as the tracker goes
+        prompted = sorted(t.issue_id for t in tracker.prompted())
+        assert prompted == sorted(t.issue_id for t in oracle.tasks.values() if t.last_input_tokens is not None)
         loops.update(tracker)
         assert loops.signals(now, lambda agent: (min_age, min_calls)) == plain_loop_signals(oracle.tasks.values(), now, min_age, min_calls)
         before = issues

@@ -84,6 +84,9 @@ class TaskTracker:
         # ``updates`` counts the updates that completed
         self.touched: set[str] | None = None
         self.updates = 0
+        # the ids of the tasks a run with a prompt size reached, and perhaps of a few that have
+        # gone since: few of the open tasks, so the context signals need not walk them all
+        self._prompted: dict[str, None] = {}
 
     def update(self, cs: CompanySnapshot, now: float, delta: IssueDelta | None = None) -> None:
         """Takes in one poll. ``delta`` is what changed from the issues of the previous poll to
@@ -103,9 +106,21 @@ class TaskTracker:
             self._evaluate_all(issues, now)
             touched = None
         self._fold_runs(cs, touched)
+        tasks = self.tasks
+        if touched is None:
+            self._prompted = {iid: None for iid, task in tasks.items() if task.last_input_tokens is not None}
+        else:
+            for iid in touched:
+                if iid not in tasks:
+                    self._prompted.pop(iid, None)
         self._base = issues
         self.touched = touched
         self.updates += 1
+
+    def prompted(self) -> list[TaskProgress]:
+        """The open tasks with the prompt size of a run (``last_input_tokens``)."""
+        tasks = self.tasks
+        return [task for iid in self._prompted if (task := tasks.get(iid)) is not None and task.last_input_tokens is not None]
 
     def _evaluate_all(self, issues: Mapping[str, Issue], now: float) -> None:
         """Every issue, against the tasks held; the tasks of the issues not open any more go."""
@@ -224,6 +239,7 @@ class TaskTracker:
                 touched.add(task.issue_id)
             when = run.created_at or run.started_at or 0.0
             if run.input_tokens is not None:  # prompt growth spans the whole task
+                self._prompted[task.issue_id] = None
                 if task.first_run_at is None or when < task.first_run_at:
                     task.first_input_tokens, task.first_run_at = run.input_tokens, when
                 if task.last_run_at is None or when > task.last_run_at:

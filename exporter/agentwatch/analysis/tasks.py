@@ -14,6 +14,7 @@ sum stays exact however many tasks enter and leave over the exporter's life.
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable
@@ -28,6 +29,9 @@ TASK_DURATION_BUCKETS = (60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28
 _BUCKETS_MS = tuple(float(round(bound * 1000)) for bound in TASK_DURATION_BUCKETS)
 _ENTERING = frozenset({"done", "in_progress", "blocked"})  # the statuses ``TaskIndex._enter`` looks at
 HUMAN_UNBLOCK_OWNERS = frozenset({"board", "user"})  # a blocked task they own waits on a person
+# stamps for what changed (``TaskSignals.queue_stamps``): one counter for every index, so that no
+# stamp is given twice, whichever index gives it
+_STAMPS = itertools.count(1)
 
 
 @dataclass
@@ -50,6 +54,12 @@ class TaskSignals:
     # agent_id -> the agent's blocked tasks that wait on the board or a person (an unexpected
     # escalation), canaries and unassigned tasks excluded; not to be changed
     blocked_on_human: Counter = field(default_factory=Counter)
+    # agent_id (or "") -> a stamp given anew whenever one of its tasks entered or left its queue
+    # (and so its tasks blocked on a person), and whenever one entered or left its completed tasks
+    # (their count and durations): equal stamps, equal signals, so the families keep their lines
+    # on one comparison. No stamp: none given since the index last started over. Not to be changed
+    queue_stamps: dict[str, int] = field(default_factory=dict)
+    completion_stamps: dict[str, int] = field(default_factory=dict)
 
 
 def _queue_key(issue: Issue) -> tuple[str, str, bool]:
@@ -71,6 +81,8 @@ class TaskIndex:
         self._starts: dict[str, dict[str, float]] = {}  # agent -> {issue id: start} of its in-progress tasks
         self._locked: dict[str, Issue] = {}  # issue id -> a task that holds a lock
         self._on_human: Counter = Counter()  # agent -> its blocked tasks that wait on a person
+        self._queue_stamps: dict[str, int] = {}  # agent -> stamp (``TaskSignals.queue_stamps``)
+        self._completion_stamps: dict[str, int] = {}
 
     def update(self, delta: IssueDelta) -> None:
         base, self._base = self._base, None  # one that raises half-way leaves the next to start over
@@ -97,6 +109,9 @@ class TaskIndex:
                     enter(issue, 1, took)
             for agent, values in took.items():
                 self._durations[agent] = Histogram.of(_BUCKETS_MS, values)
+            stamp = next(_STAMPS)  # every signal is new: one stamp for all
+            self._queue_stamps = dict.fromkeys(self._by_agent, stamp)
+            self._completion_stamps = dict.fromkeys(self._by_agent, stamp)
         self._base = delta.after
 
     def _move(self, issue: Issue, sign: int) -> None:
@@ -106,6 +121,9 @@ class TaskIndex:
             return
         add_count(self._by_status, issue.status, sign)
         agent = issue.assignee_agent_id or UNASSIGNED
+        self._queue_stamps[agent] = next(_STAMPS)
+        if issue.status == "done":
+            self._completion_stamps[agent] = next(_STAMPS)
         queue = self._by_agent.get(agent)
         if queue is None:
             queue = self._by_agent[agent] = Counter()
@@ -161,7 +179,10 @@ class TaskIndex:
 
     def signals(self, cs: CompanySnapshot, now: float) -> TaskSignals:
         """The signals at ``now``, with the locks judged against ``cs``'s runs."""
-        out = TaskSignals(self._by_agent, self._by_status, self._canaries, durations=self._durations, blocked_on_human=self._on_human)
+        out = TaskSignals(
+            self._by_agent, self._by_status, self._canaries, durations=self._durations, blocked_on_human=self._on_human,
+            queue_stamps=self._queue_stamps, completion_stamps=self._completion_stamps,
+        )
         out.completed.update({agent: queue["done"] for agent, queue in self._by_agent.items() if "done" in queue})
         ages = out.oldest_in_progress_age
         for agent, starts in self._starts.items():

@@ -128,8 +128,8 @@ def context(
             f.counter("agentwatch_agent_run_liveness", "", alabels(agent_id), n, ("liveness_state", state))
     latest: dict[tuple[str, str], float] = {}
     growths: dict[tuple[str, str], float] = {}
-    for task in tracker.tasks.values():
-        if not task.agent_id or task.agent_id not in cs.agents or task.last_input_tokens is None:
+    for task in tracker.prompted():
+        if not task.agent_id or task.agent_id not in cs.agents:
             continue
         key = (task.agent_id, task.model or "unknown")
         ratio = windows.ratio(task.model, task.last_input_tokens)

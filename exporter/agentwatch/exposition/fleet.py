@@ -408,24 +408,24 @@ def _queue_of(signals: TaskSignals, agent_id: str) -> tuple[tuple[str, int], ...
 
 def _agent_tasks(f: Families, cid: str, agent_id: str, labels: LabelSet, signals: TaskSignals) -> None:
     """The agent's queue, stale locks, tasks blocked on a person, completions and durations, in
-    two blocks kept on their own inputs."""
-    queue = _queue_of(signals, agent_id)
-    held = (
-        signals.stale_locks.get((agent_id, "execution"), 0),
-        signals.stale_locks.get((agent_id, "checkout"), 0),
-        signals.blocked_on_human.get(agent_id, 0),
-    )
-    f.kept(("agent tasks", cid, agent_id), (labels.body, queue, held), _queue, f, labels, queue, held)
-    completed = signals.completed.get(agent_id, 0)
-    durations = signals.durations.get(agent_id) or _NO_DURATIONS  # held in milliseconds, changed in place
-    inputs = (labels.body, completed, durations.count, durations.total, tuple(durations.counts))
-    f.kept(("agent completions", cid, agent_id), inputs, _completions, f, labels, *inputs[1:])
+    two blocks kept on their own inputs: the stamps ``TaskIndex`` gives an agent's queue and
+    completions anew whenever they change, and its stale locks (they change with the runs)."""
+    stale = signals.stale_locks
+    locks = (stale.get((agent_id, "execution"), 0), stale.get((agent_id, "checkout"), 0))
+    inputs = (labels.body, signals.queue_stamps.get(agent_id), locks)
+    f.kept(("agent tasks", cid, agent_id), inputs, _agent_queue, f, labels, signals, agent_id, locks)
+    inputs = (labels.body, signals.completion_stamps.get(agent_id))
+    f.kept(("agent completions", cid, agent_id), inputs, _completions, f, labels, signals, agent_id)
+
+
+def _agent_queue(f: Families, labels: LabelSet, signals: TaskSignals, agent_id: str, locks: tuple[int, int]) -> None:
+    _queue(f, labels, _queue_of(signals, agent_id), (*locks, signals.blocked_on_human.get(agent_id, 0)))
 
 
 def _queue(f: Families, labels: LabelSet, queue: tuple[tuple[str, int], ...], held: tuple[int, int, int] | None) -> None:
     """The agent's tasks by status, and ``held``: its stale execution and checkout locks and its
     tasks blocked on a person (None for the unassigned tasks). They change only when one of its
-    tasks changes status, is handed over or holds a lock, so ``_tasks`` keeps their lines between polls."""
+    tasks changes status, is handed over or holds a lock, so ``_agent_tasks`` keeps their lines between polls."""
     for status, n in queue:
         f.gauge("agentwatch_agent_tasks", "", labels, n, ("status", status))
     if held is not None:
@@ -439,11 +439,15 @@ def _requested(f: Families, labels: LabelSet, counts: tuple[tuple[str, str, int]
         f.counter("agentwatch_agent_approvals_requested", "", {**labels, "type": typ, "class": cls}, n)
 
 
-def _completions(f: Families, labels: LabelSet, completed: int, count: int, total_ms: float, counts: tuple[int, ...]) -> None:
+def _completions(f: Families, labels: LabelSet, signals: TaskSignals, agent_id: str) -> None:
     """The agent's completed tasks and their durations: they change only when one of its tasks
-    is completed or reopened, so ``_tasks`` keeps their lines between polls."""
-    f.counter("agentwatch_agent_tasks_completed", "", labels, completed)
-    f.histogram("agentwatch_agent_task_duration_seconds", "", labels, TASK_DURATION_BUCKETS, counts, count, total_ms / 1000.0)
+    is completed or reopened, so ``_agent_tasks`` keeps their lines between polls."""
+    f.counter("agentwatch_agent_tasks_completed", "", labels, signals.completed.get(agent_id, 0))
+    durations = signals.durations.get(agent_id) or _NO_DURATIONS  # held in milliseconds
+    f.histogram(
+        "agentwatch_agent_task_duration_seconds", "", labels, TASK_DURATION_BUCKETS,
+        durations.counts, durations.count, durations.total / 1000.0,
+    )
 
 
 def _policy(f: Families, base: dict[str, str], policy: BudgetPolicy) -> None:
