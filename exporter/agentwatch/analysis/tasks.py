@@ -92,6 +92,7 @@ class TaskIndex:
                     self._move(old, -1)
                 if new is not None:
                     self._move(new, 1)
+                self._stamp(old, new)
         else:
             self._clear()
             issues = delta.after.values()
@@ -121,9 +122,6 @@ class TaskIndex:
             return
         add_count(self._by_status, issue.status, sign)
         agent = issue.assignee_agent_id or UNASSIGNED
-        self._queue_stamps[agent] = next(_STAMPS)
-        if issue.status == "done":
-            self._completion_stamps[agent] = next(_STAMPS)
         queue = self._by_agent.get(agent)
         if queue is None:
             queue = self._by_agent[agent] = Counter()
@@ -131,6 +129,20 @@ class TaskIndex:
         if not queue:
             del self._by_agent[agent]
         self._enter(issue, sign)
+
+    def _stamp(self, old: Issue | None, new: Issue | None) -> None:
+        """New stamps for the agents whose queue or completions changed from ``old`` to ``new``
+        (an issue whose status, assignee and times stay, as when only ``updatedAt`` moved, changes neither)."""
+        was, is_ = _in_queue(old), _in_queue(new)
+        if was != is_:
+            for counted in (was, is_):
+                if counted is not None:
+                    self._queue_stamps[counted[0]] = next(_STAMPS)
+        was, is_ = _in_completions(old), _in_completions(new)
+        if was != is_:
+            for counted in (was, is_):
+                if counted is not None:
+                    self._completion_stamps[counted[0]] = next(_STAMPS)
 
     def _enter(self, issue: Issue, sign: int, gather: dict[str, list[int]] | None = None) -> None:
         """A task other than a canary enters or leaves the durations, the starts, the locks and the
@@ -198,6 +210,20 @@ class TaskIndex:
                 if run_id and is_stale_lock(run_id, ended, live, live_complete):
                     stale[(agent, kind)] += 1
         return out
+
+
+def _in_queue(issue: Issue | None) -> tuple | None:
+    """What an issue counts as in its agent's queue (and its tasks blocked on a person)."""
+    if issue is None or issue.is_canary:
+        return None
+    return issue.assignee_agent_id or UNASSIGNED, issue.status, issue.unblock_owner if issue.status == "blocked" else None
+
+
+def _in_completions(issue: Issue | None) -> tuple | None:
+    """What an issue counts as in its agent's completed tasks and their durations."""
+    if issue is None or issue.is_canary or issue.status != "done":
+        return None
+    return issue.assignee_agent_id or UNASSIGNED, issue.started_at, issue.completed_at
 
 
 def task_signals(cs: CompanySnapshot, now: float) -> TaskSignals:
