@@ -19,7 +19,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from agentwatch.config import Settings
 from agentwatch.analysis.histogram import Histogram
-from agentwatch.exposition.families import Families, join_rendered
+from agentwatch.exposition.families import Families, format_value, join_rendered
+from prometheus_client.utils import floatToGoString
 from agentwatch.exposition.fleet import FleetBuilder
 from agentwatch.ledger import RunLedger
 from agentwatch.model import CompanySnapshot, Snapshot
@@ -373,6 +374,14 @@ def test_families_write_what_client_python_writes(samples, doc):
             return theirs.values()
 
     assert join_rendered([ours.render()]) == generate_latest(Registry())
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.floats() | st.floats(1e5, 1e17) | st.integers(-2**64, 2**64) | st.sampled_from([1e6, 999_999.9999999999, 1e16, 1.5e15, -1e6]))
+def test_values_are_written_as_client_python_writes_them(value):
+    """``format_value``'s fast paths (below 1e6, and the positive floats from 1e6 to 1e16 that
+    take an exponent) write what ``floatToGoString`` writes."""
+    assert format_value(value) == floatToGoString(value)
 
 
 def test_labels_written_once_cannot_change_under_their_lines():

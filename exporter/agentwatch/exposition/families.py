@@ -27,14 +27,31 @@ def _escape(value: str) -> str:
 
 def format_value(value: float) -> str:
     """``floatToGoString``, with fast paths for the values most series hold: below 1e6 in
-    magnitude an int is written as the repr of its float, and a float as its repr (from 1e6 on Go
-    writes an exponent; NaN and the infinities fail the comparison and take the slow path)."""
+    magnitude an int is written as the repr of its float, and a float as its repr. From 1e6 on Go
+    writes an exponent: a positive float below 1e16 (whose repr has no exponent of its own: the
+    timestamps, and ages past eleven days) gets it here, as ``floatToGoString`` writes it. NaN and
+    the infinities fail the comparisons and take the slow path."""
     cls = value.__class__
-    if cls is int and -1_000_000 < value < 1_000_000:
+    if cls is float:
+        if -1_000_000.0 < value < 1_000_000.0:
+            return repr(value)
+        if 1_000_000.0 <= value < 1e16 and _EXPONENT_AS_CLIENT:
+            return _with_exponent(value)
+    elif cls is int and -1_000_000 < value < 1_000_000:
         return f"{value}.0"
-    if cls is float and -1_000_000.0 < value < 1_000_000.0:
-        return repr(value)
     return floatToGoString(value)
+
+
+def _with_exponent(value: float) -> str:
+    """A float from 1e6 to 1e16 as ``floatToGoString`` writes it: its repr's digits with an exponent."""
+    text = repr(value)
+    dot = text.find(".")
+    return f"{f'{text[0]}.{text[1:dot]}{text[dot + 1:]}'.rstrip('0.')}e+{dot - 1:02d}"
+
+
+# client_python writes the exponent with two digits at least (0.20 wrote 'e+010' for 1e10): the fast path only
+# where the installed one agrees
+_EXPONENT_AS_CLIENT = all(_with_exponent(v) == floatToGoString(v) for v in (1e6, 1234567.5, 1.5e10, 9.999e15))
 
 
 class LabelSet(dict):
