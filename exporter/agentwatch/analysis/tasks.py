@@ -57,9 +57,10 @@ class TaskSignals:
     # agent_id (or "") -> a stamp given anew whenever one of its tasks entered or left its queue
     # (and so its tasks blocked on a person), and whenever one entered or left its completed tasks
     # (their count and durations): equal stamps, equal signals, so the families keep their lines
-    # on one comparison. No stamp: none given since the index last started over. Not to be changed
-    queue_stamps: dict[str, int] = field(default_factory=dict)
-    completion_stamps: dict[str, int] = field(default_factory=dict)
+    # on one comparison. No stamp: none given since the index last started over. Not signals: an
+    # index from scratch gives other stamps to equal signals, so they are left out of ``==``. Not to be changed
+    queue_stamps: dict[str, int] = field(default_factory=dict, compare=False)
+    completion_stamps: dict[str, int] = field(default_factory=dict, compare=False)
 
 
 def _queue_key(issue: Issue) -> tuple[str, str, bool]:
