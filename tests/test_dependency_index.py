@@ -124,7 +124,19 @@ def each_poll_checked(polls, data):
         now = data.draw(st.sampled_from([t for t in TIMES if t is not None]), label="now")
         top_n = data.draw(st.sampled_from(TOP_NS), label="top_n")
         assert index.report(now, top_n) == analyse(after, agents, now, top_n)
+        # and it holds what an index taking in this poll from nothing holds: no link left behind
+        fresh = DependencyIndex()
+        fresh._take(after, agents, None)
+        assert held(index) == held(fresh)
         before = after
+
+
+def held(index: DependencyIndex) -> tuple:
+    """What an index keeps between polls, each list sorted: each done blocker's open dependents,
+    each parent's open children, and the nodes of the graph."""
+    resolved = {k: sorted(dependencies._linked(index._resolved_by, k)) for k in index._resolved_by}
+    children = {k: sorted(v) for k, v in index._open_children.items()}
+    return resolved, children, set(index._component)
 
 
 @settings(max_examples=300, deadline=None)
@@ -268,3 +280,14 @@ def test_the_index_holds_no_more_than_the_graph():
     index = feed([items, {}])
     assert not index._component and not index._open_children and not index._resolved_by and not index._heads
     assert index.report(NOW) == dependencies.DependencyReport()
+
+
+def test_a_dependent_that_stops_listing_a_done_blocker_leaves_no_link_behind():
+    """Its only edge was resolved, so it is in no component: the change is still taken in (it
+    lists a blocker before), and the done blocker's dependents lose it."""
+    first = issues(issue("b", "done"), issue("x", "todo", ["b"], "alice"))
+    second = issues(issue("b", "done"), issue("x", "in_progress", [], "alice"))
+    index = feed([first, second])
+    fresh = DependencyIndex()
+    fresh._take(second, agents_of(alice="idle"), None)
+    assert held(index) == held(fresh) and not index._resolved_by
