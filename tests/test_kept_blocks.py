@@ -190,7 +190,8 @@ EDITS = st.tuples(
     st.integers(0, 50),
     st.sampled_from(
         ["name", "role", "status", "pause", "heartbeat", "title", "model", "remove", "spend", "cost", "complete", "reopen",
-         "policy", "lock", "handoff", "start", "block", "approval", "run", "failed run", "live run", "end runs", "in flight"]
+         "policy", "lock", "handoff", "start", "block", "approval", "run", "failed run", "live run", "end runs", "in flight",
+         "unassigned"]
     ),
 )
 
@@ -250,6 +251,15 @@ def edited(cs: CompanySnapshot, edits, fresh: bool) -> CompanySnapshot:
             else:
                 change = {"status": "blocked", "unblock_owner": "board"}
             issues[issue.id] = msgspec.structs.replace(issue, **change)
+        elif what == "unassigned":  # an unassigned task moves on; or, with none, one of the agent's is unassigned
+            loose = sorted((i for i in issues.values() if not i.assignee_agent_id and not i.is_canary), key=lambda i: i.id)
+            if loose:
+                issue = loose[pick % len(loose)]
+                change = {"status": {"todo": "in_progress", "in_progress": "blocked"}.get(issue.status, "todo")}
+            else:
+                issue = sorted(issues.values(), key=lambda i: i.id)[pick % len(issues)]
+                change = {"assignee_agent_id": None}
+            issues[issue.id] = msgspec.structs.replace(issue, **change)
         elif what == "approval":  # one of two agents asks for one more approval, of one of two types
             asking = sorted(agents)[pick % 2 % len(agents)]
             approvals.append(Approval(f"ap-{len(approvals)}", "c", ("hire_agent", "approve_ceo_strategy")[pick // 2 % 2], "pending", asking, 1.0))
@@ -296,6 +306,8 @@ def edited(cs: CompanySnapshot, edits, fresh: bool) -> CompanySnapshot:
 @example([[(3, "live run")], [(3, "lock")], [(3, "end runs")]], False)
 # an older run of the same agent: its last finished run stays, its timer gaps do not
 @example([[(3, "run")], [(8, "failed run")]], False)
+# the unassigned tasks' queue, changed at one poll and again at the next
+@example([[(1, "unassigned")], [(2, "unassigned")], [(2, "unassigned")]], False)
 def test_the_fleet_families_with_kept_blocks_are_the_families_written_afresh(polls, copies):
     """A builder keeping its blocks against one writing every line afresh, both from the
     analyses kept across polls as the poller keeps them (their agreement with analyses from

@@ -270,10 +270,10 @@ class FleetBuilder:
             f.gauge("agentwatch_company_tasks", "", {**base, "status": status}, signals.by_status.get(status, 0))
         for status in (*ISSUE_STATUSES, *sorted(signals.canaries.keys() - set(ISSUE_STATUSES))):
             f.gauge("agentwatch_canary_tasks", "", {**base, "status": status}, signals.canaries.get(status, 0))
-        queue = _queue_of(signals, UNASSIGNED)
-        if queue:  # the unassigned tasks have their queue depth alone
+        if signals.by_agent.get(UNASSIGNED):  # the unassigned tasks have their queue depth alone
             labels = alabels(UNASSIGNED)
-            f.kept(("agent tasks", cs.company.id, UNASSIGNED), (labels.body, queue, None), _queue, f, labels, queue, None)
+            inputs = (labels.body, signals.queue_stamps.get(UNASSIGNED))
+            f.kept(("agent tasks", cs.company.id, UNASSIGNED), inputs, _agent_queue, f, labels, signals, UNASSIGNED, None)
 
     def _runs(self, f: Families, cs: CompanySnapshot, alabels, view: LedgerView) -> None:
         cid = cs.company.id
@@ -418,8 +418,10 @@ def _agent_tasks(f: Families, cid: str, agent_id: str, labels: LabelSet, signals
     f.kept(("agent completions", cid, agent_id), inputs, _completions, f, labels, signals, agent_id)
 
 
-def _agent_queue(f: Families, labels: LabelSet, signals: TaskSignals, agent_id: str, locks: tuple[int, int]) -> None:
-    _queue(f, labels, _queue_of(signals, agent_id), (*locks, signals.blocked_on_human.get(agent_id, 0)))
+def _agent_queue(f: Families, labels: LabelSet, signals: TaskSignals, agent_id: str, locks: tuple[int, int] | None) -> None:
+    """``_queue`` for an agent, or (``locks`` None) for the unassigned tasks."""
+    held = None if locks is None else (*locks, signals.blocked_on_human.get(agent_id, 0))
+    _queue(f, labels, _queue_of(signals, agent_id), held)
 
 
 def _queue(f: Families, labels: LabelSet, queue: tuple[tuple[str, int], ...], held: tuple[int, int, int] | None) -> None:
