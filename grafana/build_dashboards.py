@@ -279,7 +279,10 @@ def agent() -> Board:
         target(per_agent("agentwatch_agent_looping_tasks"), "{{agent}} looping tasks"),
         target(f"{per_agent('agentwatch_agent_oldest_progress_age_seconds')} / 3600", "{{agent}} hours without progress"),
         target(per_agent("agentwatch_agent_unproductive_runs_without_progress"), "{{agent}} unproductive runs"),
-    ], custom=TS)
+        target(per_agent("agentwatch_agent_work_runs_without_progress"), "{{agent}} runs since its work progressed"),
+        target(per_agent("agentwatch_agent_work_looping"), "{{agent}} work looping"),
+    ], custom=TS, description="Per task (runs tied to a task), and for the agent's work as a whole: its tasks in progress "
+                              "and parked, timer runs included.")
     b.add("bargauge", "Context: latest prompt / model window", [
         target(f"max by ({BY}, model) (agentwatch_agent_context_latest_ratio{{{SEL}}})", "{{agent}} {{model}}"),
     ], unit="percentunit", thresholds={"yellow": 0.5, "red": "context_ratio"}, minmax=(0, 1))
@@ -326,9 +329,10 @@ def tasks() -> Board:
         target(f"sum by (agent, lock) (agentwatch_agent_stale_locks{{{SEL}}})", "{{agent}} {{lock}} lock"),
         target(per_agent("agentwatch_agent_running_without_live_run"), "{{agent}} running without a run"),
     ], custom=TS)
-    b.add("timeseries", "Tasks blocked on a person", [
-        target(per_agent("agentwatch_agent_tasks_blocked_on_human"), "{{agent}}"),
-    ], custom=TS)
+    b.add("timeseries", "Tasks blocked on a person, and parked by the platform", [
+        target(per_agent("agentwatch_agent_tasks_blocked_on_human"), "{{agent}} blocked on a person"),
+        target(per_agent("agentwatch_agent_tasks_parked"), "{{agent}} parked"),
+    ], custom=TS, description="Parked: Paperclip's recovery set the task to blocked and asked the board for a disposition (AgentTaskParked).")
     return b
 
 

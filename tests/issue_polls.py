@@ -40,6 +40,7 @@ def an_issue(draw, iid: str) -> Issue:
         created_at=draw(st.sampled_from(TIMES)),
         updated_at=draw(st.sampled_from(TIMES)),
         is_canary=draw(st.booleans()),
+        recovery=draw(st.sampled_from((None, None, "missing_disposition"))),
     )
 
 

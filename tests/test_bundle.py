@@ -16,7 +16,7 @@ PROM = ROOT / "prometheus"
 ALERTS = [
     "AgentHeartbeatMissed", "AgentHeartbeatIrregular", "AgentThroughputDrop", "AgentTaskStuck", "AgentRunsFailing",
     "AgentReasoningLoop", "AgentContextPressure", "TaskDependencyDeadlock", "AgentBudgetBurnSpike", "AgentBudgetSoftLimit",
-    "AgentBudgetHardStop", "AgentEscalationSpike", "CanaryTaskFailing", "ModelQualityDegraded", "PaperclipDown",
+    "AgentBudgetHardStop", "AgentEscalationSpike", "AgentTaskParked", "CanaryTaskFailing", "ModelQualityDegraded", "PaperclipDown",
     "AgentwatchPollFailing", "AgentwatchDataStale", "Watchdog",
 ]
 

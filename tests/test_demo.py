@@ -136,7 +136,10 @@ def test_every_fault_shows_in_the_exposition(server):
     assert value("agentwatch_agent_live_runs", "Hugo") == 1  # the hung run
     assert value("agentwatch_agent_heartbeat_gap_stddev_seconds", "Iris") > 10
     assert value("agentwatch_agent_consecutive_failed_runs", "Fred") >= 3
-    assert value("agentwatch_agent_looping_tasks", "Leo") == 1
+    # Leo's looping task was parked by the platform's recovery; his timer wakes go on: a loop of his work
+    assert value("agentwatch_agent_tasks_parked", "Leo") == 1
+    assert value("agentwatch_agent_work_looping", "Leo") == 1
+    assert value("agentwatch_agent_looping_tasks", "Leo") == 0
     # context growth needs runs seen live (runs finished before the first poll only prime the
     # ledger); the no-Docker stack test sees AgentContextPressure fire
     assert value("agentwatch_agent_paused", "Carla", reason="budget") == 1

@@ -42,8 +42,9 @@ def faults(paperclip_api, paperclip_root, paperclip_server, tmp_path_factory):
     api, root = paperclip_api, paperclip_root
     c = api.create_company("E2E Faults Co")
     agents = {}
-    # 1. a run that hangs, so heartbeats stop: a 10 s timer, one good run, then runs that never end
-    agents["hung"] = api.create_process_agent(c, "Hung Hugo", "devops", interval_sec=10, env={"FAKE_SLEEP_SEC": "1"}, root=root)
+    # 1. a run that hangs on the agent's very first wake (a 10 s timer): no run of his ever finishes,
+    #    and Paperclip's scheduler keeps bumping his lastHeartbeatAt while the run hangs
+    agents["hung"] = api.create_process_agent(c, "Hung Hugo", "devops", interval_sec=10, env={"FAKE_SLEEP_SEC": "3000"}, root=root, timeout_sec=3600)
     # 2. a task in progress far past the agent's history (three quick tasks first)
     agents["stuck"] = api.create_process_agent(c, "Stuck Stella", "engineer", env={"FAKE_SET_STATUS": "done"}, root=root)
     for title in ("Quick one", "Quick two", "Quick three"):
@@ -65,13 +66,12 @@ def faults(paperclip_api, paperclip_root, paperclip_server, tmp_path_factory):
     agents["control"] = api.create_process_agent(c, "Calm Carl", "engineer", env={"FAKE_SET_STATUS": "done", "FAKE_COST_CENTS": "1"}, root=root)
     api.create_issue(c, "Routine work", status="todo", assigneeAgentId=agents["control"])
 
-    api.wait_runs_idle(c, timeout=90)
-    # Hugo's first run must have finished before he is made to hang: the alert reads the end of his
-    # last finished run. (Not lastHeartbeatAt: the scheduler sets it when it claims a timer wake,
-    # before the run starts, so a run claimed then could still start with the hanging config.)
-    wait_for(lambda: [r for r in api.runs(c) if r.get("agentId") == agents["hung"] and r.get("status") == "succeeded"],
-             timeout=60, what="Hugo's first finished run")
-    api.patch(f"/api/agents/{agents['hung']}", {"adapterConfig": process_config(root, {"FAKE_SLEEP_SEC": "3000"}, timeout=3600)})
+    # Stella finishes her three quick tasks before her next one hangs (the history the stuck alert
+    # compares with); no waiting for a good run of Hugo's: a hang on the very first run must page too
+    wait_for(lambda: sum(1 for i in api.issues(c) if i.get("assigneeAgentId") == agents["stuck"] and i.get("status") == "done") == 3
+             and not [r for r in api.live_runs(c) if r.get("agentId") == agents["stuck"]], timeout=120, what="Stella's quick tasks done")
+    wait_for(lambda: [r for r in api.live_runs(c) if r.get("agentId") == agents["hung"]] or [r for r in api.runs(c) if r.get("agentId") == agents["hung"]],
+             timeout=90, what="Hugo's first wake")
     # its next task stays in progress: the run on it never ends
     api.patch(f"/api/agents/{agents['stuck']}", {"adapterConfig": process_config(root, {"FAKE_SLEEP_SEC": "3000"}, timeout=3600)})
     api.create_issue(c, "The hard one", status="in_progress", assigneeAgentId=agents["stuck"])

@@ -113,15 +113,19 @@ def test_budget_hard_stop_and_approvals_match_the_api(exporter, seeded, papercli
             return ("incidents", s.total("agentwatch_budget_incidents_open"), len(overview["activeIncidents"]))
         # tasks waiting on a person, as the API says now (the platform's own recovery may move them)
         blocked = paperclip_api.get(f"/api/companies/{c}/issues", status="blocked", includeBlockedBy="true")
+        # ... apart from the tasks Paperclip's own recovery parked (an active recovery action)
+        parked = Counter(i["assigneeAgentId"] for i in blocked if (i.get("activeRecoveryAction") or {}).get("status") in ("active", "escalated"))
         on_human = Counter(
             i["assigneeAgentId"] for i in blocked
             if (i.get("unblockDescriptor") or {}).get("owner") == "board"
-            or ((i.get("activeRecoveryAction") or {}).get("status") in ("active", "escalated")
-                and (i.get("activeRecoveryAction") or {}).get("ownerType") in ("board", "user"))
+            and (i.get("activeRecoveryAction") or {}).get("status") not in ("active", "escalated")
         )
         qa = seeded.agents["qa"]
         if s.get_value("agentwatch_agent_tasks_blocked_on_human", agent="Qa Bot") != float(on_human.get(qa, 0)):
             return ("blocked on a person", s.get_value("agentwatch_agent_tasks_blocked_on_human", agent="Qa Bot"), on_human.get(qa, 0))
+        for agent_id, name in ((seeded.agents[k], n) for k, n in (("qa", "Qa Bot"), ("engineer", "Engineer Bot"), ("cto", "Cto Bot"))):
+            if s.get_value("agentwatch_agent_tasks_parked", agent=name) != float(parked.get(agent_id, 0)):
+                return ("parked", name, s.get_value("agentwatch_agent_tasks_parked", agent=name), parked.get(agent_id, 0))
         return True
 
     assert _eventually(agree) is True

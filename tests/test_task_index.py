@@ -27,7 +27,7 @@ def company(issues, live_runs_known=True) -> CompanySnapshot:
 def oracle(cs: CompanySnapshot, now: float) -> dict:
     """The signals by their definitions, one issue at a time."""
     by_agent: dict[str, Counter] = {}
-    by_status, canaries, completed, stale, on_human = Counter(), Counter(), Counter(), Counter(), Counter()
+    by_status, canaries, completed, stale, on_human, parked = Counter(), Counter(), Counter(), Counter(), Counter(), Counter()
     durations: dict[str, list[int]] = {}
     ages: dict[str, float] = {}
     for i in cs.issues.values():
@@ -37,7 +37,10 @@ def oracle(cs: CompanySnapshot, now: float) -> dict:
             continue
         by_status[i.status] += 1
         by_agent.setdefault(agent, Counter())[i.status] += 1
-        if i.status == "blocked" and i.unblock_owner in ("board", "user") and i.assignee_agent_id:
+        # a task the platform's recovery parked counts apart from the ordinary blocked work
+        if i.status == "blocked" and i.recovery and i.assignee_agent_id:
+            parked[i.assignee_agent_id] += 1
+        elif i.status == "blocked" and i.unblock_owner in ("board", "user") and i.assignee_agent_id:
             on_human[i.assignee_agent_id] += 1
         if i.status == "done":
             completed[agent] += 1
@@ -56,7 +59,7 @@ def oracle(cs: CompanySnapshot, now: float) -> dict:
         hists[agent] = h = Histogram(tuple(b * 1000 for b in TASK_DURATION_BUCKETS))
         for v in values:
             h.observe(v)
-    return {"by_agent": by_agent, "by_status": by_status, "canaries": canaries, "completed": completed, "durations": hists, "ages": ages, "stale": stale, "on_human": on_human}
+    return {"by_agent": by_agent, "by_status": by_status, "canaries": canaries, "completed": completed, "durations": hists, "ages": ages, "stale": stale, "on_human": on_human, "parked": parked}
 
 
 def as_dict(signals) -> dict:
@@ -69,6 +72,7 @@ def as_dict(signals) -> dict:
         "ages": signals.oldest_in_progress_age,
         "stale": signals.stale_locks,
         "on_human": signals.blocked_on_human,
+        "parked": signals.parked,
     }
 
 

@@ -2,7 +2,9 @@
 
 Each takes in only what changed since the poll before (``analysis/delta.py``): the task
 signals (``TaskIndex``), the task progress tracker (``TaskTracker``), the dependency report
-(``DependencyIndex``) and, from the tasks the tracker touched, the loop signals (``LoopIndex``).
+(``DependencyIndex``) and, from the tasks the tracker touched, the loop signals (``LoopIndex``), and
+from those and the runs, the agent-level loop signals (``WorkIndex``). The context streaks
+(``ContextStreaks``: prompt growth of the runs that name no task) take in each run once.
 ``update`` takes the delta the source reports with the snapshot when it
 starts from the issues the previous poll took in, works it out by object identity against those
 issues otherwise, and hands it to each.
@@ -16,7 +18,9 @@ from typing import Mapping
 from agentwatch.analysis.delta import issue_delta
 from agentwatch.analysis.dependencies import DependencyIndex
 from agentwatch.analysis.loops import LoopIndex
+from agentwatch.analysis.sessions import ContextStreaks
 from agentwatch.analysis.tasks import TaskIndex
+from agentwatch.analysis.work import WorkIndex
 from agentwatch.model import CompanySnapshot, Issue
 from agentwatch.progress import TaskTracker
 
@@ -27,6 +31,8 @@ class CompanyAnalyses:
     tasks: TaskIndex = field(default_factory=TaskIndex)
     deps: DependencyIndex = field(default_factory=DependencyIndex)
     loops: LoopIndex = field(default_factory=LoopIndex)
+    work: WorkIndex = field(default_factory=WorkIndex)
+    streaks: ContextStreaks = field(default_factory=ContextStreaks)
     issues: Mapping[str, Issue] | None = None  # the issues of the last poll taken in
 
     def update(self, cs: CompanySnapshot, now: float) -> None:
@@ -38,6 +44,8 @@ class CompanyAnalyses:
         self.tasks.update(delta)
         self.deps.update(delta, cs.agents)
         self.loops.update(self.tracker)
+        self.work.update(cs, delta, self.tracker, self.loops.newest_progressions())
+        self.streaks.update(cs.runs, cs.agents)
         self.issues = cs.issues
 
     @classmethod

@@ -179,8 +179,17 @@ class Thresholds(StrictModel):
     model_quality_drop: float = Field(default=0.3, gt=0, le=1)  # pass-ratio drop after a model change
     deadlock_min_age: float = 3600.0  # a stalled chain this old pages
     stale_data_age: float = 600.0  # served data older than this: AgentwatchDataStale
+    run_max_age: float = 2 * 3600.0  # a live run this old hangs, for an agent with no heartbeat timer and no adapter timeout
+    # Cold-start floors: what a baseline alert compares with when neither the agent nor its role has a
+    # baseline (a new agent, a new role, the first day after Prometheus starts). Escalations and spend
+    # are also never judged below their floor while the agent has no baseline of its own (for spend:
+    # no budget).
+    escalation_floor_per_hour: float = Field(default=3.0, gt=0)  # AgentEscalationSpike: unexpected escalations/h
+    burn_floor_usd_per_hour: float = Field(default=5.0, gt=0)  # AgentBudgetBurnSpike, agent with no budget: USD/h
+    throughput_floor_per_day: float = Field(default=1.0, ge=0)  # AgentThroughputDrop: completions/day, queue standing (0: off)
+    stuck_floor_age: float = 24 * 3600.0  # AgentTaskStuck: in progress this long without progression
 
-    @field_validator("loop_min_age", "deadlock_min_age", "stale_data_age", mode="before")
+    @field_validator("loop_min_age", "deadlock_min_age", "stale_data_age", "run_max_age", "stuck_floor_age", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
         return parse_duration(value)

@@ -57,6 +57,7 @@ class Agent:
     heartbeat: Heartbeat = field(default_factory=Heartbeat)
     created_at: float | None = None
     updated_at: float | None = None
+    run_timeout_seconds: float = 0.0  # the adapter's own limit on one run (0 = none)
 
 
 class Issue(msgspec.Struct, gc=False):  # parse.issue passes the fields positionally: keep their order
@@ -79,6 +80,9 @@ class Issue(msgspec.Struct, gc=False):  # parse.issue passes the fields position
     created_at: float | None = None
     updated_at: float | None = None
     is_canary: bool = False
+    # the kind of the platform's own active recovery on the task (Paperclip's ``activeRecoveryAction``,
+    # e.g. ``missing_disposition``): a task the platform parked, waiting on a board decision
+    recovery: str | None = None
 
 
 @dataclass(slots=True)
@@ -99,6 +103,10 @@ class Run:
     output_tokens: int | None = None
     cost_usd: float | None = None
     model: str = ""
+    # the adapter session the run resumed (None: it started a new one, or none is known) and the
+    # one it left (``sessionIdBefore``, ``sessionIdAfter``): runs of one conversation chain up
+    session_id_before: str | None = None
+    session_id_after: str | None = None
 
     @property
     def live(self) -> bool:

@@ -231,6 +231,7 @@ class PaperclipAPI:
         reports_to: str | None = None,
         heartbeat_enabled: bool | None = None,
         root: Path | None = None,
+        timeout_sec: int = 60,
     ) -> str:
         script = (root or default_root()) / "bin" / "fake-agent.sh"
         enabled = interval_sec > 0 if heartbeat_enabled is None else heartbeat_enabled
@@ -239,7 +240,7 @@ class PaperclipAPI:
             "role": role,
             "reportsTo": reports_to,
             "adapterType": "process",
-            "adapterConfig": {"command": "/bin/bash", "args": [str(script)], "env": dict(env or {}), "timeoutSec": 60},
+            "adapterConfig": {"command": "/bin/bash", "args": [str(script)], "env": dict(env or {}), "timeoutSec": timeout_sec},
             "runtimeConfig": {"heartbeat": {"enabled": enabled, "intervalSec": interval_sec, "wakeOnDemand": True}},
             "budgetMonthlyCents": budget_cents,
         }

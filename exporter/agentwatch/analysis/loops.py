@@ -34,6 +34,7 @@ class _AgentTasks:
     """What of one agent's in-progress tasks does not move with the clock."""
 
     oldest_progressed_at: float
+    newest_progressed_at: float
     max_runs: int
     max_calls: int
     unproductive_runs: int
@@ -43,11 +44,13 @@ class _AgentTasks:
 
     @classmethod
     def of(cls, tasks: Iterable[TaskProgress]) -> "_AgentTasks":
-        oldest, runs, calls, unproductive, candidates = math.inf, 0, 0, 0, []
+        oldest, newest, runs, calls, unproductive, candidates = math.inf, -math.inf, 0, 0, 0, []
         for task in tasks:
             n = len(task.runs)
             if task.progressed_at < oldest:
                 oldest = task.progressed_at
+            if task.progressed_at > newest:
+                newest = task.progressed_at
             if n > runs:
                 runs = n
             if task.llm_calls > calls:
@@ -55,7 +58,7 @@ class _AgentTasks:
             unproductive += task.unproductive_runs
             if n or task.llm_calls:
                 candidates.append(task)
-        return cls(oldest, runs, calls, unproductive, tuple(candidates))
+        return cls(oldest, newest, runs, calls, unproductive, tuple(candidates))
 
 
 class LoopIndex:
@@ -100,6 +103,10 @@ class LoopIndex:
             else:
                 tasks.pop(agent, None)
                 self._kept.pop(agent, None)
+
+    def newest_progressions(self) -> dict[str, float]:
+        """Per agent with a task in progress, the latest progression of any of those tasks."""
+        return {agent: kept.newest_progressed_at for agent, kept in self._kept.items()}
 
     def signals(self, now: float, limits: Callable[[str], tuple[float, float]]) -> dict[str, LoopSignals]:
         """Per agent id with a task in progress; ``limits(agent_id)`` gives that agent's

@@ -54,6 +54,10 @@ class TaskSignals:
     # agent_id -> the agent's blocked tasks that wait on the board or a person (an unexpected
     # escalation), canaries and unassigned tasks excluded; not to be changed
     blocked_on_human: Counter = field(default_factory=Counter)
+    # agent_id -> the agent's blocked tasks the platform's own recovery parked (``Issue.recovery``:
+    # a board decision is asked), canaries and unassigned tasks excluded; apart from
+    # ``blocked_on_human``, which counts the ordinary blocked work only; not to be changed
+    parked: Counter = field(default_factory=Counter)
     # agent_id (or "") -> a stamp given anew whenever one of its tasks entered or left its queue
     # (and so its tasks blocked on a person), and whenever one entered or left its completed tasks
     # (their count and durations): equal stamps, equal signals, so the families keep their lines
@@ -82,6 +86,7 @@ class TaskIndex:
         self._starts: dict[str, dict[str, float]] = {}  # agent -> {issue id: start} of its in-progress tasks
         self._locked: dict[str, Issue] = {}  # issue id -> a task that holds a lock
         self._on_human: Counter = Counter()  # agent -> its blocked tasks that wait on a person
+        self._parked: Counter = Counter()  # agent -> its blocked tasks the platform's recovery parked
         self._queue_stamps: dict[str, int] = {}  # agent -> stamp (``TaskSignals.queue_stamps``)
         self._completion_stamps: dict[str, int] = {}
 
@@ -181,8 +186,10 @@ class TaskIndex:
                     del starts[issue.id]
                     if not starts:
                         del self._starts[agent]
-        elif status == "blocked":
-            if agent and issue.unblock_owner in HUMAN_UNBLOCK_OWNERS:
+        elif status == "blocked" and agent:
+            if issue.recovery:
+                add_count(self._parked, agent, sign)
+            elif issue.unblock_owner in HUMAN_UNBLOCK_OWNERS:
                 add_count(self._on_human, agent, sign)
         if issue.execution_run_id or issue.checkout_run_id:
             if sign > 0:
@@ -194,7 +201,7 @@ class TaskIndex:
         """The signals at ``now``, with the locks judged against ``cs``'s runs."""
         out = TaskSignals(
             self._by_agent, self._by_status, self._canaries, durations=self._durations, blocked_on_human=self._on_human,
-            queue_stamps=self._queue_stamps, completion_stamps=self._completion_stamps,
+            parked=self._parked, queue_stamps=self._queue_stamps, completion_stamps=self._completion_stamps,
         )
         out.completed.update({agent: queue["done"] for agent, queue in self._by_agent.items() if "done" in queue})
         ages = out.oldest_in_progress_age
@@ -214,10 +221,12 @@ class TaskIndex:
 
 
 def _in_queue(issue: Issue | None) -> tuple | None:
-    """What an issue counts as in its agent's queue (and its tasks blocked on a person)."""
+    """What an issue counts as in its agent's queue (and its tasks blocked on a person or parked)."""
     if issue is None or issue.is_canary:
         return None
-    return issue.assignee_agent_id or UNASSIGNED, issue.status, issue.unblock_owner if issue.status == "blocked" else None
+    if issue.status != "blocked":
+        return issue.assignee_agent_id or UNASSIGNED, issue.status, None, None
+    return issue.assignee_agent_id or UNASSIGNED, issue.status, issue.unblock_owner, issue.recovery
 
 
 def _in_completions(issue: Issue | None) -> tuple | None:

@@ -109,6 +109,10 @@ def issue_row(w: World, i: IssueSim, compact: bool, blocked_by: bool) -> dict:
         labelIds=[lid for lid, label in w.labels.items() if label["name"] in i.labels], lastActivityAt=iso(i.updated_at),
     )
     out = row("issue_compact" if compact else "issue", **fields)
+    out["activeRecoveryAction"] = (
+        {"kind": i.recovery, "status": "active", "ownerType": "board", "sourceIssueId": i.id, "createdAt": iso(i.updated_at)}
+        if i.recovery else None
+    )
     if blocked_by:
         out["blockedBy"] = [
             {"id": b.id, "identifier": f"{w.prefix}-{b.number}", "title": b.title, "status": b.status, "priority": "medium",

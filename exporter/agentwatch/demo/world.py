@@ -18,7 +18,8 @@ Iris        researcher  timer wakes 5 s and 40 s apart (AgentHeartbeatIrregular)
 Sam         engineer    stops completing at ``slowdown`` while work keeps coming (AgentThroughputDrop)
 Stella      engineer    quick tasks, then one that never finishes at ``stuck`` (AgentTaskStuck)
 Fred        qa          every run fails from ``failing`` (AgentRunsFailing)
-Leo         engineer    from ``loop`` runs every 4 s on one task, no progress (AgentReasoningLoop)
+Leo         engineer    from ``loop`` runs every 4 s on one task, no progress (AgentReasoningLoop); at ``park``
+                        the platform's recovery parks the task (AgentTaskParked) and his timer wakes go on
 Cora        researcher  one long task whose prompt grows to 95 % of the window (AgentContextPressure)
 Rita        researcher  from ``runaway`` spends 0.60 USD every 3 s, completes nothing (AgentBudgetBurnSpike)
 Carla       pm          paused by a budget hard stop at ``hard_stop`` (AgentBudgetHardStop)
@@ -61,6 +62,7 @@ SCHEDULE = {
     "model_change": 180,
     "slowdown": 180,
     "escalation_burst": 240,
+    "park": 270,
 }
 
 
@@ -131,6 +133,7 @@ class IssueSim:
     execution_run: str | None = None
     unblock_owner: str | None = None
     parent: str | None = None
+    recovery: str | None = None  # the kind of the platform's active recovery (a parked task)
 
 
 @dataclass
@@ -196,6 +199,7 @@ class World:
             self._at(self._t("deadlock"), "deadlock")
         self._at(self._t("hard_stop"), "hard_stop")
         self._at(self._t("model_change"), "model_change")
+        self._at(self._t("park"), "park")
         self._at(self.start + 2, "escalate")
 
     def _t(self, key: str) -> float:
@@ -365,6 +369,15 @@ class World:
                 for run in self._live():
                     if run.agent_id == a.id:
                         run.status, run.finished_at = "cancelled", self.now
+
+    def _on_park(self) -> None:
+        """As Paperclip 2026.916.1 does with a task its agent keeps waking on without setting a
+        disposition: its recovery sets it to blocked and asks the board; the agent's timer goes on."""
+        for a in self.agents.values():
+            task = self.issues.get(a.current_task or "")
+            if a.behaviour == "loop" and task is not None and task.status == "in_progress":
+                task.status, task.recovery, task.updated_at = "blocked", "missing_disposition", self.now
+                task.unblock_owner, task.execution_run, a.current_task = None, None, None
 
     def _on_model_change(self) -> None:
         for a in self.agents.values():

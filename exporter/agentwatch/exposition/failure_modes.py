@@ -7,6 +7,8 @@ from typing import Callable
 from agentwatch.analysis import dependencies
 from agentwatch.analysis.context import RATIO_BUCKETS, ContextWindows, growth
 from agentwatch.analysis.loops import LoopIndex, LoopSignals
+from agentwatch.analysis.sessions import ContextStreaks
+from agentwatch.analysis.work import WorkIndex, WorkSignals
 from agentwatch.config import Settings, Thresholds
 from agentwatch.exposition.families import Families, LabelSet
 from agentwatch.ledger import LedgerView
@@ -76,6 +78,48 @@ def agent_loops(f: Families, cid: str, agent_id: str, labels: LabelSet, s: LoopS
     f.kept(("agent loops", cid, agent_id), (labels.body, values), _loop_gauges, f, labels, s)
 
 
+WORK_GAUGES = (
+    (
+        "agentwatch_agent_work_looping",
+        "1 when the agent's work (its tasks in progress and its parked tasks) has gone longer than loop_min_age without "
+        "progression with more than loop_min_calls runs or LLM calls since, timer runs included (a loop at the agent level).",
+    ),
+    (
+        "agentwatch_agent_work_runs_without_progress",
+        "Runs of the agent, timer runs included, since its work last progressed (0 = no work in progress or parked).",
+    ),
+    (
+        "agentwatch_agent_work_spend_without_progress_usd",
+        "Spend reported by the agent's runs since its work last progressed.",
+    ),
+)
+_NO_WORK = WorkSignals()
+
+
+def work_signals(f: Families, index: WorkIndex, thresholds, now: float) -> dict[str, WorkSignals]:
+    """The agent-level loop families declared, and each agent's signals, for ``agent_work``."""
+
+    def limits(agent_id: str) -> tuple[float, float]:
+        t = thresholds(agent_id)
+        return t.loop_min_age, t.loop_min_calls
+
+    for name, doc in WORK_GAUGES:
+        f.declare(name, doc, "gauge")
+    return index.signals(now, limits)
+
+
+def agent_work(f: Families, cid: str, agent_id: str, labels: LabelSet, s: WorkSignals | None) -> None:
+    """An agent's agent-level loop gauges, kept between polls while their values stay."""
+    s = s or _NO_WORK
+    values = (float(s.looping), s.runs_without_progress, s.spend_without_progress_usd)
+    f.kept(("agent work", cid, agent_id), (labels.body, values), _work_gauges, f, labels, values)
+
+
+def _work_gauges(f: Families, labels: LabelSet, values: tuple[float, int, float]) -> None:
+    for (name, _), value in zip(WORK_GAUGES, values):
+        f.gauge(name, "", labels, value)
+
+
 def progress_ages(f: Families, agent_ids: list[str], labels: list[LabelSet], signals: dict[str, LoopSignals]) -> None:
     """The oldest progression of each agent's in-progress tasks: new at every poll."""
     f.gauges(OLDEST_PROGRESS_AGE, "", [(l, (signals.get(aid) or _NO_LOOPS).oldest_progress_age) for aid, l in zip(agent_ids, labels)])
@@ -88,8 +132,17 @@ def _loop_gauges(f: Families, labels: LabelSet, s: LoopSignals) -> None:
 
 
 def context(
-    f: Families, cs: CompanySnapshot, alabels: Labels, tracker: TaskTracker, view: LedgerView, windows: ContextWindows
+    f: Families,
+    cs: CompanySnapshot,
+    alabels: Labels,
+    tracker: TaskTracker,
+    view: LedgerView,
+    windows: ContextWindows,
+    streaks: ContextStreaks | None = None,
 ) -> None:
+    """The context families. The latest ratio and the growth are, per agent and model, the
+    highest of the agent's open tasks (``tracker``) and of its context streak (``streaks``: the
+    runs that name no task, such as timer wakes; ``analysis/sessions.py``)."""
     cid = cs.company.id
     f.declare(
         "agentwatch_agent_context_window_ratio",
@@ -138,16 +191,28 @@ def context(
         g = growth(task.first_input_tokens, task.last_input_tokens)
         if g is not None:
             growths[key] = max(growths.get(key, 0.0), g)
+    for agent_id, streak in (streaks.streaks.items() if streaks is not None else ()):
+        if agent_id not in cs.agents:
+            continue
+        key = (agent_id, streak.model or "unknown")
+        ratio = windows.ratio(streak.model, streak.last_input_tokens)
+        if ratio is not None:
+            latest[key] = max(latest.get(key, 0.0), ratio)
+        g = growth(streak.first_input_tokens, streak.last_input_tokens)
+        if g is not None:
+            growths[key] = max(growths.get(key, 0.0), g)
     f.declare(
         "agentwatch_agent_context_latest_ratio",
-        "Highest prompt-to-window ratio of the latest run on any open task, per agent and model.",
+        "Highest prompt-to-window ratio of the latest run on any open task, or of the agent's latest run that "
+        "names no task (timer wakes), per agent and model.",
         "gauge",
     )
     for (agent_id, model), value in sorted(latest.items()):
         f.gauge("agentwatch_agent_context_latest_ratio", "", alabels(agent_id), value, ("model", model))
     f.declare(
         "agentwatch_agent_context_growth_ratio",
-        "Highest growth of prompt tokens from the first to the latest run on one open task (1 = flat).",
+        "Highest growth of prompt tokens from the first to the latest run on one open task, or over the agent's "
+        "current streak of runs that name no task, such as timer wakes; 1 = flat.",
         "gauge",
     )
     for (agent_id, model), value in sorted(growths.items()):

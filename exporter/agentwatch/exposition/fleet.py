@@ -14,6 +14,7 @@ from agentwatch.analysis.agents import GapStats
 from agentwatch.analysis.budget import days_in_month, expected_daily_spend
 from agentwatch.analysis.escalations import EscalationSignals, escalation_signals
 from agentwatch.analysis.loops import LoopIndex
+from agentwatch.analysis.work import WorkIndex
 from agentwatch.analysis.tasks import TASK_DURATION_BUCKETS, UNASSIGNED, TaskSignals
 from agentwatch.analyses import CompanyAnalyses
 from agentwatch.config import Settings, Thresholds
@@ -48,7 +49,12 @@ TASK_FAMILIES = (
     ),
     (
         "agentwatch_agent_tasks_blocked_on_human",
-        "The agent's blocked tasks that wait on the board or a person (an unexpected escalation).",
+        "The agent's blocked tasks that wait on the board or a person (an unexpected escalation), parked tasks apart.",
+        "gauge",
+    ),
+    (
+        "agentwatch_agent_tasks_parked",
+        "The agent's tasks the platform's own recovery parked (blocked, a board decision asked, e.g. a missing disposition).",
         "gauge",
     ),
 )
@@ -164,11 +170,11 @@ class FleetBuilder:
         tasks = held.tasks.signals(cs, now)
         approvals = self._derived("approvals", cs.company.id, cs.approvals, lambda: _Approvals.of(cs, self.settings.escalations))
         self._company_tasks(f, base, cs, alabels, tasks)
-        self._agents(f, cs, now, alabels, view, tasks, approvals, held.loops, models)
+        self._agents(f, cs, now, alabels, view, tasks, approvals, held.loops, held.work, models)
         self._runs(f, cs, alabels, view)
         self._budget(f, base, cs)
         self._escalations(f, base, now, approvals.signals)
-        failure_modes.context(f, cs, alabels, held.tracker, view, self.windows)
+        failure_modes.context(f, cs, alabels, held.tracker, view, self.windows, held.streaks)
         failure_modes.deadlocks(f, base, held.deps, self.settings, now)
 
     def _derived(self, name: str, company_id: str, key: object, compute):
@@ -208,6 +214,7 @@ class FleetBuilder:
         tasks: TaskSignals,
         approvals: "_Approvals",
         loops: LoopIndex,
+        work: WorkIndex,
         models: ModelTracker,
     ) -> None:
         """Every agent's lines, agent by agent. What the agent is and does (its metadata and
@@ -230,6 +237,7 @@ class FleetBuilder:
         resolved = self._thresholds(cs)
         dumped: dict[int, list] = {}  # agents of a role share one resolved object: its items, once
         loop_signals = failure_modes.loop_signals(f, loops, resolved, now)
+        work_signals = failure_modes.work_signals(f, work, resolved, now)
         agent_ids, ages = sorted(cs.agents), []  # and each one's labels
         for agent_id in agent_ids:
             agent = cs.agents[agent_id]
@@ -256,6 +264,7 @@ class FleetBuilder:
             f.kept(("agent", cid, agent_id), inputs, _agent, f, cid, labels, dumped, *inputs[1:])
             _agent_tasks(f, cid, agent_id, labels, tasks)
             failure_modes.agent_loops(f, cid, agent_id, labels, loop_signals.get(agent_id))
+            failure_modes.agent_work(f, cid, agent_id, labels, work_signals.get(agent_id))
             ages.append(labels)
         # the ages that move with the clock: every line new at every poll, written at once
         oldest = tasks.oldest_in_progress_age
@@ -373,7 +382,8 @@ def _agent(
     aid, hb = agent.id, agent.heartbeat
     f.kept(
         ("agent description", cid, aid),
-        (labels.body, agent.title, agent.adapter_type, agent.model, agent.status, agent.pause_reason, hb),
+        (labels.body, agent.title, agent.adapter_type, agent.model, agent.status, agent.pause_reason, hb,
+         agent.run_timeout_seconds, agent.created_at),
         _describe_agent,
         f,
         agent,
@@ -420,13 +430,13 @@ def _agent_tasks(f: Families, cid: str, agent_id: str, labels: LabelSet, signals
 
 def _agent_queue(f: Families, labels: LabelSet, signals: TaskSignals, agent_id: str, locks: tuple[int, int] | None) -> None:
     """``_queue`` for an agent, or (``locks`` None) for the unassigned tasks."""
-    held = None if locks is None else (*locks, signals.blocked_on_human.get(agent_id, 0))
+    held = None if locks is None else (*locks, signals.blocked_on_human.get(agent_id, 0), signals.parked.get(agent_id, 0))
     _queue(f, labels, _queue_of(signals, agent_id), held)
 
 
-def _queue(f: Families, labels: LabelSet, queue: tuple[tuple[str, int], ...], held: tuple[int, int, int] | None) -> None:
-    """The agent's tasks by status, and ``held``: its stale execution and checkout locks and its
-    tasks blocked on a person (None for the unassigned tasks). They change only when one of its
+def _queue(f: Families, labels: LabelSet, queue: tuple[tuple[str, int], ...], held: tuple[int, int, int, int] | None) -> None:
+    """The agent's tasks by status, and ``held``: its stale execution and checkout locks, its
+    tasks blocked on a person and its parked tasks (None for the unassigned tasks). They change only when one of its
     tasks changes status, is handed over or holds a lock, so ``_agent_tasks`` keeps their lines between polls."""
     for status, n in queue:
         f.gauge("agentwatch_agent_tasks", "", labels, n, ("status", status))
@@ -434,6 +444,7 @@ def _queue(f: Families, labels: LabelSet, queue: tuple[tuple[str, int], ...], he
         f.gauge("agentwatch_agent_stale_locks", "", labels, held[0], ("lock", "execution"))
         f.gauge("agentwatch_agent_stale_locks", "", labels, held[1], ("lock", "checkout"))
         f.gauge("agentwatch_agent_tasks_blocked_on_human", "", labels, held[2])
+        f.gauge("agentwatch_agent_tasks_parked", "", labels, held[3])
 
 
 def _requested(f: Families, labels: LabelSet, counts: tuple[tuple[str, str, int], ...]) -> None:
@@ -594,6 +605,19 @@ def _describe_agent(f: Families, agent: Agent, labels: LabelSet) -> None:
             "1 when the platform scheduler will wake the agent on its timer.",
             labels,
             float(hb.scheduler_active),
+        )
+    f.gauge(
+        "agentwatch_agent_run_timeout_seconds",
+        "The adapter's limit on one run (timeoutSec; 0 = none): a live run older than this has outlived it.",
+        labels,
+        agent.run_timeout_seconds,
+    )
+    if agent.created_at is not None:
+        f.gauge(
+            "agentwatch_agent_created_timestamp_seconds",
+            "When the agent was created: the heartbeat reference of an agent that has never finished a run.",
+            labels,
+            agent.created_at,
         )
 
 

@@ -185,7 +185,18 @@ def agent(row: AgentRow | dict) -> Agent | None:
         heartbeat=_heartbeat(row.runtime_config),
         created_at=timestamp(row.created_at),
         updated_at=timestamp(row.updated_at),
+        run_timeout_seconds=_run_timeout(row.adapter_type, adapter_config),
     )
+
+
+def _run_timeout(adapter_type: str | None, adapter_config: Any) -> float:
+    """The adapter's limit on one run, in seconds (0 = none): ``timeoutSec`` for the process and
+    CLI adapters, ``timeoutMs`` for the http adapter."""
+    if not isinstance(adapter_config, dict):
+        return 0.0
+    if "timeoutSec" in adapter_config:
+        return max(0.0, number(adapter_config.get("timeoutSec")))
+    return max(0.0, number(adapter_config.get("timeoutMs")) / 1000.0)
 
 
 class SchedulerHeartbeatRow(msgspec.Struct, rename="camel", gc=False):
@@ -235,6 +246,13 @@ def _recovery_owner(action: Any) -> str | None:
         return None
     owner = action.get("ownerType")
     return owner if owner in ("board", "user") else None
+
+
+def _recovery_kind(action: Any) -> str | None:
+    """The kind of Paperclip's active recovery on a task (``missing_disposition``, ...), or None."""
+    if not isinstance(action, dict) or action.get("status") not in ("active", "escalated"):
+        return None
+    return intern(text(action.get("kind"))[:64] or "unknown")
 
 
 def _labels(value: Any) -> tuple[str, ...]:
@@ -396,6 +414,7 @@ def issue(row: IssueRow | dict, canary_prefix: str = "", canary_label: str = "")
         None if created is None else created.timestamp(),
         None if updated is None else updated.timestamp(),
         bool(canary_prefix and title.startswith(canary_prefix)) or bool(canary_label and canary_label in labels),
+        _recovery_kind(recovery) if recovery else None,
     )
 
 
@@ -417,6 +436,11 @@ class RunRow(msgspec.Struct, rename="camel", gc=False):
     created_at: datetime | None = None
     context_snapshot: Any = None
     usage_json: Any = None
+    session_id_before: str | None = None
+    session_id_after: str | None = None
+
+
+MAX_SESSION_ID = 256  # a session id is only compared with another: a longer one is junk, kept short
 
 
 def run(row: RunRow | dict) -> Run | None:
@@ -446,6 +470,8 @@ def run(row: RunRow | dict) -> Run | None:
         output_tokens=integer(usage.get("outputTokens")),
         cost_usd=None if cost is None else number(cost),
         model=text(usage.get("model")),
+        session_id_before=row.session_id_before[:MAX_SESSION_ID] if row.session_id_before else None,
+        session_id_after=row.session_id_after[:MAX_SESSION_ID] if row.session_id_after else None,
     )
 
 

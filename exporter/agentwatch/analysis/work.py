@@ -1,0 +1,255 @@
+"""Loops at the agent level: runs and spend with no progression of the agent's work.
+
+The per-task loop detector (``analysis/loops.py``) counts the runs the platform ties to a task.
+Paperclip ties only assignment and automation runs to one (``contextSnapshot.issueId``); its timer
+runs carry none. And when an agent keeps waking on a task without setting a disposition,
+Paperclip's own recovery parks the task (``blocked``, an active ``missing_disposition`` recovery,
+a board decision asked), while the agent's timer wakes and spend carry on. Neither shows per task.
+
+Here timer runs belong to the agent's *work*: its tasks in progress and its parked tasks. An
+agent has work while it holds one of those. Its work *progressed* at the latest of:
+
+- the latest progression of any of its tasks in progress (``progress.TaskTracker``: a status
+  change, a handoff or a new subtask);
+- the progression time the tracker holds for each of its parked tasks (parking itself is the
+  platform's verdict that the agent did not progress, so it never moves this on);
+- the end of any run of the agent on a task that is no longer an open task of the agent (done,
+  cancelled, gone or handed over): that run moved work on.
+
+The runs of the agent that end after that point, timer runs included, are runs without
+progression; those that reported LLM usage are LLM calls, and their reported cost is the spend.
+The work *looks like a loop* past the same thresholds as a task: longer than ``loop_min_age``
+without progression and more than ``loop_min_calls`` runs or LLM calls since.
+
+The state is kept across polls (the API lists only the newest runs): per agent with work, its
+point of progression (never moved back) and the runs since it, by id. An agent without work
+holds nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+from agentwatch.analysis.delta import IssueDelta
+from agentwatch.model import CompanySnapshot, Issue
+from agentwatch.progress import TaskTracker
+
+MAX_RUNS_HELD = 5000  # per agent: the oldest runs without progression past this are counted, not held
+
+
+@dataclass(frozen=True, slots=True)
+class WorkSignals:
+    runs_without_progress: int = 0
+    llm_calls_without_progress: int = 0
+    spend_without_progress_usd: float = 0.0
+    progress_age: float = 0.0
+    looping: bool = False
+
+
+@dataclass(slots=True)
+class _AgentWork:
+    progressed_at: float
+    runs: dict[str, tuple[float, bool, float]] = field(default_factory=dict)  # id -> (end, LLM call, cost)
+    dropped_runs: int = 0  # runs past MAX_RUNS_HELD, still counted
+    dropped_calls: int = 0
+    dropped_spend: float = 0.0
+
+    def advance(self, at: float) -> None:
+        """Progression at ``at``: the runs that ended by then are no longer without progression."""
+        if at <= self.progressed_at:
+            return
+        self.progressed_at = at
+        self.runs = {rid: held for rid, held in self.runs.items() if held[0] > at}
+        self.dropped_runs = self.dropped_calls = 0
+        self.dropped_spend = 0.0
+
+    def add(self, run_id: str, end: float, llm_call: bool, cost: float) -> None:
+        if end <= self.progressed_at or run_id in self.runs:
+            return
+        self.runs[run_id] = (end, llm_call, cost)
+        if len(self.runs) > MAX_RUNS_HELD:
+            oldest = min(self.runs, key=lambda rid: self.runs[rid][0])
+            _, call, spent = self.runs.pop(oldest)
+            self.dropped_runs += 1
+            self.dropped_calls += call
+            self.dropped_spend += spent
+
+    def signals(self, now: float, min_age: float, min_calls: float) -> WorkSignals:
+        runs = len(self.runs) + self.dropped_runs
+        calls = sum(1 for _, call, _ in self.runs.values() if call) + self.dropped_calls
+        spend = math.fsum([*(cost for _, _, cost in self.runs.values()), self.dropped_spend])
+        age = max(0.0, now - self.progressed_at)
+        return WorkSignals(runs, calls, spend, age, age > min_age and max(runs, calls) > min_calls)
+
+
+def parked(issue: Issue | None) -> str | None:
+    """The agent whose task ``issue`` is, if the platform's recovery parked it, else None."""
+    if issue is None or issue.is_canary or issue.status != "blocked" or not issue.recovery:
+        return None
+    return issue.assignee_agent_id
+
+
+class WorkIndex:
+    """The agent-level loop signals of one company, kept across polls (``update``, then ``signals``)."""
+
+    def __init__(self) -> None:
+        self._parked: dict[str, dict[str, None]] = {}  # agent -> its parked tasks' ids
+        self._base: Mapping[str, Issue] | None = None
+        self._work: dict[str, _AgentWork] = {}
+
+    def update(self, cs: CompanySnapshot, delta: IssueDelta, tracker: TaskTracker, in_progress: Mapping[str, float]) -> None:
+        """Takes in one poll: ``delta`` from the last poll's issues to ``cs.issues``, the tracker
+        updated with it, and ``in_progress``: per agent with a task in progress, the latest
+        progression of those tasks (``LoopIndex.newest_progressions``)."""
+        base, self._base = self._base, None
+        if delta.follows(base):
+            for iid, old, new in delta.pairs():
+                self._move(iid, parked(old), parked(new))
+        else:
+            self._parked = {}
+            for iid, issue in delta.after.items():
+                self._move(iid, None, parked(issue))
+        self._base = delta.after
+        tasks = tracker.tasks
+        points: dict[str, float] = dict(in_progress)
+        for agent, ids in self._parked.items():
+            for iid in ids:
+                task = tasks.get(iid)
+                if task is not None and task.progressed_at > points.get(agent, -math.inf):
+                    points[agent] = task.progressed_at
+        work = self._work
+        for agent in [a for a in work if a not in points]:  # no work any more: nothing held
+            del work[agent]
+        for agent, at in points.items():
+            held = work.get(agent)
+            if held is None:
+                work[agent] = _AgentWork(at)
+            else:
+                held.advance(at)
+        self._fold(cs, tasks)
+
+    def _move(self, iid: str, was: str | None, is_: str | None) -> None:
+        if was == is_:
+            return
+        if was is not None:
+            ids = self._parked[was]
+            del ids[iid]
+            if not ids:
+                del self._parked[was]
+        if is_ is not None:
+            self._parked.setdefault(is_, {})[iid] = None
+
+    def _fold(self, cs: CompanySnapshot, tasks: Mapping) -> None:
+        """The finished runs of the window into the work of their agents: a run on a task that is
+        no longer an open task of its agent moves the work on at its end, a run on an open task of
+        its agent at that task's progression (it may have progressed since); then the runs that
+        ended after their agent's progression are held."""
+        work = self._work
+        ended: list[tuple[_AgentWork, str, float, bool, float]] = []
+        for run in cs.runs:
+            held = work.get(run.agent_id)
+            if held is None or run.live:
+                continue
+            end = run.finished_at or run.started_at or run.created_at
+            if end is None:
+                continue
+            if run.issue_id:
+                task = tasks.get(run.issue_id)
+                if task is None or task.agent_id != run.agent_id:
+                    held.advance(end)
+                    continue
+                held.advance(task.progressed_at)
+            ended.append((held, run.id, end, run.input_tokens is not None or run.cost_usd is not None, run.cost_usd or 0.0))
+        for held, run_id, end, llm_call, cost in ended:
+            held.add(run_id, end, llm_call, cost)
+
+    def signals(self, now: float, min_age: float, min_calls: float) -> WorkSignals:
+        runs = len(self.runs) + self.dropped_runs
+        calls = sum(1 for _, call, _ in self.runs.values() if call) + self.dropped_calls
+        spend = math.fsum([*(cost for _, _, cost in self.runs.values()), self.dropped_spend])
+        age = max(0.0, now - self.progressed_at)
+        return WorkSignals(runs, calls, spend, age, age > min_age and max(runs, calls) > min_calls)
+
+
+def parked(issue: Issue | None) -> str | None:
+    """The agent whose task ``issue`` is, if the platform's recovery parked it, else None."""
+    if issue is None or issue.is_canary or issue.status != "blocked" or not issue.recovery:
+        return None
+    return issue.assignee_agent_id
+
+
+class WorkIndex:
+    """The agent-level loop signals of one company, kept across polls (``update``, then ``signals``)."""
+
+    def __init__(self) -> None:
+        self._parked: dict[str, dict[str, None]] = {}  # agent -> its parked tasks' ids
+        self._base: Mapping[str, Issue] | None = None
+        self._work: dict[str, _AgentWork] = {}
+
+    def update(self, cs: CompanySnapshot, delta: IssueDelta, tracker: TaskTracker, in_progress: Mapping[str, float]) -> None:
+        """Takes in one poll: ``delta`` from the last poll's issues to ``cs.issues``, the tracker
+        updated with it, and ``in_progress``: per agent with a task in progress, the latest
+        progression of those tasks (``LoopIndex.newest_progressions``)."""
+        base, self._base = self._base, None
+        if delta.follows(base):
+            for iid, old, new in delta.pairs():
+                self._move(iid, parked(old), parked(new))
+        else:
+            self._parked = {}
+            for iid, issue in delta.after.items():
+                self._move(iid, None, parked(issue))
+        self._base = delta.after
+        tasks = tracker.tasks
+        points: dict[str, float] = dict(in_progress)
+        for agent, ids in self._parked.items():
+            for iid in ids:
+                task = tasks.get(iid)
+                if task is not None and task.progressed_at > points.get(agent, -math.inf):
+                    points[agent] = task.progressed_at
+        work = self._work
+        for agent in [a for a in work if a not in points]:  # no work any more: nothing held
+            del work[agent]
+        for agent, at in points.items():
+            held = work.get(agent)
+            if held is None:
+                work[agent] = _AgentWork(at)
+            else:
+                held.advance(at)
+        self._fold(cs, tasks)
+
+    def _move(self, iid: str, was: str | None, is_: str | None) -> None:
+        if was == is_:
+            return
+        if was is not None:
+            ids = self._parked[was]
+            del ids[iid]
+            if not ids:
+                del self._parked[was]
+        if is_ is not None:
+            self._parked.setdefault(is_, {})[iid] = None
+
+    def _fold(self, cs: CompanySnapshot, tasks: Mapping) -> None:
+        work = self._work
+        moved: list[tuple[float, str]] = []  # (end, agent) of runs that moved work on
+        for run in cs.runs:
+            held = work.get(run.agent_id)
+            if held is None or run.live:
+                continue
+            end = run.finished_at or run.started_at or run.created_at
+            if end is None:
+                continue
+            if run.issue_id:
+                task = tasks.get(run.issue_id)
+                if task is None or task.agent_id != run.agent_id:
+                    moved.append((end, run.agent_id))
+                    continue
+            held.add(run.id, end, run.input_tokens is not None or run.cost_usd is not None, run.cost_usd or 0.0)
+        for end, agent in moved:
+            work[agent].advance(end)
+
+    def signals(self, now: float, limits: Callable[[str], tuple[float, float]]) -> dict[str, WorkSignals]:
+        """Per agent with work; ``limits(agent_id)`` gives (loop_min_age, loop_min_calls)."""
+        return {agent: held.signals(now, *limits(agent)) for agent, held in self._work.items()}
+
