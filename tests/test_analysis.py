@@ -58,6 +58,26 @@ def test_unassigned_end_and_end_waiting_on_the_board():
     assert dict(r.stalled_by_cause) == {"waiting_on_human": 1}
 
 
+def test_a_blocked_task_in_no_link_whose_block_has_no_owner_is_a_chain_of_its_own():
+    """As Paperclip leaves a dependent whose blocker was deleted: blocked, blockedBy empty."""
+    orphan = issue("y", "blocked", agent="alice", updated_at=NOW - 600)
+    r = analyse(issues(orphan), AGENTS, NOW)
+    assert dict(r.stalled_by_cause) == {"blocked_without_path": 1} and r.stalled_tasks == 1
+    assert [(h.identifier, h.length, h.since) for h in r.heads] == [("Y", 1, NOW - 600)] and r.oldest_stalled_since == NOW - 600
+    # not when the block has an owner, a blocker (a done one: Paperclip wakes the assignee), a
+    # recovery of the platform's in charge, or open children holding it
+    for held in (
+        issues(issue("y", "blocked", agent="alice", unblock_owner="agent")),
+        issues(issue("x", "done"), issue("y", "blocked", ["x"], "alice")),
+        issues(issue("y", "blocked", agent="alice", recovery="stranded_assigned_issue")),
+        issues(issue("y", "blocked", agent="alice"), issue("k", "in_progress", agent="alice", parent_id="y")),
+    ):
+        assert analyse(held, AGENTS, NOW).stalled_tasks == 0, held
+    # an ownerless blocked task that blocks another is the end of that chain, reported once, by its head
+    r = analyse(issues(orphan, issue("z", "blocked", ["y"], "alice")), AGENTS, NOW)
+    assert [(h.identifier, h.cause) for h in r.heads] == [("Z", "blocked_without_path")] and r.stalled_tasks == 1
+
+
 def test_movable_chains_are_healthy():
     r = analyse(
         issues(

@@ -55,6 +55,9 @@ class OracleTracker:
             if prev is not None:
                 if prev.agent_id != issue.assignee_agent_id or prev.status != issue.status:
                     progressed = now
+                elif issue.status == "in_progress" and issue.started_at is not None and issue.started_at >= progressed:
+                    # startedAt re-stamped in the same status is not progression: only what else counts
+                    progressed = max(min(child, now), prev.progressed_at)
                 else:
                     progressed = max(progressed, prev.progressed_at)
             if prev is None:

@@ -104,3 +104,23 @@ def test_memory_per_agent_is_bounded_and_counts_stay_exact():
     assert s.runs_without_progress == total and s.llm_calls_without_progress == total
     assert abs(s.spend_without_progress_usd - 0.01 * total) < 1e-6
     assert len(a.work._work["lou"].runs) == MAX_RUNS_HELD
+
+
+def test_a_started_at_restamped_by_the_agent_is_not_progression():
+    """Paperclip stamps startedAt anew on every PATCH to in_progress, also of a task already in
+    progress: an agent that ends each run by re-asserting the status moves nothing."""
+    a = CompanyAnalyses()
+    runs: list[Run] = []
+    for n in range(1, 9):
+        runs.append(timer_run(n, T0 + 100 * n, issue="t1"))
+        task = Issue("t1", "T-1", "in_progress", assignee_agent_id="lou", created_at=T0 - 100, started_at=T0 + 100 * n + 1)
+        a.update(snapshot([task], runs), T0 + 100 * n + 5)
+    now = T0 + 805
+    assert a.tracker.tasks["t1"].progressed_at == T0 + 101  # the first startedAt seen, never the re-stamps
+    assert len(a.tracker.tasks["t1"].runs) == 7
+    work = signals(a, now)["lou"]
+    assert work.runs_without_progress == 7 and work.looping
+    # a new subtask is progression
+    child = Issue("c1", "C-1", "todo", assignee_agent_id="lou", parent_id="t1", created_at=now)
+    a.update(snapshot([task, child], runs), now + 1)
+    assert a.tracker.tasks["t1"].progressed_at == now and signals(a, now + 1)["lou"].runs_without_progress == 0

@@ -1,9 +1,12 @@
 """Per-task progression tracking, across polls, for the reasoning-loop and context detectors.
 
 *Progression* on a task is: a status change (seen between polls, or ``startedAt`` when the
-task entered ``in_progress``), a handoff (the assignee changes) or a new subtask (a child
-issue appears). A comment alone is **not** progression: an agent stuck in a loop
-typically keeps commenting, and a comment bumps ``updatedAt``, so neither counts.
+task entered ``in_progress`` before the tracker first saw it), a handoff (the assignee changes) or
+a new subtask (a child issue appears). A comment alone is **not** progression: an agent stuck in
+a loop typically keeps commenting, and a comment bumps ``updatedAt``, so neither counts. Nor is a
+``startedAt`` that moves while the status stays ``in_progress``: Paperclip 2026.916.1 stamps it
+anew on every ``PATCH {"status": "in_progress"}``, also of a task already in progress, which is
+exactly what an agent that ends every run by re-asserting its status does.
 
 For every open task the tracker keeps what happened since its last progression
 (prompt sizes span the whole task, across progressions):
@@ -221,6 +224,15 @@ class TaskTracker:
                         restatus.append((prev, status))
                     if prev.agent_id != agent:
                         volatile[iid] = None  # a handoff still to count: at the next poll
+            elif issue.started_at is not None and status == "in_progress" and issue.started_at >= progressed:
+                # what moves it on is not startedAt, which Paperclip re-stamps with the status
+                # unchanged (see above), but only a new subtask
+                again = child if child < now else now
+                if again > prev.progressed_at:  # never back
+                    task = prev.progressed(again, agent)
+                    task.status = status
+                else:
+                    task = prev
             elif progressed > prev.progressed_at:  # never back
                 task = prev.progressed(progressed, agent)
                 task.status = status

@@ -19,7 +19,15 @@ A chain's *end* is a blocker with no unresolved blocker of its own. An end is *s
 - ``cycle``: it is part of a dependency cycle.
 
 An end that is ``in_progress``, or open and assigned to an available agent or a person, can
-move. A dependent is stalled when any end it waits on is stuck (all blockers must be done).
+move.
+
+A blocked task in no link at all, whose block has no owner (no blocker listed, no
+``unblockDescriptor``, no recovery of the platform's in charge) and that has no open children,
+cannot move either: nothing will ever unblock it. Paperclip leaves such a task behind when a
+blocker is deleted (``DELETE /api/issues/{id}`` removes the relation: the dependent stays
+``blocked`` with ``blockedBy: []``; Paperclip PR #10712). It is reported as a chain of its own,
+of length 1, with cause ``blocked_without_path``. A task whose blocker is done is not one: it lists
+the blocker, and Paperclip wakes its assignee. A dependent is stalled when any end it waits on is stuck (all blockers must be done).
 Its chain takes the cause of the most severe stuck end (the order above), and of equally severe
 ends the one stuck longest: the answer does not depend on the order the links were read in.
 
@@ -162,6 +170,9 @@ class DependencyIndex:
         self._totals = DependencyReport()
         self._longest: Counter = Counter()
         self._heads: dict[str, StalledChain] = {}  # head id -> chain, of every component
+        # blocked tasks whose block has no owner and lists no blocker (``_ownerless``): those not
+        # in the graph are stalled chains of their own
+        self._ownerless: dict[str, Issue] = {}
 
     def update(self, delta: IssueDelta, agents: Mapping[str, Agent]) -> None:
         """Take in one poll: ``delta`` from the issues last taken in (else the index starts over)
@@ -188,6 +199,15 @@ class DependencyIndex:
         # the new components first, over the entries of the dropped ones: most of their nodes and
         # heads are the same, and a dict that deletes and inserts the same keys poll after poll
         # grows to twice its size (CPython does not shrink it)
+        ownerless = self._ownerless
+        if delta is None:
+            ownerless.update((i.id, i) for i in issues.values() if i.status == "blocked" and _ownerless(i))
+        else:
+            for iid, _, new in delta.pairs():
+                if new is not None and new.status == "blocked" and _ownerless(new):
+                    ownerless[iid] = new
+                else:
+                    ownerless.pop(iid, None)
         component = self._component
         for comp in _analyse(holders, missing, issues, agents, self._open_children, component):
             self._count(comp, 1)
@@ -202,7 +222,15 @@ class DependencyIndex:
         """The report on the issues and agents last taken in: the stalled chains' heads oldest
         first (an unknown age counts as ``now``), at most ``top_n`` of them (all when negative)."""
         t = self._totals
-        ordered = _oldest_first(self._heads.values(), now, top_n)
+        alone = [
+            StalledChain(iid, issue.identifier, "blocked_without_path", 1, issue.updated_at)
+            for iid, issue in self._ownerless.items()
+            if iid not in self._component and not self._open_children.get(iid)
+        ]
+        by_cause = Counter(t.stalled_by_cause)
+        if alone:
+            by_cause["blocked_without_path"] += len(alone)
+        ordered = _oldest_first([*self._heads.values(), *alone] if alone else self._heads.values(), now, top_n)
         return DependencyReport(
             nodes=t.nodes,
             edges=t.edges,
@@ -210,8 +238,8 @@ class DependencyIndex:
             cycles=t.cycles,
             issues_in_cycles=t.issues_in_cycles,
             longest_chain=max(self._longest, default=0),
-            stalled_by_cause=Counter(t.stalled_by_cause),
-            stalled_tasks=t.stalled_tasks,
+            stalled_by_cause=by_cause,
+            stalled_tasks=t.stalled_tasks + len(alone),
             heads=ordered[:top_n] if top_n >= 0 else ordered,
             oldest_stalled_since=ordered[0].since if ordered else None,
         )
@@ -466,6 +494,12 @@ def _oldest_first(heads: Iterable[StalledChain], now: float, top_n: int) -> list
     if top_n < 0:
         return sorted(heads, key=key)
     return heapq.nsmallest(max(top_n, 1), heads, key=key)
+
+
+def _ownerless(issue: Issue) -> bool:
+    """A task (say, blocked) whose block has no owner: no blocker listed, no unblockDescriptor, no
+    recovery of the platform's in charge; canaries aside."""
+    return not (issue.blocked_by or issue.unblock_owner or issue.recovery or issue.is_canary)
 
 
 def _end_cause(issue: Issue | None, agents: Mapping[str, Agent], has_open_children: bool) -> str | None:

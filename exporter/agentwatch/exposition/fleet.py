@@ -227,6 +227,12 @@ class FleetBuilder:
         with the clock are written afresh."""
         # the families whose lines, written in blocks, carry no HELP of their own
         f.declare("agentwatch_agent_approvals_requested", "Approvals requested by the agent, by type and class.", "counter")
+        f.declare(
+            "agentwatch_agent_approval_requests",
+            "Approvals requested by the agent, by class (expected gate or unexpected escalation): both classes from the "
+            "agent's first poll on, at 0 before its first request, so that rate() sees a first burst.",
+            "counter",
+        )
         cid = cs.company.id
         runs_by_agent = self._derived("runs", cid, cs.runs, lambda: agent_analysis.runs_by_agent(cs.runs))
         costs_by_agent = self._derived("costs", cid, cs.costs, lambda: _rows_by_agent(cs.costs))
@@ -405,8 +411,8 @@ def _agent(
     f.kept(("agent activity", cid, aid), (labels.body, activity), _agent_activity, f, labels, activity)
     if costs:  # an agent's cost lines change only when it spends
         f.kept(("agent costs", cid, aid), (labels.body, costs), _costs, f, labels, costs)
-    if requested:  # an agent's lines change only when it asks for more
-        f.kept(("agent approvals", cid, aid), (labels.body, requested), _requested, f, labels, requested)
+    # an agent's lines change only when it asks for more
+    f.kept(("agent approvals", cid, aid), (labels.body, requested), _requested, f, labels, requested)
     failure_modes.agent_thresholds(f, cid, aid, labels, thresholds, dumped)
     if model is not None:
         agent_model(f, aid, labels, *model)
@@ -448,8 +454,12 @@ def _queue(f: Families, labels: LabelSet, queue: tuple[tuple[str, int], ...], he
 
 
 def _requested(f: Families, labels: LabelSet, counts: tuple[tuple[str, str, int], ...]) -> None:
+    by_class = dict.fromkeys(("expected", "unexpected"), 0)
     for typ, cls, n in counts:
         f.counter("agentwatch_agent_approvals_requested", "", {**labels, "type": typ, "class": cls}, n)
+        by_class[cls] = by_class.get(cls, 0) + n
+    for cls, n in by_class.items():
+        f.counter("agentwatch_agent_approval_requests", "", labels, n, ("class", cls))
 
 
 def _completions(f: Families, labels: LabelSet, signals: TaskSignals, agent_id: str) -> None:
