@@ -124,3 +124,15 @@ def test_a_started_at_restamped_by_the_agent_is_not_progression():
     child = Issue("c1", "C-1", "todo", assignee_agent_id="lou", parent_id="t1", created_at=now)
     a.update(snapshot([task, child], runs), now + 1)
     assert a.tracker.tasks["t1"].progressed_at == now and signals(a, now + 1)["lou"].runs_without_progress == 0
+
+
+def test_a_run_on_an_open_task_counts_from_that_task_s_progression():
+    """Lou's work is a parked task; his runs on another open task of his (in review, not work)
+    are without progression until that task moves."""
+    a = CompanyAnalyses()
+    a.update(snapshot([parked_task(), Issue("t2", "T-2", "in_review", assignee_agent_id="lou", created_at=T0)], []), T0 + 5)
+    runs = [timer_run(n, T0 + 10 * n, issue="t2") for n in range(1, 6)]
+    a.update(snapshot([parked_task(), Issue("t2", "T-2", "in_review", assignee_agent_id="lou", created_at=T0)], runs), T0 + 55)
+    assert signals(a, T0 + 55)["lou"].runs_without_progress == 5
+    a.update(snapshot([parked_task(), Issue("t2", "T-2", "todo", assignee_agent_id="lou", created_at=T0)], runs), T0 + 60)
+    assert signals(a, T0 + 60)["lou"].runs_without_progress == 0  # t2 moved at 60, after those runs
