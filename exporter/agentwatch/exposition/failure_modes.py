@@ -60,14 +60,19 @@ _NO_LOOPS = LoopSignals()
 def loop_signals(f: Families, index: LoopIndex, thresholds, now: float) -> dict[str, LoopSignals]:
     """The loop families declared, and each agent's signals (``thresholds(agent_id)`` gives the
     agent's resolved ``Thresholds``), for ``agent_loops``."""
+    for name, _, doc in LOOP_GAUGES:  # the families in this order, whichever lines are kept
+        f.declare(name, doc, "gauge")
+    return index.signals(now, loop_limits(thresholds))
+
+
+def loop_limits(thresholds) -> Callable[[str], tuple[float, float]]:
+    """Per agent id, its (loop_min_age, loop_min_calls), from ``thresholds(agent_id)``."""
 
     def limits(agent_id: str) -> tuple[float, float]:
         t = thresholds(agent_id)
         return t.loop_min_age, t.loop_min_calls
 
-    for name, _, doc in LOOP_GAUGES:  # the families in this order, whichever lines are kept
-        f.declare(name, doc, "gauge")
-    return index.signals(now, limits)
+    return limits
 
 
 def agent_loops(f: Families, cid: str, agent_id: str, labels: LabelSet, s: LoopSignals | None) -> None:
@@ -98,14 +103,9 @@ _NO_WORK = WorkSignals()
 
 def work_signals(f: Families, index: WorkIndex, thresholds, now: float) -> dict[str, WorkSignals]:
     """The agent-level loop families declared, and each agent's signals, for ``agent_work``."""
-
-    def limits(agent_id: str) -> tuple[float, float]:
-        t = thresholds(agent_id)
-        return t.loop_min_age, t.loop_min_calls
-
     for name, doc in WORK_GAUGES:
         f.declare(name, doc, "gauge")
-    return index.signals(now, limits)
+    return index.signals(now, loop_limits(thresholds))
 
 
 def agent_work(f: Families, cid: str, agent_id: str, labels: LabelSet, s: WorkSignals | None) -> None:
