@@ -22,16 +22,19 @@ class ContextWindows:
     def __init__(self, overrides: Mapping[str, int] | None = None) -> None:
         self.table = {**builtin_windows(), **dict(overrides or {})}
         self._prefixes = sorted(self.table, key=len, reverse=True)
+        self._by_prefix: dict[str, int | None] = {}  # a model not in the table -> the window its prefix gives
 
     def window(self, model: str) -> int | None:
         if not model:
             return None
         if model in self.table:
             return self.table[model]
-        for prefix in self._prefixes:  # e.g. claude-sonnet-4-5-20250929
-            if model.startswith(prefix):
-                return self.table[prefix]
-        return None
+        if model in self._by_prefix:
+            return self._by_prefix[model]
+        found = next((self.table[prefix] for prefix in self._prefixes if model.startswith(prefix)), None)  # e.g. claude-sonnet-4-5-20250929
+        if len(self._by_prefix) < 10000:  # models seen are few; a hostile stream of names is not kept
+            self._by_prefix[model] = found
+        return found
 
     def ratio(self, model: str, input_tokens: int | None) -> float | None:
         window = self.window(model)

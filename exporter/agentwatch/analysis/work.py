@@ -52,9 +52,10 @@ class WorkSignals:
 class _AgentWork:
     progressed_at: float
     runs: dict[str, tuple[float, bool, float]] = field(default_factory=dict)  # id -> (end, LLM call, cost)
+    # the LLM calls and the spend of the runs without progression, those past MAX_RUNS_HELD included
+    calls: int = 0
+    spend: float = 0.0
     dropped_runs: int = 0  # runs past MAX_RUNS_HELD, still counted
-    dropped_calls: int = 0
-    dropped_spend: float = 0.0
 
     def advance(self, at: float) -> None:
         """Progression at ``at``: the runs that ended by then are no longer without progression."""
@@ -62,26 +63,24 @@ class _AgentWork:
             return
         self.progressed_at = at
         self.runs = {rid: held for rid, held in self.runs.items() if held[0] > at}
-        self.dropped_runs = self.dropped_calls = 0
-        self.dropped_spend = 0.0
+        self.calls = sum(1 for _, call, _ in self.runs.values() if call)
+        self.spend = math.fsum(cost for _, _, cost in self.runs.values())
+        self.dropped_runs = 0
 
     def add(self, run_id: str, end: float, llm_call: bool, cost: float) -> None:
         if end <= self.progressed_at or run_id in self.runs:
             return
         self.runs[run_id] = (end, llm_call, cost)
-        if len(self.runs) > MAX_RUNS_HELD:
-            oldest = min(self.runs, key=lambda rid: self.runs[rid][0])
-            _, call, spent = self.runs.pop(oldest)
+        self.calls += llm_call
+        self.spend += cost
+        if len(self.runs) > MAX_RUNS_HELD:  # the oldest is counted still, not held
+            del self.runs[min(self.runs, key=lambda rid: self.runs[rid][0])]
             self.dropped_runs += 1
-            self.dropped_calls += call
-            self.dropped_spend += spent
 
     def signals(self, now: float, min_age: float, min_calls: float) -> WorkSignals:
         runs = len(self.runs) + self.dropped_runs
-        calls = sum(1 for _, call, _ in self.runs.values() if call) + self.dropped_calls
-        spend = math.fsum([*(cost for _, _, cost in self.runs.values()), self.dropped_spend])
         age = max(0.0, now - self.progressed_at)
-        return WorkSignals(runs, calls, spend, age, age > min_age and max(runs, calls) > min_calls)
+        return WorkSignals(runs, self.calls, self.spend, age, age > min_age and max(runs, self.calls) > min_calls)
 
 
 def parked(issue: Issue | None) -> str | None:

@@ -207,16 +207,26 @@ def context(
         "names no task (timer wakes), per agent and model.",
         "gauge",
     )
-    for (agent_id, model), value in sorted(latest.items()):
-        f.gauge("agentwatch_agent_context_latest_ratio", "", alabels(agent_id), value, ("model", model))
     f.declare(
         "agentwatch_agent_context_growth_ratio",
         "Highest growth of prompt tokens from the first to the latest run on one open task, or over the agent's "
         "current streak of runs that name no task, such as timer wakes; 1 = flat.",
         "gauge",
     )
-    for (agent_id, model), value in sorted(growths.items()):
-        f.gauge("agentwatch_agent_context_growth_ratio", "", alabels(agent_id), value, ("model", model))
+    per_agent: dict[str, list[tuple[str, float | None, float | None]]] = {}
+    for agent_id, model in sorted(latest.keys() | growths.keys()):
+        per_agent.setdefault(agent_id, []).append((model, latest.get((agent_id, model)), growths.get((agent_id, model))))
+    for agent_id, values in per_agent.items():  # an agent's lines change only when its prompts do
+        labels = alabels(agent_id)
+        f.kept(("agent context", cid, agent_id), (labels.body, values), _context_gauges, f, labels, values)
+
+
+def _context_gauges(f: Families, labels: LabelSet, values: list[tuple[str, float | None, float | None]]) -> None:
+    for model, latest, growth_ratio in values:
+        if latest is not None:
+            f.gauge("agentwatch_agent_context_latest_ratio", "", labels, latest, ("model", model))
+        if growth_ratio is not None:
+            f.gauge("agentwatch_agent_context_growth_ratio", "", labels, growth_ratio, ("model", model))
 
 
 def agent_thresholds(f: Families, cid: str, agent_id: str, labels: LabelSet, resolved: Thresholds, dumped: dict[int, list]) -> None:
