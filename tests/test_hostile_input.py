@@ -464,3 +464,26 @@ def test_the_cardinality_guard_caps_agents_and_removes_the_gone(server):
     after = {x[0]["agent"] for x in parse_exposition(text).select("agentwatch_agent_info")}
     assert after == before - {gone}
     assert f'agent="{gone}"' not in text
+
+
+@pytest.mark.parametrize(
+    ("adapter_config", "expected"),
+    [
+        ({"command": "/bin/bash", "timeoutSec": 3600}, 3600.0),  # process and CLI adapters
+        ({"url": "http://127.0.0.1:9/", "timeoutMs": 15000}, 15.0),  # the http adapter
+        ({"timeoutSec": "90"}, 90.0),
+        ({"timeoutSec": 0}, 0.0),  # none: Paperclip applies a timeout only when it is > 0
+        ({}, 0.0),
+        ({"timeoutSec": -5}, 0.0),
+        ({"timeoutSec": "soon"}, 0.0),
+        ({"timeoutSec": {"nested": 1}}, 0.0),
+        ({"timeoutSec": float("inf")}, 0.0),
+        ("redacted", 0.0),
+        (None, 0.0),
+    ],
+)
+def test_an_agents_run_timeout_is_read_from_any_adapter_config(adapter_config, expected):
+    from agentwatch.source import parse
+
+    row = {"id": "a1", "companyId": "c", "name": "A", "adapterType": "process", "adapterConfig": adapter_config}
+    assert parse.agent(row).run_timeout_seconds == expected

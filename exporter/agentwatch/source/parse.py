@@ -185,11 +185,11 @@ def agent(row: AgentRow | dict) -> Agent | None:
         heartbeat=_heartbeat(row.runtime_config),
         created_at=timestamp(row.created_at),
         updated_at=timestamp(row.updated_at),
-        run_timeout_seconds=_run_timeout(row.adapter_type, adapter_config),
+        run_timeout_seconds=_run_timeout(adapter_config),
     )
 
 
-def _run_timeout(adapter_type: str | None, adapter_config: Any) -> float:
+def _run_timeout(adapter_config: Any) -> float:
     """The adapter's limit on one run, in seconds (0 = none): ``timeoutSec`` for the process and
     CLI adapters, ``timeoutMs`` for the http adapter."""
     if not isinstance(adapter_config, dict):
