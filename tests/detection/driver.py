@@ -310,13 +310,21 @@ def context(ctx: Ctx, agent: str, interval: int = 10, task: bool = False, wake_e
                          f"{_sessions(finished)}")
         if restart and not ctx.ready.is_set() and noted >= 2:
             ctx.ready_for_restart()
-        if issue and wake_every and now() - last_wake >= wake_every:
-            try:
-                ctx.api.wake_on_issue(aid, issue, reason="continue_task")
-            except APIError as exc:
-                ctx.note(f"wake refused: {exc}")
-            last_wake = now()
+        if issue and wake_every:
+            last_wake = _wake_when_due(ctx, aid, issue, wake_every, last_wake)
         ctx.sleep(2)
+
+
+def _wake_when_due(ctx: Ctx, agent_id: str, issue_id: str, every: float, last: float) -> float:
+    """Wakes the agent on its task when ``every`` seconds have passed since ``last``; returns the
+    time of the last wake."""
+    if now() - last < every:
+        return last
+    try:
+        ctx.api.wake_on_issue(agent_id, issue_id, reason="continue_task")
+    except APIError as exc:
+        ctx.note(f"wake refused: {exc}")
+    return now()
 
 
 def _sessions(runs: list[dict]) -> str:
@@ -387,12 +395,8 @@ def loop(ctx: Ctx, agent: str, adapter: str, interval: int, wake_every: float = 
         if state != seen:
             seen = state
             ctx.note(f"task {state[0]}{' recovery=' + state[1] if state[1] else ''} ({ctx.since_fault()})")
-        if wake_every and now() - last_wake >= wake_every:
-            try:
-                ctx.api.wake_on_issue(aid, iid, reason="continue_task")
-            except APIError as exc:
-                ctx.note(f"wake refused: {exc}")
-            last_wake = now()
+        if wake_every:
+            last_wake = _wake_when_due(ctx, aid, iid, wake_every, last_wake)
         ctx.sleep(1)
 
 
