@@ -19,7 +19,9 @@ A chain's *end* is a blocker with no unresolved blocker of its own. An end is *s
 - ``cycle``: it is part of a dependency cycle.
 
 An end that is ``in_progress``, or open and assigned to an available agent or a person, can
-move.
+move. A dependent is stalled when any end it waits on is stuck (all blockers must be done).
+Its chain takes the cause of the most severe stuck end (the order above), and of equally severe
+ends the one stuck longest: the answer does not depend on the order the links were read in.
 
 A blocked task in no link at all, whose block has no owner (no blocker listed, no
 ``unblockDescriptor``, no recovery of the platform's in charge) and that has no open children,
@@ -27,9 +29,7 @@ cannot move either: nothing will ever unblock it. Paperclip leaves such a task b
 blocker is deleted (``DELETE /api/issues/{id}`` removes the relation: the dependent stays
 ``blocked`` with ``blockedBy: []``; Paperclip PR #10712). It is reported as a chain of its own,
 of length 1, with cause ``blocked_without_path``. A task whose blocker is done is not one: it lists
-the blocker, and Paperclip wakes its assignee. A dependent is stalled when any end it waits on is stuck (all blockers must be done).
-Its chain takes the cause of the most severe stuck end (the order above), and of equally severe
-ends the one stuck longest: the answer does not depend on the order the links were read in.
+the blocker, and Paperclip wakes its assignee.
 
 Across polls (``DependencyIndex``)
 ----------------------------------
