@@ -21,8 +21,8 @@ import requests
 
 from agentwatch import config, memory
 from agentwatch.poller import Poller
-from agentwatch.source import parse
-from agentwatch.source.paperclip import PaperclipSource
+from agentwatch.source.paperclip import parse
+from agentwatch.source.paperclip.client import PaperclipSource
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from measure_agentwatch import mutate_load, record_requests  # noqa: E402

@@ -24,8 +24,7 @@ def main() -> int:
         cpu, wall = time.process_time(), time.perf_counter()
         with ThreadPoolExecutor(max_workers=8) as pool:
             sizes = list(pool.map(lambda path: len(json.loads(session.get(args.url + path, timeout=120).content) or ()), paths))
-        out[name] = {"cpu": time.process_time() - cpu, "wall": time.perf_counter() - wall, "requests": len(paths),
-                     "rows": sum(sizes)}
+        out[name] = {"cpu": time.process_time() - cpu, "wall": time.perf_counter() - wall, "requests": len(paths), "rows": sum(sizes)}
     print(json.dumps(out))
     return 0
 

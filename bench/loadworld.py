@@ -39,8 +39,9 @@ def build(agents: int, issues: int, seed: int = 1, now: float | None = None) -> 
     for n in range(issues):
         status = rnd.choices(names, weights)[0]
         created = now - rnd.uniform(3600, 30 * 86400)
-        issue = IssueSim(uid(w.company_id, "issue", n), n + 1, f"Task {n + 1}", status, created, created + rnd.uniform(0, 3600),
-                         assignee=ids[n % agents])
+        issue = IssueSim(
+            uid(w.company_id, "issue", n), n + 1, f"Task {n + 1}", status, created, created + rnd.uniform(0, 3600), assignee=ids[n % agents]
+        )
         if status in ("in_progress", "in_review", "done", "blocked"):
             issue.started_at = created + rnd.uniform(0, 600)
         if status == "done":
@@ -56,9 +57,18 @@ def build(agents: int, issues: int, seed: int = 1, now: float | None = None) -> 
     for n in range(agents * 10):
         a = ids[n % agents]
         started = now - (n // agents) * 900 - rnd.uniform(0, 60)
-        run = RunSim(uid(w.company_id, "run", n), a, "timer", started, status="succeeded", finished_at=started + 30,
-                     input_tokens=rnd.randint(1000, 50000), output_tokens=rnd.randint(100, 3000),
-                     cost_usd=round(rnd.uniform(0.001, 0.2), 4), model=MODELS[n % 2])
+        run = RunSim(
+            uid(w.company_id, "run", n),
+            a,
+            "timer",
+            started,
+            status="succeeded",
+            finished_at=started + 30,
+            input_tokens=rnd.randint(1000, 50000),
+            output_tokens=rnd.randint(100, 3000),
+            cost_usd=round(rnd.uniform(0.001, 0.2), 4),
+            model=MODELS[n % 2],
+        )
         w.runs[run.id] = run
         w.run_order.append(run.id)
     w.run_order.sort(key=lambda r: w.runs[r].created_at)
@@ -66,9 +76,18 @@ def build(agents: int, issues: int, seed: int = 1, now: float | None = None) -> 
         for model in MODELS:
             w.costs[(a, model)] = [rnd.uniform(100, 10000), rnd.randint(10**5, 10**7), rnd.randint(10**4, 10**6)]
     for n in range(max(1, issues // 100)):
-        w.approvals.append(row("approval", id=uid(w.company_id, "approval", n), companyId=w.company_id,
-                               type=("hire_agent", "request_board_approval")[n % 2], requestedByAgentId=ids[n % agents],
-                               status=("pending", "approved")[n % 2], createdAt=iso(now - n * 60), updatedAt=iso(now - n * 60)))
+        w.approvals.append(
+            row(
+                "approval",
+                id=uid(w.company_id, "approval", n),
+                companyId=w.company_id,
+                type=("hire_agent", "request_board_approval")[n % 2],
+                requestedByAgentId=ids[n % agents],
+                status=("pending", "approved")[n % 2],
+                createdAt=iso(now - n * 60),
+                updatedAt=iso(now - n * 60),
+            )
+        )
     w.rnd = rnd
     return w
 

@@ -20,14 +20,14 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from agentwatch import config, memory
 from agentwatch.analysis import dependencies
-from agentwatch.analysis.delta import issue_delta
 from agentwatch.analysis.loops import loop_signals
+from agentwatch.analysis.progress import TaskTracker
 from agentwatch.analysis.tasks import task_signals
 from agentwatch.exposition.collector import AgentwatchCollector
+from agentwatch.model.delta import issue_delta
 from agentwatch.poller import Poller
-from agentwatch.progress import TaskTracker
 from agentwatch.server import MetricsServer
-from agentwatch.source.paperclip import PaperclipSource
+from agentwatch.source.paperclip.client import PaperclipSource
 
 
 def timed(fn):
@@ -114,8 +114,7 @@ def main() -> int:
 
     ok, cpu, wall = timed(poller.poll_once)
     assert ok, "the full poll failed"
-    out["full"] = {"cpu": cpu, "wall": wall, "requests": source.last_poll.requests, "bytes": source.last_poll.bytes,
-                   "paths": list(paths)}
+    out["full"] = {"cpu": cpu, "wall": wall, "requests": source.last_poll.requests, "bytes": source.last_poll.bytes, "paths": list(paths)}
     paths.clear()
     if args.real:
         statuses = mutate_real(args.url, poller.last_snapshot, 0.01)
@@ -126,8 +125,14 @@ def main() -> int:
     ok, cpu, wall = timed(poller.poll_once)
     assert ok, "the steady-state poll failed"
     check_seen(poller.last_snapshot, statuses)
-    out["steady"] = {"cpu": cpu, "wall": wall, "requests": source.last_poll.requests, "bytes": source.last_poll.bytes,
-                     "changed": changed, "paths": list(paths)}
+    out["steady"] = {
+        "cpu": cpu,
+        "wall": wall,
+        "requests": source.last_poll.requests,
+        "bytes": source.last_poll.bytes,
+        "changed": changed,
+        "paths": list(paths),
+    }
     paths.clear()
     # the periodic full resync (every full_resync_interval), with the previous data still held
     # and served: the poll that sets the peak RSS of a long-running exporter
@@ -135,8 +140,7 @@ def main() -> int:
     ok, cpu, wall = timed(poller.poll_once)
     assert ok, "the resync poll failed"
     assert source.last_poll.requests == out["full"]["requests"], "the resync poll was not a full resync"
-    out["resync"] = {"cpu": cpu, "wall": wall, "requests": source.last_poll.requests, "bytes": source.last_poll.bytes,
-                     "paths": list(paths)}
+    out["resync"] = {"cpu": cpu, "wall": wall, "requests": source.last_poll.requests, "bytes": source.last_poll.bytes, "paths": list(paths)}
 
     collector = AgentwatchCollector([poller])
     collector.exposition()  # a scrape
@@ -163,10 +167,20 @@ def main() -> int:
         _, deps_kept, _ = timed(lambda: (held.deps.update(delta, later.agents), held.deps.report(now, top_n=10)))
         _, tasks_kept, _ = timed(lambda: (held.tasks.update(delta), held.tasks.signals(later, now)))
         _, tracker_kept, _ = timed(lambda: held.tracker.update(later, now, delta))
-        out["analysis_kept"] = {"dependencies": deps_kept, "tasks": tasks_kept, "progress_tracker": tracker_kept,
-                                "changed": len(delta.changed)}
-    out["analysis"] = {"dependencies": deps_cpu, "tasks": tasks_cpu, "loops": loops_cpu, "progress_tracker": tracker_cpu,
-                       "issues": len(cs.issues), "edges": sum(len(i.blocked_by) for i in cs.issues.values())}
+        out["analysis_kept"] = {
+            "dependencies": deps_kept,
+            "tasks": tasks_kept,
+            "progress_tracker": tracker_kept,
+            "changed": len(delta.changed),
+        }
+    out["analysis"] = {
+        "dependencies": deps_cpu,
+        "tasks": tasks_cpu,
+        "loops": loops_cpu,
+        "progress_tracker": tracker_cpu,
+        "issues": len(cs.issues),
+        "edges": sum(len(i.blocked_by) for i in cs.issues.values()),
+    }
 
     text = collector.exposition().decode()
     bare = bare_registry(text)
@@ -179,8 +193,13 @@ def main() -> int:
     # the families built (analysis, lines formatted) and joined, as each poll does, against bare
     # client_python rendering the same series it already holds
     _, prerender, _ = timed(lambda: poller.builder.build(snapshot, poller.ledger, now, poller.analyses, poller.models)[0].render())
-    out["render"] = {"agentwatch": statistics.median(scrape), "at_poll": prerender,
-                     "bare": render_seconds(bare), "series": series, "bytes": len(text)}
+    out["render"] = {
+        "agentwatch": statistics.median(scrape),
+        "at_poll": prerender,
+        "bare": render_seconds(bare),
+        "series": series,
+        "bytes": len(text),
+    }
 
     if args.real:
         source.close()
@@ -189,8 +208,12 @@ def main() -> int:
     server = MetricsServer("127.0.0.1", 0, collector.exposition)
     server.start()
     requests.post(args.url + "/__bench/delay?seconds=0.2", timeout=10)
-    scraper = subprocess.Popen([sys.executable, str(Path(__file__).with_name("scraper.py")), f"http://127.0.0.1:{server.port}/metrics"],
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    scraper = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("scraper.py")), f"http://127.0.0.1:{server.port}/metrics"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     time.sleep(0.5)
     poller.poll_once()  # slow: every platform request takes 0.2 s more
     latencies = json.loads(scraper.communicate("", timeout=60)[0])

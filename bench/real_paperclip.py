@@ -11,11 +11,11 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
-from statistics import median
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from statistics import median
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
@@ -40,8 +40,7 @@ def main() -> int:
         started = time.perf_counter()
         statuses = ("backlog", "todo", "done", "cancelled")  # in_progress needs an assignee; unassigned, no run starts
         with ThreadPoolExecutor(max_workers=8) as pool:
-            list(pool.map(lambda n: api.create_issue(company, f"Bench task {n}", status=statuses[n % len(statuses)]),
-                          range(args.issues)))
+            list(pool.map(lambda n: api.create_issue(company, f"Bench task {n}", status=statuses[n % len(statuses)]), range(args.issues)))
         seeded = time.perf_counter() - started
         print(f"seeded {args.issues} issues in {seeded:.0f} s ({args.issues / seeded:.0f}/s)", file=sys.stderr)
         runs = []
@@ -57,15 +56,24 @@ def main() -> int:
     result = {"issues": args.issues, "seed_rate": args.issues / seeded, "repeats": args.repeats, "agentwatch": aw, "floor": floor}
     print(json.dumps(result))
     full, steady = aw["full"], aw["steady"]
-    print(f"full poll: {full['requests']} requests, {full['bytes']:,} B; CPU {full['cpu']:.2f} s vs floor "
-          f"{floor['full']['cpu']:.2f} s = {full['cpu'] / floor['full']['cpu']:.2f}x; wall {full['wall']:.2f} s vs "
-          f"{floor['full']['wall']:.2f} s", file=sys.stderr)
-    print(f"steady poll ({steady['changed']} changed): {steady['requests']} requests, {steady['bytes']:,} B "
-          f"({100 * steady['bytes'] / full['bytes']:.1f} % of the full resync); CPU {steady['cpu']:.2f} s vs floor "
-          f"{floor['steady']['cpu']:.2f} s = {steady['cpu'] / max(floor['steady']['cpu'], 1e-9):.2f}x", file=sys.stderr)
+    print(
+        f"full poll: {full['requests']} requests, {full['bytes']:,} B; CPU {full['cpu']:.2f} s vs floor "
+        f"{floor['full']['cpu']:.2f} s = {full['cpu'] / floor['full']['cpu']:.2f}x; wall {full['wall']:.2f} s vs "
+        f"{floor['full']['wall']:.2f} s",
+        file=sys.stderr,
+    )
+    print(
+        f"steady poll ({steady['changed']} changed): {steady['requests']} requests, {steady['bytes']:,} B "
+        f"({100 * steady['bytes'] / full['bytes']:.1f} % of the full resync); CPU {steady['cpu']:.2f} s vs floor "
+        f"{floor['steady']['cpu']:.2f} s = {steady['cpu'] / max(floor['steady']['cpu'], 1e-9):.2f}x",
+        file=sys.stderr,
+    )
     resync = aw["resync"]
-    print(f"periodic full resync, previous data held: CPU {resync['cpu']:.2f} s vs floor {floor['resync']['cpu']:.2f} s "
-          f"= {resync['cpu'] / floor['resync']['cpu']:.2f}x; peak RSS {aw['peak_rss_mb']:.0f} MB", file=sys.stderr)
+    print(
+        f"periodic full resync, previous data held: CPU {resync['cpu']:.2f} s vs floor {floor['resync']['cpu']:.2f} s "
+        f"= {resync['cpu'] / floor['resync']['cpu']:.2f}x; peak RSS {aw['peak_rss_mb']:.0f} MB",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -24,7 +24,7 @@ import requests
 
 from agentwatch import config, memory
 from agentwatch.poller import Poller
-from agentwatch.source.paperclip import PaperclipSource
+from agentwatch.source.paperclip.client import PaperclipSource
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from measure_agentwatch import mutate_load  # noqa: E402

@@ -23,8 +23,9 @@ SCALES = {"small": (10, 1_000), "medium": (100, 10_000), "large": (1_000, 100_00
 
 def start_server(agents: int, issues: int) -> tuple[subprocess.Popen, str]:
     port_file = Path(tempfile.mkdtemp()) / "port"
-    proc = subprocess.Popen([sys.executable, str(HERE / "server.py"), "--agents", str(agents), "--issues", str(issues),
-                             "--port-file", str(port_file)])
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "server.py"), "--agents", str(agents), "--issues", str(issues), "--port-file", str(port_file)]
+    )
     deadline = time.time() + 600
     while not port_file.exists() or not port_file.read_text():
         if proc.poll() is not None or time.time() > deadline:
@@ -57,19 +58,31 @@ def measure(agents: int, issues: int, repeats: int = 3) -> dict:
 
     aw, floor = runs[len(runs) // 2]
     return {
-        "agents": agents, "issues": issues, "edges": aw["analysis"]["edges"],
-        "full_cpu": median([a["full"]["cpu"] for a, _ in runs]), "floor_full_cpu": median([f["full"]["cpu"] for _, f in runs]),
-        "steady_cpu": median([a["steady"]["cpu"] for a, _ in runs]), "floor_steady_cpu": median([f["steady"]["cpu"] for _, f in runs]),
-        "resync_cpu": median([a["resync"]["cpu"] for a, _ in runs]), "floor_resync_cpu": median([f["resync"]["cpu"] for _, f in runs]),
-        "full_wall": median([a["full"]["wall"] for a, _ in runs]), "floor_full_wall": median([f["full"]["wall"] for _, f in runs]),
-        "full_requests": aw["full"]["requests"], "full_bytes": aw["full"]["bytes"],
-        "steady_requests": aw["steady"]["requests"], "steady_bytes": aw["steady"]["bytes"], "changed": aw["steady"]["changed"],
-        "render": median([a["render"]["agentwatch"] for a, _ in runs]), "bare_render": median([a["render"]["bare"] for a, _ in runs]),
+        "agents": agents,
+        "issues": issues,
+        "edges": aw["analysis"]["edges"],
+        "full_cpu": median([a["full"]["cpu"] for a, _ in runs]),
+        "floor_full_cpu": median([f["full"]["cpu"] for _, f in runs]),
+        "steady_cpu": median([a["steady"]["cpu"] for a, _ in runs]),
+        "floor_steady_cpu": median([f["steady"]["cpu"] for _, f in runs]),
+        "resync_cpu": median([a["resync"]["cpu"] for a, _ in runs]),
+        "floor_resync_cpu": median([f["resync"]["cpu"] for _, f in runs]),
+        "full_wall": median([a["full"]["wall"] for a, _ in runs]),
+        "floor_full_wall": median([f["full"]["wall"] for _, f in runs]),
+        "full_requests": aw["full"]["requests"],
+        "full_bytes": aw["full"]["bytes"],
+        "steady_requests": aw["steady"]["requests"],
+        "steady_bytes": aw["steady"]["bytes"],
+        "changed": aw["steady"]["changed"],
+        "render": median([a["render"]["agentwatch"] for a, _ in runs]),
+        "bare_render": median([a["render"]["bare"] for a, _ in runs]),
         "render_at_poll": median([a["render"]["at_poll"] for a, _ in runs]),
-        "series": aw["render"]["series"], "exposition_bytes": aw["render"]["bytes"],
+        "series": aw["render"]["series"],
+        "exposition_bytes": aw["render"]["bytes"],
         "scrape_max": max(a["scrape_during_slow_poll"]["max"] for a, _ in runs),
         "rss_mb": max(a["peak_rss_mb"] for a, _ in runs),
-        "deps": median([a["analysis"]["dependencies"] for a, _ in runs]), "loops": median([a["analysis"]["loops"] for a, _ in runs]),
+        "deps": median([a["analysis"]["dependencies"] for a, _ in runs]),
+        "loops": median([a["analysis"]["loops"] for a, _ in runs]),
         "tasks": median([a["analysis"]["tasks"] for a, _ in runs]),
         "tracker": median([a["analysis"]["progress_tracker"] for a, _ in runs]),
         "deps_kept": median([a["analysis_kept"]["dependencies"] for a, _ in runs]),
@@ -79,16 +92,19 @@ def measure(agents: int, issues: int, repeats: int = 3) -> dict:
 
 
 def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    mem = next((int(line.split()[1]) // 1024 for line in Path("/proc/meminfo").read_text().splitlines()
-                if line.startswith("MemTotal")), 0)
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
+        platform.processor(),
+    )
+    mem = next((int(line.split()[1]) // 1024 for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")), 0)
     return f"{cpu}, {os.cpu_count()} CPUs, {mem} MiB RAM, Linux {platform.release()}, Python {platform.python_version()}"
 
 
 def table(results: list[dict]) -> str:
-    rows = ["| Scale | Issues / edges | Poll CPU: agentwatch / floor (full) | Steady poll CPU / floor | Periodic resync CPU / floor | Scrape render / bare client_python | Families built and written at poll / bare render | Steady bytes / full resync | Peak RSS | Scrape while the platform is slow (max) | Analysis from scratch: deps, tasks, tracker, loops | Kept across a 1 % steady poll: deps, tasks, tracker |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    rows = [
+        "| Scale | Issues / edges | Poll CPU: agentwatch / floor (full) | Steady poll CPU / floor | Periodic resync CPU / floor | Scrape render / bare client_python | Families built and written at poll / bare render | Steady bytes / full resync | Peak RSS | Scrape while the platform is slow (max) | Analysis from scratch: deps, tasks, tracker, loops | Kept across a 1 % steady poll: deps, tasks, tracker |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in results:
         rows.append(
             f"| {r['agents']} agents | {r['issues']:,} / {r['edges']:,} "
@@ -100,7 +116,8 @@ def table(results: list[dict]) -> str:
             f"| {r['steady_bytes']:,} / {r['full_bytes']:,} B = **{100 * r['steady_bytes'] / r['full_bytes']:.1f} %** ({r['steady_requests']} / {r['full_requests']} requests) "
             f"| **{r['rss_mb']:.0f} MB** | **{r['scrape_max'] * 1000:.0f} ms** "
             f"| {r['deps'] * 1000:.1f}, {r['tasks'] * 1000:.1f}, {r['tracker'] * 1000:.1f}, {r['loops'] * 1000:.1f} ms "
-            f"| {r['deps_kept'] * 1000:.1f}, {r['tasks_kept'] * 1000:.1f}, {r['tracker_kept'] * 1000:.1f} ms |")
+            f"| {r['deps_kept'] * 1000:.1f}, {r['tasks_kept'] * 1000:.1f}, {r['tracker_kept'] * 1000:.1f} ms |"
+        )
     return "\n".join(rows)
 
 

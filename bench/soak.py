@@ -25,9 +25,8 @@ import yaml
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from agentwatch.stack.local import Process, free_port, wait_ready  # noqa: E402
 from run import machine, start_server  # noqa: E402
-
-from agentwatch.localstack import Process, free_port, wait_ready  # noqa: E402
 
 
 def rss_mb(pid: int) -> float:
@@ -54,12 +53,18 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="agentwatch-soak-"))
     server, url = start_server(args.agents, args.issues)
     port = free_port()
-    (work / "agentwatch.yml").write_text(yaml.safe_dump({
-        "poll_interval": f"{args.interval}s",
-        "sources": [{"name": "soak", "url": url, "timeout": "4s", "retries": 1, "full_resync_interval": "60s"}],
-    }))
-    exporter = Process([sys.executable, "-m", "agentwatch", f"--config.file={work / 'agentwatch.yml'}",
-                        f"--web.listen-address=127.0.0.1:{port}"], work / "agentwatch.log")
+    (work / "agentwatch.yml").write_text(
+        yaml.safe_dump(
+            {
+                "poll_interval": f"{args.interval}s",
+                "sources": [{"name": "soak", "url": url, "timeout": "4s", "retries": 1, "full_resync_interval": "60s"}],
+            }
+        )
+    )
+    exporter = Process(
+        [sys.executable, "-m", "agentwatch", f"--config.file={work / 'agentwatch.yml'}", f"--web.listen-address=127.0.0.1:{port}"],
+        work / "agentwatch.log",
+    )
     metrics = f"http://127.0.0.1:{port}/metrics"
     samples: list[dict] = []
     scrapes = failed_scrapes = 0
@@ -85,10 +90,15 @@ def main() -> int:
                 failed_scrapes += 1
                 text = ""
             if now >= next_sample and text:
-                samples.append({"t": round(now - started, 1), "rss_mb": round(rss_mb(exporter.pid), 1),
-                                "polls": metric(text, "agentwatch_polls_total"),
-                                "failures": metric(text, "agentwatch_poll_failures_total"),
-                                "up": metric(text, "agentwatch_up")})
+                samples.append(
+                    {
+                        "t": round(now - started, 1),
+                        "rss_mb": round(rss_mb(exporter.pid), 1),
+                        "polls": metric(text, "agentwatch_polls_total"),
+                        "failures": metric(text, "agentwatch_poll_failures_total"),
+                        "up": metric(text, "agentwatch_up"),
+                    }
+                )
                 next_sample += 10
             time.sleep(2)
         elapsed = time.monotonic() - started
@@ -104,18 +114,37 @@ def main() -> int:
     expected = int(elapsed // args.interval)
     missed = max(0, expected - int(last["polls"]) - 1)  # the poll in flight at the end is not missed
     growth = 100 * (peak_after - baseline) / baseline
-    result = {"machine": machine(), "minutes": args.minutes, "agents": args.agents, "issues": args.issues, "interval": args.interval,
-              "samples": samples, "rss_baseline_mb": baseline, "rss_peak_after_warmup_mb": peak_after, "rss_growth_pct": growth,
-              "polls": last["polls"], "failed_polls": last["failures"], "expected_polls": expected, "missed_polls": missed,
-              "scrapes": scrapes, "failed_scrapes": failed_scrapes}
+    result = {
+        "machine": machine(),
+        "minutes": args.minutes,
+        "agents": args.agents,
+        "issues": args.issues,
+        "interval": args.interval,
+        "samples": samples,
+        "rss_baseline_mb": baseline,
+        "rss_peak_after_warmup_mb": peak_after,
+        "rss_growth_pct": growth,
+        "polls": last["polls"],
+        "failed_polls": last["failures"],
+        "expected_polls": expected,
+        "missed_polls": missed,
+        "scrapes": scrapes,
+        "failed_scrapes": failed_scrapes,
+    }
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))
     print(f"Machine: {machine()}\n")
-    print(f"Soak: {args.minutes:g} min, {args.agents} agents, {args.issues:,} issues, poll every {args.interval:g} s, "
-          "platform down 20 s of every 60 s, 1 % of issues changing every poll.\n")
+    print(
+        f"Soak: {args.minutes:g} min, {args.agents} agents, {args.issues:,} issues, poll every {args.interval:g} s, "
+        "platform down 20 s of every 60 s, 1 % of issues changing every poll.\n"
+    )
     print("| Measure | Result | Target |\n|---|---|---|")
-    print(f"| RSS after {args.warmup:g} min warm-up → peak after | {baseline:.0f} MB → {peak_after:.0f} MB (**{growth:+.1f} %**) | < 10 % |")
-    print(f"| Polls made / expected | {last['polls']:.0f} / {expected} (**{missed} missed**; {last['failures']:.0f} failed while the platform was down) | none missed |")
+    print(
+        f"| RSS after {args.warmup:g} min warm-up → peak after | {baseline:.0f} MB → {peak_after:.0f} MB (**{growth:+.1f} %**) | < 10 % |"
+    )
+    print(
+        f"| Polls made / expected | {last['polls']:.0f} / {expected} (**{missed} missed**; {last['failures']:.0f} failed while the platform was down) | none missed |"
+    )
     print(f"| Scrapes answered | {scrapes} of {scrapes + failed_scrapes} | all |")
     print("\nRSS over time (MB): " + ", ".join(f"{s['t'] / 60:.0f} min {s['rss_mb']:.0f}" for s in samples[::6]))
     ok = growth < 10 and missed == 0 and failed_scrapes == 0

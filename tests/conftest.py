@@ -63,8 +63,9 @@ def _shared_paperclip_alive(request):
         if when == "during this test" and server.pid in _REPORTED:
             return
         _REPORTED.add(server.pid)
-        pytest.fail(f"the shared Paperclip server exited with {server.proc.returncode} {when}; its log ends:\n{server.tail()}",
-                    pytrace=False)
+        pytest.fail(
+            f"the shared Paperclip server exited with {server.proc.returncode} {when}; its log ends:\n{server.tail()}", pytrace=False
+        )
 
     if "paperclip" in request.keywords:
         check("before this test")

@@ -55,7 +55,12 @@ def test_inhibitions(stack):
     assert inhibited(am, "Watchdog") is False
     assert inhibited(am, "AgentBudgetSoftLimit") is False
     # a hard stop silences burn warnings for the same agent (the source here is up)
-    am.post([alert("AgentBudgetBurnSpike", "critical", "budget", source="other"), alert("AgentBudgetHardStop", "critical", "budget", source="other")])
+    am.post(
+        [
+            alert("AgentBudgetBurnSpike", "critical", "budget", source="other"),
+            alert("AgentBudgetHardStop", "critical", "budget", source="other"),
+        ]
+    )
     assert wait_for(lambda: inhibited(am, "AgentBudgetBurnSpike") is not None or ("not yet",), timeout=20)
     burn = [a for a in am.alerts() if a["labels"]["alertname"] == "AgentBudgetBurnSpike"]
     assert {a["labels"]["source"] + "/" + a["labels"]["agent"]: bool(a["status"]["inhibitedBy"]) for a in burn} == {
@@ -66,7 +71,13 @@ def test_inhibitions(stack):
 
 def test_critical_silences_warning_for_the_same_alert_and_agent(stack):
     am, hook = stack
-    am.post([alert("AgentTaskStuck", "critical", "stuck"), alert("AgentTaskStuck", "warning", "stuck"), alert("AgentTaskStuck", "warning", "stuck", agent="Z")])
+    am.post(
+        [
+            alert("AgentTaskStuck", "critical", "stuck"),
+            alert("AgentTaskStuck", "warning", "stuck"),
+            alert("AgentTaskStuck", "warning", "stuck", agent="Z"),
+        ]
+    )
     time.sleep(2)
     states = {(a["labels"]["severity"], a["labels"]["agent"]): bool(a["status"]["inhibitedBy"]) for a in am.alerts()}
     assert states == {("critical", "A"): False, ("warning", "A"): True, ("warning", "Z"): False}
@@ -74,9 +85,22 @@ def test_critical_silences_warning_for_the_same_alert_and_agent(stack):
 
 def test_notifications_reach_the_right_webhook_receiver(stack):
     am, hook = stack
-    am.post([alert("AgentReasoningLoop", "critical", "loop"), alert("AgentBudgetSoftLimit", "warning", "budget"), alert("Watchdog", "none", "meta")])
-    got = wait_for(lambda: (len({(r, a["labels"]["alertname"]) for r, a in hook.alerts()}) >= 4 and hook.alerts()) or ("waiting",), timeout=30)
+    am.post(
+        [
+            alert("AgentReasoningLoop", "critical", "loop"),
+            alert("AgentBudgetSoftLimit", "warning", "budget"),
+            alert("Watchdog", "none", "meta"),
+        ]
+    )
+    got = wait_for(
+        lambda: (len({(r, a["labels"]["alertname"]) for r, a in hook.alerts()}) >= 4 and hook.alerts()) or ("waiting",), timeout=30
+    )
     pairs = {(r, a["labels"]["alertname"]) for r, a in got}
-    assert {("oncall", "AgentReasoningLoop"), ("cost", "AgentBudgetSoftLimit"), ("team", "AgentBudgetSoftLimit"), ("watchdog", "Watchdog")} <= pairs
+    assert {
+        ("oncall", "AgentReasoningLoop"),
+        ("cost", "AgentBudgetSoftLimit"),
+        ("team", "AgentBudgetSoftLimit"),
+        ("watchdog", "Watchdog"),
+    } <= pairs
     loop = next(a for r, a in got if a["labels"]["alertname"] == "AgentReasoningLoop")
     assert loop["annotations"]["runbook_url"].endswith("AgentReasoningLoop.md")

@@ -11,16 +11,18 @@ from hypothesis import strategies as st
 from agentwatch.analysis import agents as agent_analysis
 from agentwatch.analysis.context import ContextWindows, growth
 from agentwatch.analysis.dependencies import analyse
+from agentwatch.analysis.ledger import RunLedger
 from agentwatch.analysis.loops import loop_signals
-from agentwatch.ledger import RunLedger
+from agentwatch.analysis.progress import TaskTracker
 from agentwatch.model import Agent, Company, CompanySnapshot, Issue, Run
-from agentwatch.progress import TaskTracker
 
 NOW = 1_000_000.0
 
 
 def issue(iid, status="todo", blocked_by=(), agent=None, **kw):
-    return Issue(iid, iid.upper(), status, blocked_by=tuple(blocked_by), assignee_agent_id=agent, created_at=kw.pop("created_at", NOW - 3600), **kw)
+    return Issue(
+        iid, iid.upper(), status, blocked_by=tuple(blocked_by), assignee_agent_id=agent, created_at=kw.pop("created_at", NOW - 3600), **kw
+    )
 
 
 def agents(**statuses):
@@ -192,8 +194,11 @@ def test_any_graph_is_analysed_without_error(rows):
 def test_the_report_does_not_depend_on_the_order_of_the_issues(rows, rnd):
     """Two upstream ends of the same cause: the chain's age is the older one's, whichever edge
     was read first; with or without cycles (the acyclic graph is analysed without condensing)."""
-    items = list({f"i{k}": issue(f"i{k}", status, [f"i{d}" for d in deps], agent, updated_at=updated)
-                  for k, status, deps, agent, updated in rows}.values())
+    items = list(
+        {
+            f"i{k}": issue(f"i{k}", status, [f"i{d}" for d in deps], agent, updated_at=updated) for k, status, deps, agent, updated in rows
+        }.values()
+    )
     shuffled = list(items)
     rnd.shuffle(shuffled)
     assert analyse(issues(*items), AGENTS, NOW, top_n=50) == analyse(issues(*shuffled), AGENTS, NOW, top_n=50)
@@ -202,10 +207,12 @@ def test_the_report_does_not_depend_on_the_order_of_the_issues(rows, rnd):
 def test_the_oldest_of_two_equally_stuck_ends_dates_the_chain():
     r = analyse(
         issues(
-            issue("a", "cancelled", updated_at=NOW - 100), issue("b", "cancelled", updated_at=NOW - 500),
+            issue("a", "cancelled", updated_at=NOW - 100),
+            issue("b", "cancelled", updated_at=NOW - 500),
             issue("c", "blocked", ["a", "b"], "alice", created_at=NOW - 9000),
         ),
-        AGENTS, NOW,
+        AGENTS,
+        NOW,
     )
     assert [(h.identifier, h.since) for h in r.heads] == [("C", NOW - 500)]
 
@@ -221,7 +228,10 @@ def company(*items, runs=()):
 
 
 def runs_on(task, n, start, agent="alice", **kw):
-    return [Run(f"{task}-r{k}-{start}", "c", agent, "succeeded", issue_id=task, created_at=start + k, finished_at=start + k + 1, **kw) for k in range(n)]
+    return [
+        Run(f"{task}-r{k}-{start}", "c", agent, "succeeded", issue_id=task, created_at=start + k, finished_at=start + k + 1, **kw)
+        for k in range(n)
+    ]
 
 
 def loops(tracker, now):
@@ -275,15 +285,22 @@ stamps = st.none() | st.sampled_from([0.0, -86400.0, NOW - 7200, NOW - 60, NOW, 
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["todo", "in_progress", "blocked", "done"]), stamps, stamps,
-                          st.none() | st.integers(0, 5)), min_size=1, max_size=6))
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["todo", "in_progress", "blocked", "done"]), stamps, stamps, st.none() | st.integers(0, 5)),
+        min_size=1,
+        max_size=6,
+    )
+)
 def test_a_new_task_has_progressed_at_its_latest_known_change(rows):
     """Seen for the first time, an open task last progressed when it entered in_progress (else when
     it was created, else now) or when its newest subtask was created, whichever is later, but not
     before the epoch nor after now: min(now, max(startedAt or createdAt or now, 0, each child's
     createdAt)), with edge values (zero, negative, future, absent) and self-parents."""
-    made = [issue(f"i{n}", status, started_at=started, created_at=created, parent_id=None if parent is None else f"i{parent}")
-            for n, (status, started, created, parent) in enumerate(rows)]
+    made = [
+        issue(f"i{n}", status, started_at=started, created_at=created, parent_id=None if parent is None else f"i{parent}")
+        for n, (status, started, created, parent) in enumerate(rows)
+    ]
     t = TaskTracker()
     t.update(company(*made), NOW)
     for task in made:
@@ -307,7 +324,10 @@ def test_unproductive_runs_llm_calls_and_spend():
 
 def test_canaries_are_not_tracked():
     t = TaskTracker()
-    t.update(company(issue("t", "in_progress", agent="alice", started_at=NOW - 9 * 3600, is_canary=True), runs=runs_on("t", 30, NOW - 8 * 3600)), NOW)
+    t.update(
+        company(issue("t", "in_progress", agent="alice", started_at=NOW - 9 * 3600, is_canary=True), runs=runs_on("t", 30, NOW - 8 * 3600)),
+        NOW,
+    )
     assert t.tasks == {}
 
 
@@ -330,7 +350,20 @@ def test_growth():
 
 def test_prompt_growth_spans_the_task():
     t = TaskTracker()
-    runs = [Run(f"r{k}", "c", "alice", "succeeded", issue_id="t", created_at=NOW - 100 + k, finished_at=NOW - 99 + k, input_tokens=8000 + 20000 * k, model="claude-sonnet-4-5") for k in range(3)]
+    runs = [
+        Run(
+            f"r{k}",
+            "c",
+            "alice",
+            "succeeded",
+            issue_id="t",
+            created_at=NOW - 100 + k,
+            finished_at=NOW - 99 + k,
+            input_tokens=8000 + 20000 * k,
+            model="claude-sonnet-4-5",
+        )
+        for k in range(3)
+    ]
     t.update(company(issue("t", "blocked", agent="alice"), runs=runs), NOW)
     assert (t.tasks["t"].first_input_tokens, t.tasks["t"].last_input_tokens) == (8000, 48000)
 
@@ -341,7 +374,9 @@ def test_ledger_primes_then_counts_context_bands_and_outcomes():
     assert ledger.record("c", old) == 0  # start-up: remembered, not counted
     new = [
         Run("hi", "c", "alice", "failed", finished_at=2.0, input_tokens=190000, model="claude-sonnet-4-5"),
-        Run("lo", "c", "alice", "succeeded", finished_at=3.0, input_tokens=20000, model="claude-sonnet-4-5", liveness_state="empty_response"),
+        Run(
+            "lo", "c", "alice", "succeeded", finished_at=3.0, input_tokens=20000, model="claude-sonnet-4-5", liveness_state="empty_response"
+        ),
         Run("unk", "c", "alice", "succeeded", finished_at=4.0, input_tokens=20000, model="mystery-1"),
         Run("canary", "c", "alice", "succeeded", finished_at=5.0, issue_id="cn", input_tokens=1, model="gpt-5"),
     ]

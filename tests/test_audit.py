@@ -91,13 +91,21 @@ def test_alert_counts_per_alert_per_class_and_stuck_per_agent():
         labels = {"alertname": name, "alertstate": "firing", **rule_labels()[name], "company": "C", "agent": agent, "role": "qa"}
         return Series(labels, [(t * 60.0, 1.0) for t in minutes])
 
-    now = alert_episodes([firing("AgentTaskStuck", "a", [1, 2, 3, 10, 11]), firing("AgentTaskStuck", "b", [5]),
-                          firing("AgentReasoningLoop", "a", range(20, 80))])
+    now = alert_episodes(
+        [
+            firing("AgentTaskStuck", "a", [1, 2, 3, 10, 11]),
+            firing("AgentTaskStuck", "b", [5]),
+            firing("AgentReasoningLoop", "a", range(20, 80)),
+        ]
+    )
     before = alert_episodes([firing("AgentRunsFailing", "b", [1, 2])])
     alerts = episode_counts(now, before, lambda e: e.alertname)
     classes = episode_counts(now, before, lambda e: e.labels["failure_class"])
     assert [(r.name, r.failure_class, r.episodes, r.prev_episodes) for r in alerts] == [
-        ("AgentTaskStuck", "stuck", 3, 0), ("AgentReasoningLoop", "loop", 1, 0), ("AgentRunsFailing", "runs", 0, 1)]
+        ("AgentTaskStuck", "stuck", 3, 0),
+        ("AgentReasoningLoop", "loop", 1, 0),
+        ("AgentRunsFailing", "runs", 0, 1),
+    ]
     assert {r.name: (r.episodes, r.prev_episodes) for r in classes} == {"stuck": (3, 0), "loop": (1, 0), "runs": (0, 1)}
     assert alerts[1].hours == pytest.approx(1.0)
     rows = episode_counts([e for e in now if e.alertname == "AgentTaskStuck"], [], lambda e: e.labels["agent"])
@@ -169,8 +177,15 @@ def md_row(md: str, *cells: str) -> list[str]:
 
 def test_report_files_and_sections(audit):
     out, html, md = audit
-    for title in ("Task duration", "Task age", "Stuck tasks", "Slowest work", "Spend against budget",
-                  "Alerts per failure class", "Canary pass rates around model changes"):
+    for title in (
+        "Task duration",
+        "Task age",
+        "Stuck tasks",
+        "Slowest work",
+        "Spend against budget",
+        "Alerts per failure class",
+        "Canary pass rates around model changes",
+    ):
         assert f"<h2>{title}" in html and f"## {title}" in md
     assert "No completed task" not in md and "No agentwatch alert" not in md
 
@@ -260,11 +275,24 @@ def screenshot(html_file: Path, png: Path, profile: Path) -> "numpy.ndarray":  #
     import matplotlib.image
 
     profile.mkdir()
-    args = [tool("chromium"), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync", f"--user-data-dir={profile}",
-            "--window-size=1280,9000", f"--screenshot={png}", html_file.as_uri()]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
-                            env={**os.environ, "HOME": str(profile)})
+    args = [
+        tool("chromium"),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--window-size=1280,9000",
+        f"--screenshot={png}",
+        html_file.as_uri(),
+    ]
+    proc = subprocess.Popen(
+        args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True, env={**os.environ, "HOME": str(profile)}
+    )
     try:
         _, err = proc.communicate(timeout=90)
     except subprocess.TimeoutExpired:
@@ -276,7 +304,7 @@ def screenshot(html_file: Path, png: Path, profile: Path) -> "numpy.ndarray":  #
 
 
 def pixels_near(image, colour: str, tolerance: float = 0.1) -> int:
-    rgb = [int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+    rgb = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
     return int((abs(image - rgb).max(axis=2) <= tolerance).sum())
 
 
@@ -291,8 +319,8 @@ def test_chromium_shows_every_chart(audit, tmp_path):
         assert pixels_near(control, colour) < 20, f"{colour} appears without the charts"
     # and each chart sits in its own section, in order down the page
     tops = []
-    for name, colour in COLOURS.items():
-        rgb = [int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+    for colour in COLOURS.values():
+        rgb = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
         rows = (abs(shown - rgb).max(axis=2) <= 0.1).any(axis=1).nonzero()[0]
         tops.append(rows.min())
     assert tops == sorted(tops)
@@ -334,9 +362,15 @@ def test_a_month_without_data_says_so_per_section(tmp_path):
     finally:
         prom.stop()
     html, md = (out / f"{STEM}.html").read_text(), (out / f"{STEM}.md").read_text()
-    for empty in ("No completed task in 2026-10", "No in-progress task in 2026-10", "No `AgentTaskStuck` episode in 2026-10",
-                  "No task in progress or completed in 2026-10", "No spend recorded in 2026-10",
-                  "No agentwatch alert fired in 2026-10", "No canary run and no model change in 2026-10"):
+    for empty in (
+        "No completed task in 2026-10",
+        "No in-progress task in 2026-10",
+        "No `AgentTaskStuck` episode in 2026-10",
+        "No task in progress or completed in 2026-10",
+        "No spend recorded in 2026-10",
+        "No agentwatch alert fired in 2026-10",
+        "No canary run and no model change in 2026-10",
+    ):
         assert empty in md
         assert empty.replace("`AgentTaskStuck`", "<code>AgentTaskStuck</code>") in html
     assert "<svg" not in html and "![" not in md and not stale.exists()

@@ -9,15 +9,31 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from harness.tools import tool
 
 ROOT = Path(__file__).resolve().parents[1]
 PROM = ROOT / "prometheus"
 ALERTS = [
-    "AgentHeartbeatMissed", "AgentHeartbeatIrregular", "AgentThroughputDrop", "AgentTaskStuck", "AgentRunsFailing",
-    "AgentReasoningLoop", "AgentContextPressure", "TaskDependencyDeadlock", "AgentBudgetBurnSpike", "AgentBudgetSoftLimit",
-    "AgentBudgetHardStop", "AgentEscalationSpike", "AgentTaskParked", "CanaryTaskFailing", "ModelQualityDegraded", "PaperclipDown",
-    "AgentwatchPollFailing", "AgentwatchDataStale", "Watchdog",
+    "AgentHeartbeatMissed",
+    "AgentHeartbeatIrregular",
+    "AgentThroughputDrop",
+    "AgentTaskStuck",
+    "AgentRunsFailing",
+    "AgentReasoningLoop",
+    "AgentContextPressure",
+    "TaskDependencyDeadlock",
+    "AgentBudgetBurnSpike",
+    "AgentBudgetSoftLimit",
+    "AgentBudgetHardStop",
+    "AgentEscalationSpike",
+    "AgentTaskParked",
+    "CanaryTaskFailing",
+    "ModelQualityDegraded",
+    "PaperclipDown",
+    "AgentwatchPollFailing",
+    "AgentwatchDataStale",
+    "Watchdog",
 ]
 
 
@@ -115,7 +131,9 @@ def test_each_alert_routes_to_its_receivers(rule):
     labels = [f"alertname={rule['alert']}", f"severity={sev}", f"failure_class={cls}", "source=s", "company=C", "agent=A"]
     result = subprocess.run(
         [amtool(), "config", "routes", "test", "--config.file=alertmanager.yml", f"--verify.receivers={expected}", *labels],
-        capture_output=True, text=True, cwd=AM,
+        capture_output=True,
+        text=True,
+        cwd=AM,
     )
     assert result.returncode == 0, f"{rule['alert']} -> {result.stdout.strip()} (expected {expected})"
 
@@ -142,9 +160,18 @@ def test_rules_command_rewrites_the_links_and_stays_valid(tmp_path):
 
     out = tmp_path / "alerts.yml"
     result = subprocess.run(
-        [sys.executable, "-m", "agentwatch", "rules", f"--rules.file={PROM / 'rules' / 'alerts.yml'}",
-         "--runbook.base-url=https://wiki.example.test/rb/", "--dashboard.base-url=https://grafana.example.test"],
-        capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-m",
+            "agentwatch",
+            "rules",
+            f"--rules.file={PROM / 'rules' / 'alerts.yml'}",
+            "--runbook.base-url=https://wiki.example.test/rb/",
+            "--dashboard.base-url=https://grafana.example.test",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     out.write_text(result.stdout)
     rules = [r for g in yaml.safe_load(result.stdout)["groups"] for r in g["rules"]]

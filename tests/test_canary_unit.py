@@ -9,8 +9,8 @@ from agentwatch.canary.runner import CanaryRunner
 from agentwatch.canary.suite import Suite, load_suite
 from agentwatch.config import ConfigError
 from agentwatch.model import Agent, BudgetPolicy, Company, CompanySnapshot, Snapshot
-from agentwatch.source.canary_api import CanaryPermissionError, TaskState
 from agentwatch.source.http import SourceError
+from agentwatch.source.paperclip.canary_api import CanaryPermissionError, TaskState
 
 HOSTILE = ["", " ", "x" * 1_000_000, "💥" * 10_000, "{not json", "\x00\x01", "42" + "9" * 5000, "{" * 10_000]
 
@@ -96,7 +96,10 @@ canaries:
         ("canaries: [{name: a, title: t, scorer: {type: bogus}}]", "canaries.0.scorer"),
         ("canaries: [{name: a, title: t, scorer: {type: regex, pattern: '('}}]", "not a valid regular expression"),
         ("canaries: [{name: a, title: t, scorer: {type: exact, expected: x}, interval: often}]", "interval='often'"),
-        ("canaries: [{name: a, title: t, scorer: {type: exact, expected: x}}, {name: a, title: t, scorer: {type: exact, expected: x}}]", "repeated"),
+        (
+            "canaries: [{name: a, title: t, scorer: {type: exact, expected: x}}, {name: a, title: t, scorer: {type: exact, expected: x}}]",
+            "repeated",
+        ),
         ("canaries: [{name: 'bad name', title: t, scorer: {type: exact, expected: x}}]", "name='bad name'"),
         ("canaries: [: :", "not valid YAML"),
     ],
@@ -143,7 +146,19 @@ def _snapshot(agent_status="idle", hard_stop=False):
 
 def _runner(api, snapshot, clock):
     suite = Suite.model_validate(
-        {"canaries": [{"name": "arith", "title": "6x7?", "agents": ["Target"], "scorer": {"type": "numeric", "expected": 42}, "interval": 60, "timeout": 30, "max_spend_per_day": 0.02}]}
+        {
+            "canaries": [
+                {
+                    "name": "arith",
+                    "title": "6x7?",
+                    "agents": ["Target"],
+                    "scorer": {"type": "numeric", "expected": 42},
+                    "interval": 60,
+                    "timeout": 30,
+                    "max_spend_per_day": 0.02,
+                }
+            ]
+        }
     )
     return CanaryRunner(suite, api, "s", lambda: snapshot, clock=clock)
 

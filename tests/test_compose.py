@@ -31,9 +31,15 @@ def compose_binary() -> str:
 
 
 def compose(*args: str, file: Path = ROOT / "docker-compose.yml", env: dict | None = None) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PAPERCLIP_", "AGENTWATCH_", "GRAFANA_", "PROMETHEUS_", "REMEDIATION_"))}
-    return subprocess.run([compose_binary(), "-f", str(file), "--project-directory", str(ROOT), *args],
-                          capture_output=True, text=True, env={**clean, **(env or {})})
+    clean = {
+        k: v for k, v in os.environ.items() if not k.startswith(("PAPERCLIP_", "AGENTWATCH_", "GRAFANA_", "PROMETHEUS_", "REMEDIATION_"))
+    }
+    return subprocess.run(
+        [compose_binary(), "-f", str(file), "--project-directory", str(ROOT), *args],
+        capture_output=True,
+        text=True,
+        env={**clean, **(env or {})},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +75,9 @@ def test_services_and_demo_default(model):
     assert agentwatch["healthcheck"]["test"] and agentwatch["read_only"] is True
     assert not agentwatch["user"].startswith("0")
     pointed = compose("config", "--format", "json", env={"PAPERCLIP_URL": "http://paperclip.example:3100"})
-    assert json.loads(pointed.stdout)["services"]["agentwatch"]["environment"]["AGENTWATCH_PAPERCLIP_URL"] == "http://paperclip.example:3100"
+    assert (
+        json.loads(pointed.stdout)["services"]["agentwatch"]["environment"]["AGENTWATCH_PAPERCLIP_URL"] == "http://paperclip.example:3100"
+    )
 
 
 def test_published_ports_are_local_by_default(model):
@@ -167,17 +175,25 @@ def test_the_dockerfile_builds_like_pip_install():
         assert (ROOT / src).exists(), src
 
 
-@pytest.mark.parametrize("env, expected", [
-    ({}, "serve --config.file=/etc/agentwatch/demo/agentwatch.yml"),
-    ({"AGENTWATCH_PAPERCLIP_URL": "http://paperclip:3100"}, "serve"),
-    ({"AGENTWATCH_CONFIG_FILE": "/etc/agentwatch/mine.yml"}, "serve --config.file=/etc/agentwatch/mine.yml"),
-])
+@pytest.mark.parametrize(
+    "env, expected",
+    [
+        ({}, "serve --config.file=/etc/agentwatch/demo/agentwatch.yml"),
+        ({"AGENTWATCH_PAPERCLIP_URL": "http://paperclip:3100"}, "serve"),
+        ({"AGENTWATCH_CONFIG_FILE": "/etc/agentwatch/mine.yml"}, "serve --config.file=/etc/agentwatch/mine.yml"),
+    ],
+)
 def test_the_entrypoint_defaults_to_the_demo(tmp_path, env, expected):
     fake = tmp_path / "agentwatch"
     fake.write_text('#!/bin/sh\necho "$@"\n')
     fake.chmod(0o755)
-    result = subprocess.run(["sh", str(ROOT / "deploy" / "docker-entrypoint.sh"), "serve"], capture_output=True, text=True,
-                            env={"PATH": f"{tmp_path}:{os.environ['PATH']}", **env}, check=True)
+    result = subprocess.run(
+        ["sh", str(ROOT / "deploy" / "docker-entrypoint.sh"), "serve"],
+        capture_output=True,
+        text=True,
+        env={"PATH": f"{tmp_path}:{os.environ['PATH']}", **env},
+        check=True,
+    )
     assert result.stdout.strip() == expected
     assert shutil.which("sh")
 

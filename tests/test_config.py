@@ -134,7 +134,13 @@ def test_unreadable_config_file():
 def test_thresholds_resolve_agent_over_role_over_defaults():
     s = config.load(
         None,
-        {"thresholds": {"defaults": {"stuck_factor": 4}, "roles": {"qa": {"stuck_factor": 5, "loop_min_age": "1h"}}, "agents": {"Qa Bot": {"stuck_factor": 6}}}},
+        {
+            "thresholds": {
+                "defaults": {"stuck_factor": 4},
+                "roles": {"qa": {"stuck_factor": 5, "loop_min_age": "1h"}},
+                "agents": {"Qa Bot": {"stuck_factor": 6}},
+            }
+        },
     )
     t = s.thresholds
     assert t.resolve("Other", "id", "engineer").stuck_factor == 4

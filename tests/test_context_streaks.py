@@ -8,15 +8,15 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from agentwatch.analysis.ledger import RunLedger
 from agentwatch.analysis.sessions import SHRINK_TOLERANCE, ContextStreaks
 from agentwatch.config import Settings
-from agentwatch.exposition.fleet import FleetBuilder
-from agentwatch.ledger import RunLedger
-from agentwatch.model import Agent, Company, CompanySnapshot, Issue, Run, Snapshot
-from agentwatch.source import parse
-from agentwatch.source.kept_rows import KeptRows
-from harness.exporter import parse_exposition
 from agentwatch.exposition.families import join_rendered
+from agentwatch.exposition.fleet import FleetBuilder
+from agentwatch.model import Agent, Company, CompanySnapshot, Issue, Run, Snapshot
+from agentwatch.source.paperclip import parse
+from agentwatch.source.paperclip.kept_rows import KeptRows
+from harness.exporter import parse_exposition
 from replay import load
 
 NOW = 1_800_000_000.0
@@ -29,9 +29,17 @@ def timer(n: int, tokens, agent: str = "alice", before: str | None = None, after
     fresh session (``sessionIdBefore`` null, a new ``sessionIdAfter``)."""
     kw.setdefault("status", "succeeded")
     return Run(
-        f"{agent}-{n:03d}", "c", agent, kw.pop("status"), "timer", created_at=kw.pop("created_at", NOW + 10.0 * n),
-        input_tokens=tokens, model=kw.pop("model", MODEL), session_id_before=before,
-        session_id_after=f"sess-{agent}-{n}" if after == "fresh" else after, **kw,
+        f"{agent}-{n:03d}",
+        "c",
+        agent,
+        kw.pop("status"),
+        "timer",
+        created_at=kw.pop("created_at", NOW + 10.0 * n),
+        input_tokens=tokens,
+        model=kw.pop("model", MODEL),
+        session_id_before=before,
+        session_id_after=f"sess-{agent}-{n}" if after == "fresh" else after,
+        **kw,
     )
 
 
@@ -128,8 +136,9 @@ def test_a_run_older_than_the_newest_taken_in_is_not_taken_in_later():
 
 
 def test_agents_are_kept_apart_and_a_gone_agent_takes_its_streak_with_it():
-    s = streaks_of([timer(0, 8000), timer(1, 16000), timer(0, 5000, agent="bob"), timer(1, 5000, agent="bob"),
-                    timer(0, 7, agent="ghost")])  # not an agent of the company
+    s = streaks_of(
+        [timer(0, 8000), timer(1, 16000), timer(0, 5000, agent="bob"), timer(1, 5000, agent="bob"), timer(0, 7, agent="ghost")]
+    )  # not an agent of the company
     assert values(s) == (8000, 16000, 2) and values(s, "bob") == (5000, 5000, 2) and "ghost" not in s.streaks
     s.update([], {"bob": AGENTS["bob"]})
     assert set(s.streaks) == {"bob"}
@@ -190,13 +199,21 @@ def histories(draw):
         after = prev if (resume and prev) else f"s{k}"
         sessions[agent] = after
         at += draw(st.sampled_from([0.0, 1.0]))  # ties are ordered by id
-        runs.append(Run(
-            f"r{k:03d}", "c", agent, draw(st.sampled_from(["succeeded"] * 4 + ["failed", "running"])), "timer",
-            issue_id=draw(st.sampled_from([None] * 5 + ["task"])), created_at=at,
-            input_tokens=draw(st.one_of(st.integers(1, 250000), st.none(), st.just(0))),
-            model=draw(st.sampled_from([MODEL] * 5 + ["gpt-5"])), session_id_before=prev if resume else None,
-            session_id_after=after,
-        ))
+        runs.append(
+            Run(
+                f"r{k:03d}",
+                "c",
+                agent,
+                draw(st.sampled_from(["succeeded"] * 4 + ["failed", "running"])),
+                "timer",
+                issue_id=draw(st.sampled_from([None] * 5 + ["task"])),
+                created_at=at,
+                input_tokens=draw(st.one_of(st.integers(1, 250000), st.none(), st.just(0))),
+                model=draw(st.sampled_from([MODEL] * 5 + ["gpt-5"])),
+                session_id_before=prev if resume else None,
+                session_id_after=after,
+            )
+        )
     windows, start, prev_end = [], 0, 0
     for end in sorted(set(draw(st.lists(st.integers(1, n), max_size=6))) | {n}):
         start = draw(st.integers(start, max(start, min(prev_end, end - 1))))
@@ -275,6 +292,10 @@ def test_the_context_gauges_are_the_highest_of_the_open_tasks_and_the_streak():
 
 def test_a_streak_on_a_model_of_unknown_window_shows_growth_and_no_ratio():
     agents = {"a": Agent("a", "c", "A")}
-    s = build(CompanySnapshot(Company("c", "Co"), agents=agents, runs=[timer(n, 1000 * (n + 1), agent="a", model="mystery-1") for n in range(3)]))
+    s = build(
+        CompanySnapshot(Company("c", "Co"), agents=agents, runs=[timer(n, 1000 * (n + 1), agent="a", model="mystery-1") for n in range(3)])
+    )
     assert s.select("agentwatch_agent_context_latest_ratio") == []
-    assert s.select("agentwatch_agent_context_growth_ratio") == [({"source": "s", "company": "Co", "agent": "A", "role": "general", "model": "mystery-1"}, 3.0)]
+    assert s.select("agentwatch_agent_context_growth_ratio") == [
+        ({"source": "s", "company": "Co", "agent": "A", "role": "general", "model": "mystery-1"}, 3.0)
+    ]

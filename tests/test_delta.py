@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 
-from agentwatch.analysis.delta import issue_delta
 from agentwatch.model import Issue
-
+from agentwatch.model.delta import issue_delta
 from issue_polls import issue_polls
 
 
@@ -62,7 +61,7 @@ def test_delta_matches_the_two_polls(polls):
 def test_the_owner_from_the_blocked_view_makes_a_new_issue_and_changes_none_held():
     """The source sets a blocked issue's owner from the full view of the blocked ones: as a new
     object, which the delta sees, never by changing an Issue an earlier snapshot holds."""
-    from agentwatch.source.paperclip import with_unblock_owners
+    from agentwatch.source.paperclip.client import with_unblock_owners
 
     a, b = Issue("a", "A", "blocked"), Issue("b", "B", "todo")
     held = {"a": a, "b": b}

@@ -15,7 +15,7 @@ from agentwatch.demo import shapes
 from agentwatch.demo.server import DemoServer
 from agentwatch.demo.world import SCHEDULE, World
 from agentwatch.poller import Poller
-from agentwatch.source.paperclip import PaperclipSource
+from agentwatch.source.paperclip.client import PaperclipSource
 from harness.exporter import parse_exposition
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,7 +40,9 @@ def server():
     # start the worlds well in the past so that every scheduled fault has happened
     for world in srv.worlds.values():
         world.start -= max(SCHEDULE.values()) + 120
-        world.__init__(world.company_name, world.prefix, start=world.start, outages=(), cast="full" if world.prefix == "DEMO" else "healthy")
+        world.__init__(
+            world.company_name, world.prefix, start=world.start, outages=(), cast="full" if world.prefix == "DEMO" else "healthy"
+        )
     srv.start()
     yield srv
     srv.stop()
@@ -54,18 +56,21 @@ def _get(server, path, **params):
     return resp.json()
 
 
-@pytest.mark.parametrize("kind, path, params", [
-    ("company", "/api/companies", {}),
-    ("agent", "/api/companies/{cid}/agents", {}),
-    ("scheduler_heartbeat", "/api/instance/scheduler-heartbeats", {}),
-    ("issue_compact", "/api/companies/{cid}/issues", {"view": "compact"}),
-    ("run", "/api/companies/{cid}/heartbeat-runs", {"limit": 50}),
-    ("live_run", "/api/companies/{cid}/live-runs", {}),
-    ("cost_by_agent_model", "/api/companies/{cid}/costs/by-agent-model", {}),
-    ("cost_by_agent", "/api/companies/{cid}/costs/by-agent", {}),
-    ("window_spend", "/api/companies/{cid}/costs/window-spend", {}),
-    ("approval", "/api/companies/{cid}/approvals", {}),
-])
+@pytest.mark.parametrize(
+    "kind, path, params",
+    [
+        ("company", "/api/companies", {}),
+        ("agent", "/api/companies/{cid}/agents", {}),
+        ("scheduler_heartbeat", "/api/instance/scheduler-heartbeats", {}),
+        ("issue_compact", "/api/companies/{cid}/issues", {"view": "compact"}),
+        ("run", "/api/companies/{cid}/heartbeat-runs", {"limit": 50}),
+        ("live_run", "/api/companies/{cid}/live-runs", {}),
+        ("cost_by_agent_model", "/api/companies/{cid}/costs/by-agent-model", {}),
+        ("cost_by_agent", "/api/companies/{cid}/costs/by-agent", {}),
+        ("window_spend", "/api/companies/{cid}/costs/window-spend", {}),
+        ("approval", "/api/companies/{cid}/approvals", {}),
+    ],
+)
 def test_rows_have_the_real_keys_and_types(server, kind, path, params):
     cid = server.worlds[""].company_id
     rows = _get(server, path.format(cid=cid), **params)
@@ -116,8 +121,9 @@ def test_every_fault_shows_in_the_exposition(server):
     settings = config.Settings(**cfg)
     source = PaperclipSource(settings.sources[0], marker=settings.canary_marker)
     poller = Poller(source, settings.sources[0], settings)
-    from agentwatch.cli import build_registry
     from prometheus_client import generate_latest
+
+    from agentwatch.cli import build_registry
 
     registry = build_registry([poller])
     try:
@@ -158,8 +164,11 @@ def test_the_model_changes_and_canaries_are_answered(server):
     assert grace.model != "claude-sonnet-4-5"  # changed at the scheduled time
     cid = world.company_id
     label = requests.post(f"{server.url}/api/companies/{cid}/labels", json={"name": "agentwatch-canary"}, timeout=5).json()
-    issue = requests.post(f"{server.url}/api/companies/{cid}/issues", timeout=5, json={
-        "title": "[canary] arithmetic: What is 6 times 7?", "assigneeAgentId": grace.id, "labelIds": [label["id"]]}).json()
+    issue = requests.post(
+        f"{server.url}/api/companies/{cid}/issues",
+        timeout=5,
+        json={"title": "[canary] arithmetic: What is 6 times 7?", "assigneeAgentId": grace.id, "labelIds": [label["id"]]},
+    ).json()
     deadline = time.time() + 15
     comments = []
     while time.time() < deadline and not comments:

@@ -13,14 +13,27 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agentwatch.localstack import Stack
+from agentwatch.stack.local import Stack
 from harness.paperclip import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.skipif(shutil.which("prometheus") is None, reason="Prometheus not installed")
 
-CLASSES = {"heartbeat", "throughput", "stuck", "runs", "loop", "context", "deadlock", "budget", "escalation", "quality",
-           "platform", "exporter", "meta"}
+CLASSES = {
+    "heartbeat",
+    "throughput",
+    "stuck",
+    "runs",
+    "loop",
+    "context",
+    "deadlock",
+    "budget",
+    "escalation",
+    "quality",
+    "platform",
+    "exporter",
+    "meta",
+}
 HEALTHY = {"Ada", "Linus", "Mira", "Theo"}
 FLAKY = {"Nova", "Orion", "Pax"}  # the healthy company whose platform goes down
 

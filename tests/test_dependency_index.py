@@ -7,10 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agentwatch.analysis import dependencies
-from agentwatch.analysis.delta import IssueDelta, issue_delta
 from agentwatch.analysis.dependencies import DependencyIndex, analyse
 from agentwatch.model import AGENT_STATUSES, Agent, Issue
-
+from agentwatch.model.delta import IssueDelta, issue_delta
 from issue_polls import AGENT_IDS, TIMES, issue_polls
 
 NOW = 1_000_000.0
@@ -29,7 +28,9 @@ AGENTS = st.fixed_dictionaries(
 
 
 def issue(iid, status="todo", blocked_by=(), agent=None, **kw):
-    return Issue(iid, iid.upper(), status, blocked_by=tuple(blocked_by), assignee_agent_id=agent, created_at=kw.pop("created_at", NOW - 3600), **kw)
+    return Issue(
+        iid, iid.upper(), status, blocked_by=tuple(blocked_by), assignee_agent_id=agent, created_at=kw.pop("created_at", NOW - 3600), **kw
+    )
 
 
 def issues(*items):
@@ -188,12 +189,20 @@ def test_an_update_that_raises_leaves_the_next_one_to_start_over(monkeypatch, fa
 
 
 def test_cycles_form_and_break_across_polls():
-    chain = issues(issue("a", "blocked", ["b"], "alice"), issue("b", "blocked", ["c"], "alice"),
-                   issue("c", "todo", agent="alice"), issue("z", "blocked", ["a"], "alice"))
+    chain = issues(
+        issue("a", "blocked", ["b"], "alice"),
+        issue("b", "blocked", ["c"], "alice"),
+        issue("c", "todo", agent="alice"),
+        issue("z", "blocked", ["a"], "alice"),
+    )
     cycle = {**chain, "c": issue("c", "blocked", ["a"], "alice")}
     # a self-loop elsewhere, and the cycle growing by one issue
-    wider = {**cycle, "c": issue("c", "blocked", ["a", "d"], "alice"), "d": issue("d", "blocked", ["b"], "alice"),
-             "s": issue("s", "blocked", ["s"], "alice")}
+    wider = {
+        **cycle,
+        "c": issue("c", "blocked", ["a", "d"], "alice"),
+        "d": issue("d", "blocked", ["b"], "alice"),
+        "s": issue("s", "blocked", ["s"], "alice"),
+    }
     index = feed([chain, cycle, wider, cycle, chain])
     assert index.report(NOW).cycles == 0
     index = feed([chain, cycle])
@@ -205,8 +214,13 @@ def test_cycles_form_and_break_across_polls():
 
 
 def test_a_new_link_joins_two_components_and_a_lost_one_splits_them():
-    apart = issues(issue("a", "cancelled"), issue("b", "blocked", ["a"], "alice"),
-                   issue("c", "todo"), issue("d", "blocked", ["c"], "alice"), issue("e", "blocked", ["d"], "alice"))
+    apart = issues(
+        issue("a", "cancelled"),
+        issue("b", "blocked", ["a"], "alice"),
+        issue("c", "todo"),
+        issue("d", "blocked", ["c"], "alice"),
+        issue("e", "blocked", ["d"], "alice"),
+    )
     # only b changes: its new blocker's component (c, d, e), untouched, joins b's
     joined = {**apart, "b": issue("b", "blocked", ["a", "d"], "alice")}
     index = feed([apart, joined])
@@ -248,10 +262,12 @@ def test_a_parent_turning_blocked_and_back():
 def test_an_end_whose_open_children_hold_no_edge():
     """A blocked end with open children can move, even when no edge comes from them (a canary
     child, or a canary parent): when the last one closes or moves away, the end is stuck."""
-    canary_child = issues(issue("p", "blocked", agent="alice"), issue("k", "todo", parent_id="p", is_canary=True),
-                          issue("y", "blocked", ["p"], "alice"))
-    canary_parent = issues(issue("p", "blocked", agent="alice", is_canary=True), issue("k", "todo", parent_id="p"),
-                           issue("y", "blocked", ["p"], "alice"))
+    canary_child = issues(
+        issue("p", "blocked", agent="alice"), issue("k", "todo", parent_id="p", is_canary=True), issue("y", "blocked", ["p"], "alice")
+    )
+    canary_parent = issues(
+        issue("p", "blocked", agent="alice", is_canary=True), issue("k", "todo", parent_id="p"), issue("y", "blocked", ["p"], "alice")
+    )
     for held in (canary_child, canary_parent):
         k = held["k"]
         closed = {**held, "k": issue("k", "done", parent_id="p", is_canary=k.is_canary)}
@@ -268,8 +284,12 @@ def test_an_agent_becoming_unavailable_and_back():
     index = DependencyIndex()
     index.update(IssueDelta.everything(items), agents_of(alice="idle", bob="idle"))
     assert not index.report(NOW).heads
-    for agents in (agents_of(alice="paused", bob="idle"), agents_of(alice="running", bob="idle"), agents_of(bob="idle"),
-                   agents_of(alice="idle", bob="error")):
+    for agents in (
+        agents_of(alice="paused", bob="idle"),
+        agents_of(alice="running", bob="idle"),
+        agents_of(bob="idle"),
+        agents_of(alice="idle", bob="error"),
+    ):
         index.update(issue_delta(items, items), agents)
         check(index, items, agents)
     assert not index.report(NOW).heads

@@ -26,8 +26,14 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def matrix(paperclip_server, paperclip_root, tmp_path_factory):
-    return Matrix(paperclip_server.url, paperclip_root, ci_subset(), tmp_path_factory.mktemp("detection"),
-                  log=lambda line: print(line, flush=True), max_duration=420).run()
+    return Matrix(
+        paperclip_server.url,
+        paperclip_root,
+        ci_subset(),
+        tmp_path_factory.mktemp("detection"),
+        log=lambda line: print(line, flush=True),
+        max_duration=420,
+    ).run()
 
 
 def explain(results) -> str:

@@ -44,15 +44,24 @@ def faults(paperclip_api, paperclip_root, paperclip_server, tmp_path_factory):
     agents = {}
     # 1. a run that hangs on the agent's very first wake (a 10 s timer): no run of his ever finishes,
     #    and Paperclip's scheduler keeps bumping his lastHeartbeatAt while the run hangs
-    agents["hung"] = api.create_process_agent(c, "Hung Hugo", "devops", interval_sec=10, env={"FAKE_SLEEP_SEC": "3000"}, root=root, timeout_sec=3600)
+    agents["hung"] = api.create_process_agent(
+        c, "Hung Hugo", "devops", interval_sec=10, env={"FAKE_SLEEP_SEC": "3000"}, root=root, timeout_sec=3600
+    )
     # 2. a task in progress far past the agent's history (three quick tasks first)
     agents["stuck"] = api.create_process_agent(c, "Stuck Stella", "engineer", env={"FAKE_SET_STATUS": "done"}, root=root)
     for title in ("Quick one", "Quick two", "Quick three"):
         api.create_issue(c, title, status="todo", assigneeAgentId=agents["stuck"])
     # 3. a runaway: Paperclip's claude_local adapter driving fake-claude, which reports 0.40 USD on
     #    every wake of a 10 s timer, on a small monthly budget; it works on one task in progress
-    agents["runaway"] = api.create_claude_agent(c, "Runaway Rita", "researcher", interval_sec=10, budget_cents=3000,
-                                                env={"FAKE_COST_USD": "0.40", "FAKE_ANSWER": "Researching further."}, root=root)
+    agents["runaway"] = api.create_claude_agent(
+        c,
+        "Runaway Rita",
+        "researcher",
+        interval_sec=10,
+        budget_cents=3000,
+        env={"FAKE_COST_USD": "0.40", "FAKE_ANSWER": "Researching further."},
+        root=root,
+    )
     runaway_task = api.create_issue(c, "Survey every paper ever written", status="in_progress", assigneeAgentId=agents["runaway"])["id"]
     # 4. a budget hard stop
     agents["capped"] = api.create_process_agent(c, "Capped Carla", "pm", budget_cents=100000, env={"FAKE_COST_CENTS": "20"}, root=root)
@@ -63,15 +72,29 @@ def faults(paperclip_api, paperclip_root, paperclip_server, tmp_path_factory):
     gone = api.create_issue(c, "Abandoned design", status="cancelled")["id"]
     api.create_issue(c, "Build on the design", status="blocked", blockedByIssueIds=[gone])
     # the control: healthy, finishes its work
-    agents["control"] = api.create_process_agent(c, "Calm Carl", "engineer", env={"FAKE_SET_STATUS": "done", "FAKE_COST_CENTS": "1"}, root=root)
+    agents["control"] = api.create_process_agent(
+        c, "Calm Carl", "engineer", env={"FAKE_SET_STATUS": "done", "FAKE_COST_CENTS": "1"}, root=root
+    )
     api.create_issue(c, "Routine work", status="todo", assigneeAgentId=agents["control"])
 
     # Stella finishes her three quick tasks before her next one hangs (the history the stuck alert
     # compares with); no waiting for a good run of Hugo's: a hang on the very first run must page too
-    wait_for(lambda: sum(1 for i in api.issues(c) if i.get("assigneeAgentId") == agents["stuck"] and i.get("status") == "done") == 3
-             and not [r for r in api.live_runs(c) if r.get("agentId") == agents["stuck"]], timeout=120, what="Stella's quick tasks done")
-    wait_for(lambda: [r for r in api.live_runs(c) if r.get("agentId") == agents["hung"]] or [r for r in api.runs(c) if r.get("agentId") == agents["hung"]],
-             timeout=90, what="Hugo's first wake")
+    wait_for(
+        lambda: (
+            sum(1 for i in api.issues(c) if i.get("assigneeAgentId") == agents["stuck"] and i.get("status") == "done") == 3
+            and not [r for r in api.live_runs(c) if r.get("agentId") == agents["stuck"]]
+        ),
+        timeout=120,
+        what="Stella's quick tasks done",
+    )
+    wait_for(
+        lambda: (
+            [r for r in api.live_runs(c) if r.get("agentId") == agents["hung"]]
+            or [r for r in api.runs(c) if r.get("agentId") == agents["hung"]]
+        ),
+        timeout=90,
+        what="Hugo's first wake",
+    )
     # its next task stays in progress: the run on it never ends
     api.patch(f"/api/agents/{agents['stuck']}", {"adapterConfig": process_config(root, {"FAKE_SLEEP_SEC": "3000"}, timeout=3600)})
     api.create_issue(c, "The hard one", status="in_progress", assigneeAgentId=agents["stuck"])
@@ -81,10 +104,16 @@ def faults(paperclip_api, paperclip_root, paperclip_server, tmp_path_factory):
 
     work = tmp_path_factory.mktemp("e2e")
     # remediation for real (not dry run) on the runaway and on the healthy control: only one may be paused
-    hook = IncidentReceiver(work / "incidents", remediation={
-        "enabled": True, "dry_run": False, "agents": ["Runaway Rita", "Calm Carl"], "paperclip_url": paperclip_server.url,
-        "max_actions_per_hour": 5,
-    })
+    hook = IncidentReceiver(
+        work / "incidents",
+        remediation={
+            "enabled": True,
+            "dry_run": False,
+            "agents": ["Runaway Rita", "Calm Carl"],
+            "paperclip_url": paperclip_server.url,
+            "max_actions_per_hour": 5,
+        },
+    )
     am = Alertmanager(work, hook.url, secret_file=hook.secret_file)
     config = {
         "poll_interval": "1s",
@@ -115,7 +144,11 @@ def test_each_fault_pages_with_the_right_labels(faults):
         got = {}
         for receiver, alert in hook.alerts("firing"):
             got.setdefault(alert["labels"]["alertname"], []).append((receiver, alert))
-        missing = [name for name, (agent, _) in EXPECTED.items() if not any(agent in (None, a["labels"].get("agent")) for _, a in got.get(name, []))]
+        missing = [
+            name
+            for name, (agent, _) in EXPECTED.items()
+            if not any(agent in (None, a["labels"].get("agent")) for _, a in got.get(name, []))
+        ]
         return got if not missing else ("missing", missing, sorted(got))
 
     try:
@@ -135,8 +168,11 @@ def test_each_fault_pages_with_the_right_labels(faults):
 HUNG_SERIES = tuple(
     f'{name}{{agent="Hung Hugo"}}'
     for name in (
-        "agentwatch_agent_last_run_finished_timestamp_seconds", "agentwatch_agent_last_heartbeat_timestamp_seconds",
-        "agentwatch_agent_heartbeat_interval_seconds", "agentwatch_agent_heartbeat_enabled", "agentwatch_agent_status",
+        "agentwatch_agent_last_run_finished_timestamp_seconds",
+        "agentwatch_agent_last_heartbeat_timestamp_seconds",
+        "agentwatch_agent_heartbeat_interval_seconds",
+        "agentwatch_agent_heartbeat_enabled",
+        "agentwatch_agent_status",
     )
 )
 
@@ -148,9 +184,14 @@ def evidence(faults) -> str:
     lines = [f"now={time.time():.0f}"]
     try:
         runs = [r for r in api.runs(faults["company"]) if r.get("agentId") == hugo]
-        lines += [f"run {r.get('status')} {r.get('invocationSource')} {r.get('errorCode')} started={r.get('startedAt')} finished={r.get('finishedAt')}" for r in runs[:8]]
+        lines += [
+            f"run {r.get('status')} {r.get('invocationSource')} {r.get('errorCode')} started={r.get('startedAt')} finished={r.get('finishedAt')}"
+            for r in runs[:8]
+        ]
         agent = api.get(f"/api/agents/{hugo}")
-        lines.append(f"agent status={agent.get('status')} lastHeartbeatAt={agent.get('lastHeartbeatAt')} runtimeConfig={agent.get('runtimeConfig')}")
+        lines.append(
+            f"agent status={agent.get('status')} lastHeartbeatAt={agent.get('lastHeartbeatAt')} runtimeConfig={agent.get('runtimeConfig')}"
+        )
     except Exception as exc:  # evidence only: never hide the original failure
         lines.append(f"platform: {exc!r}")
     for expr in HUNG_SERIES:
@@ -179,7 +220,9 @@ def test_the_runaway_is_paused_on_its_page_and_the_healthy_agent_is_never_touche
     hook, api, agents = faults["hook"], faults["api"], faults["agents"]
 
     def paused():
-        actions = [r for r in hook.store.records() if r["event"] == "remediation" and r["action"] == "pause_agent" and r["result"] == "done"]
+        actions = [
+            r for r in hook.store.records() if r["event"] == "remediation" and r["action"] == "pause_agent" and r["result"] == "done"
+        ]
         return actions if actions and api.get(f"/api/agents/{agents['runaway']}")["status"] == "paused" else ("waiting", actions)
 
     actions = wait_for(paused, timeout=300, interval=2, what="Runaway Rita paused by the remediator")
@@ -188,7 +231,11 @@ def test_the_runaway_is_paused_on_its_page_and_the_healthy_agent_is_never_touche
     page = next(r for r in hook.store.records() if r["event"] == "firing" and r["alertname"] == "AgentBudgetBurnSpike")
     # the same notification cycle: the action follows the page it answers, with no repeat in between
     assert page["incident"] == actions[0]["incident"] and page["received_at"] <= actions[0]["received_at"]
-    assert not [r for r in hook.store.records() if r["incident"] == page["incident"] and r["event"] == "firing" and r["receiver"] == page["receiver"]][1:]
+    assert not [
+        r
+        for r in hook.store.records()
+        if r["incident"] == page["incident"] and r["event"] == "firing" and r["receiver"] == page["receiver"]
+    ][1:]
     stub = hook.store.stub_path(page["incident"]).read_text()
     assert "remediation `pause_agent`: done" in stub
     task = api.get(f"/api/issues/{faults['runaway_task']}")

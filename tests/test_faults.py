@@ -18,7 +18,7 @@ from agentwatch import memory
 from agentwatch.cli import build_registry
 from agentwatch.config import Settings, SourceConfig
 from agentwatch.poller import Poller
-from agentwatch.source.paperclip import PaperclipSource
+from agentwatch.source.paperclip.client import PaperclipSource
 from harness.exporter import parse_exposition
 from harness.paperclip import free_port
 
@@ -153,7 +153,12 @@ def test_schema_drift_unknown_enums_and_wrong_types(server):
 
 def test_rows_without_ids_are_dropped_and_counted(server):
     clock = Clock()
-    server.overrides["/api/companies/07473e15-1df6-4a00-8bf2-802cea090451/approvals"] = [{"type": "hire_agent"}, 7, None, {"id": "x", "type": "hire_agent", "status": "pending"}]
+    server.overrides["/api/companies/07473e15-1df6-4a00-8bf2-802cea090451/approvals"] = [
+        {"type": "hire_agent"},
+        7,
+        None,
+        {"id": "x", "type": "hire_agent", "status": "pending"},
+    ]
     poller, registry = make_exporter(server.url, clock)
     assert poller.poll_once()
     s = scrape(registry)

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from prometheus_client import generate_latest
 
+from harness.tools import tool
 from replay import ReplayServer
 from test_faults import Clock, make_exporter
-from harness.tools import tool
 
 GOLDEN = Path(__file__).parent / "golden" / "paperclip.prom"
 VOLATILE = (

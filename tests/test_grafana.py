@@ -30,6 +30,7 @@ from harness.dashboards import annotation_queries, dashboards, panel_queries, su
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "grafana"))
 import build_dashboards  # noqa: E402
+
 from harness.tools import tool
 
 DS_UID = "agentwatch-prometheus"
@@ -82,8 +83,28 @@ THRESHOLD_PANELS = {
 UNITS = {"s", "currencyUSD", "percentunit", "short", "x", "none", "bool_yes_no"}
 BUILTIN_METRICS = {"ALERTS", "up", "scrape_duration_seconds", "scrape_samples_scraped"}
 PROMQL_WORDS = {  # functions, aggregations and keywords the dashboards use
-    "sum", "min", "max", "avg", "count", "rate", "increase", "changes", "time", "vector", "histogram_quantile",
-    "by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless", "bool", "offset",
+    "sum",
+    "min",
+    "max",
+    "avg",
+    "count",
+    "rate",
+    "increase",
+    "changes",
+    "time",
+    "vector",
+    "histogram_quantile",
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "and",
+    "or",
+    "unless",
+    "bool",
+    "offset",
 }
 
 
@@ -98,8 +119,11 @@ def tsc() -> Path:
     marker = SCHEMA_DIR / "installed.txt"
     if not binary.exists() or not marker.exists() or marker.read_text() != " ".join(PACKAGES):
         SCHEMA_DIR.mkdir(parents=True, exist_ok=True)
-        result = subprocess.run([tool("npm"), "install", "--prefix", str(SCHEMA_DIR), "--no-audit", "--no-fund",
-                                 "--loglevel=error", "--save-exact", *PACKAGES], capture_output=True, text=True)
+        result = subprocess.run(
+            [tool("npm"), "install", "--prefix", str(SCHEMA_DIR), "--no-audit", "--no-fund", "--loglevel=error", "--save-exact", *PACKAGES],
+            capture_output=True,
+            text=True,
+        )
         assert result.returncode == 0, f"npm install {' '.join(PACKAGES)} failed:\n{result.stdout}{result.stderr}"
         marker.write_text(" ".join(PACKAGES))
     return binary
@@ -110,8 +134,24 @@ def typecheck(tsc: Path, source: str) -> subprocess.CompletedProcess:
     check.write_text(source)
     try:
         return subprocess.run(
-            [str(tsc), "--strict", "--noEmit", "--skipLibCheck", "--moduleResolution", "bundler", "--module", "esnext",
-             "--target", "es2022", str(check)], cwd=SCHEMA_DIR, capture_output=True, text=True, timeout=120)
+            [
+                str(tsc),
+                "--strict",
+                "--noEmit",
+                "--skipLibCheck",
+                "--moduleResolution",
+                "bundler",
+                "--module",
+                "esnext",
+                "--target",
+                "es2022",
+                str(check),
+            ],
+            cwd=SCHEMA_DIR,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     finally:
         check.unlink()
 
@@ -152,6 +192,7 @@ def test_the_dashboards_type_check_against_grafana_schema(tsc):
 def _first(kind: str):
     def pick(board: dict) -> dict:
         return next(p for p in board["panels"] if p["type"] == kind)
+
     return pick
 
 
@@ -164,9 +205,16 @@ BREAKAGES = {  # a broken copy of the Agent dashboard -> the key tsc must point 
     "threshold mode": (lambda b: _first("stat")(b)["fieldConfig"]["defaults"]["thresholds"].update(mode="relative"), "mode", '"relative"'),
     "variable type": (lambda b: b["templating"]["list"][0].update(type="dropdown"), "type", '"dropdown"'),
     "timeseries legend key": (lambda b: _first("timeseries")(b)["options"]["legend"].update(bogus=True), "bogus", "does not exist"),
-    "timeseries legend mode": (lambda b: _first("timeseries")(b)["options"]["legend"].update(displayMode="fancy"), "displayMode", '"fancy"'),
-    "timeseries line width": (lambda b: _first("timeseries")(b)["fieldConfig"]["defaults"]["custom"].update(lineWidth="thick"), "lineWidth",
-                              "Type 'string' is not assignable"),
+    "timeseries legend mode": (
+        lambda b: _first("timeseries")(b)["options"]["legend"].update(displayMode="fancy"),
+        "displayMode",
+        '"fancy"',
+    ),
+    "timeseries line width": (
+        lambda b: _first("timeseries")(b)["fieldConfig"]["defaults"]["custom"].update(lineWidth="thick"),
+        "lineWidth",
+        "Type 'string' is not assignable",
+    ),
     "stat colour mode": (lambda b: _first("stat")(b)["options"].update(colorMode="rainbow"), "colorMode", '"rainbow"'),
     "bargauge option": (lambda b: _first("bargauge")(b)["options"].update(displayModee="lcd"), "displayModee", "does not exist"),
 }
@@ -183,7 +231,7 @@ def test_the_type_check_catches_broken_dashboards(tsc, name):
     errors = re.findall(r"\.ts\((\d+),(\d+)\): error TS\d+: (.*)", result.stdout)
     assert len(errors) == 1, result.stdout
     line, column, text = errors[0]
-    assert source.splitlines()[int(line) - 1][int(column) - 1:].startswith(f'"{key}"'), f"error not at {key}: {result.stdout}"
+    assert source.splitlines()[int(line) - 1][int(column) - 1 :].startswith(f'"{key}"'), f"error not at {key}: {result.stdout}"
     assert message in text, result.stdout
 
 
@@ -214,7 +262,9 @@ def test_the_syntax_check_bites(tmp_path):
 def exposed() -> dict[str, set[str]]:
     """Metric name -> its labels: docs/metrics.md, histogram series, recording rules, Prometheus' own."""
     metrics: dict[str, set[str]] = {}
-    for name, kind, labels in re.findall(r"^\| `(agentwatch_\w+)` \| (\w+) \| ([^|]*) \|", (ROOT / "docs" / "metrics.md").read_text(), re.M):
+    for name, kind, labels in re.findall(
+        r"^\| `(agentwatch_\w+)` \| (\w+) \| ([^|]*) \|", (ROOT / "docs" / "metrics.md").read_text(), re.M
+    ):
         labels = {label.strip() for label in labels.split(",") if label.strip()}
         metrics[name] = labels
         if kind == "histogram":
@@ -226,8 +276,14 @@ def exposed() -> dict[str, set[str]]:
             metrics[rule["record"]] = {label.strip() for label in grouping.group(1).split(",")}
         else:  # avg_over_time(other_rule[7d]) keeps the other rule's labels
             metrics[rule["record"]] = metrics[re.search(r"\(([\w:]+)\[", rule["expr"]).group(1)]
-    metrics.update({"up": {"job", "instance"}, "scrape_duration_seconds": {"job", "instance"},
-                    "scrape_samples_scraped": {"job", "instance"}, "ALERTS": set()})
+    metrics.update(
+        {
+            "up": {"job", "instance"},
+            "scrape_duration_seconds": {"job", "instance"},
+            "scrape_samples_scraped": {"job", "instance"},
+            "ALERTS": set(),
+        }
+    )
     return metrics
 
 
@@ -235,8 +291,12 @@ def metrics_and_labels(expr: str) -> tuple[set[str], set[str], set[str]]:
     """(metric names, labels in selectors, labels in by/on/ignoring clauses) of a PromQL expression."""
     bare = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)
     selector_labels = {label for body in re.findall(r"\{([^}]*)\}", bare) for label in re.findall(r"(\w+)\s*[!=]~?", body)}
-    clause_labels = {label.strip() for body in re.findall(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)", bare)
-                     for label in body.split(",") if label.strip()}
+    clause_labels = {
+        label.strip()
+        for body in re.findall(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)", bare)
+        for label in body.split(",")
+        if label.strip()
+    }
     words = re.sub(r"\{[^}]*\}|\[[^\]]*\]|\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", bare)
     names = {w for w in re.findall(r"(?<![\w.])[a-zA-Z_:][\w:]*", words) if w not in PROMQL_WORDS}
     return names, selector_labels, clause_labels
@@ -244,9 +304,15 @@ def metrics_and_labels(expr: str) -> tuple[set[str], set[str], set[str]]:
 
 def test_queries_name_only_exposed_metrics_and_labels():
     known = exposed()
-    assert {"agentwatch_up", "agentwatch_agent_task_duration_seconds_bucket", "agent:agentwatch_task_duration_seconds:baseline"} <= set(known)
-    legends = {(uid, p["title"], substitute(t["expr"])): set(re.findall(r"\{\{\s*(\w+)\s*\}\}", t.get("legendFormat", "")))
-               for uid, board in dashboards().items() for p in board["panels"] for t in p["targets"]}
+    assert {"agentwatch_up", "agentwatch_agent_task_duration_seconds_bucket", "agent:agentwatch_task_duration_seconds:baseline"} <= set(
+        known
+    )
+    legends = {
+        (uid, p["title"], substitute(t["expr"])): set(re.findall(r"\{\{\s*(\w+)\s*\}\}", t.get("legendFormat", "")))
+        for uid, board in dashboards().items()
+        for p in board["panels"]
+        for t in p["targets"]
+    }
     for uid, title, expr in all_queries():
         names, selector_labels, clause_labels = metrics_and_labels(expr)
         assert names, f"{uid} / {title}: no metric in {expr}"
@@ -261,15 +327,18 @@ def test_queries_name_only_exposed_metrics_and_labels():
 
 def test_the_metric_check_bites():
     names, selector_labels, clause_labels = metrics_and_labels(
-        'sum by (agnet) (rate(agentwatch_agent_runs_totl{source=~"$source",stauts="x"}[5m])) / on(source) agentwatch_up')
+        'sum by (agnet) (rate(agentwatch_agent_runs_totl{source=~"$source",stauts="x"}[5m])) / on(source) agentwatch_up'
+    )
     assert names == {"agentwatch_agent_runs_totl", "agentwatch_up"}
     assert selector_labels == {"source", "stauts"} and clause_labels == {"agnet", "source"}
     assert "agentwatch_agent_runs_totl" not in exposed()
 
 
 def test_substitution():
-    assert substitute('rate(x{a=~"$agent",m=~"${model:regex}",s=~"${source}"}[$__rate_interval])', "1m") == \
-        'rate(x{a=~".*",m=~".*",s=~".*"}[1m])'
+    assert (
+        substitute('rate(x{a=~"$agent",m=~"${model:regex}",s=~"${source}"}[$__rate_interval])', "1m")
+        == 'rate(x{a=~".*",m=~".*",s=~".*"}[1m])'
+    )
     assert substitute("increase(x[$__interval]) + increase(x[${__range}])") == "increase(x[5m]) + increase(x[5m])"
 
 
@@ -338,8 +407,14 @@ def test_the_committed_dashboards_are_the_generator_output():
 
 def test_dashboard_conventions():
     boards = dashboards()
-    assert set(boards) == {"agentwatch-fleet", "agentwatch-agent", "agentwatch-tasks", "agentwatch-cost",
-                           "agentwatch-quality", "agentwatch-self"}
+    assert set(boards) == {
+        "agentwatch-fleet",
+        "agentwatch-agent",
+        "agentwatch-tasks",
+        "agentwatch-cost",
+        "agentwatch-quality",
+        "agentwatch-self",
+    }
     for uid, board in boards.items():
         assert board["refresh"] == "30s" and board["time"]["from"] == "now-6h", uid
         assert 39 <= board["schemaVersion"] <= 41, uid
@@ -373,7 +448,13 @@ def test_provisioning():
     assert ds["apiVersion"] == 1
     (source,) = ds["datasources"]
     assert {k: source[k] for k in ("name", "type", "uid", "access", "url", "isDefault")} == {
-        "name": "Prometheus", "type": "prometheus", "uid": DS_UID, "access": "proxy", "url": "http://prometheus:9090", "isDefault": True}
+        "name": "Prometheus",
+        "type": "prometheus",
+        "uid": DS_UID,
+        "access": "proxy",
+        "url": "http://prometheus:9090",
+        "isDefault": True,
+    }
     providers = yaml.safe_load((prov / "dashboards" / "agentwatch.yml").read_text())
     assert providers["apiVersion"] == 1
     (provider,) = providers["providers"]

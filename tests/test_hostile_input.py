@@ -16,16 +16,16 @@ from hypothesis import strategies as st
 from prometheus_client import generate_latest
 from prometheus_client.core import Metric
 from prometheus_client.parser import text_string_to_metric_families
-
-from agentwatch.config import Settings
-from agentwatch.analysis.histogram import Histogram
-from agentwatch.exposition.families import Families, format_value, join_rendered
 from prometheus_client.utils import floatToGoString
+
+from agentwatch.analysis.histogram import Histogram
+from agentwatch.analysis.ledger import RunLedger
+from agentwatch.config import Settings
+from agentwatch.exposition.families import Families, format_value, join_rendered
 from agentwatch.exposition.fleet import FleetBuilder
-from agentwatch.ledger import RunLedger
 from agentwatch.model import CompanySnapshot, Snapshot
-from agentwatch.source import parse
-from agentwatch.source.kept_rows import KeptOverview, KeptRows, ParsedRows, rows_of
+from agentwatch.source.paperclip import parse
+from agentwatch.source.paperclip.kept_rows import KeptOverview, KeptRows, ParsedRows, rows_of
 from harness.exporter import parse_exposition
 from replay import COMPANY_ID, load
 from test_faults import Clock, make_exporter
@@ -41,11 +41,15 @@ PARSERS = {
     "api_companies_{companyId}_costs_window-spend.json": parse.window_spend,
     "api_companies_{companyId}_approvals.json": parse.approval,
 }
-NASTY = ['"', "\\", "\n", 'a"b\\c\nd', "", " ", "💥", "名前", "\u2028", "\x00", "{}", "le=\"1\"", "# HELP x", "a" * 300]
+NASTY = ['"', "\\", "\n", 'a"b\\c\nd', "", " ", "💥", "名前", "\u2028", "\x00", "{}", 'le="1"', "# HELP x", "a" * 300]
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-2**63, 2**64) | st.floats(allow_nan=True, allow_infinity=True)
-    | st.text(max_size=20) | st.sampled_from(NASTY),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=20)
+    | st.sampled_from(NASTY),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
     max_leaves=12,
 )
@@ -136,7 +140,11 @@ def pages(recorded: list[dict], keys: list[str]):
     return st.lists(
         json_values
         | st.dictionaries(st.sampled_from(keys), json_values, max_size=8)
-        | st.builds(lambda base, changes: {**base, **changes}, st.sampled_from(recorded), st.dictionaries(st.sampled_from(keys), json_values, max_size=3)),
+        | st.builds(
+            lambda base, changes: {**base, **changes},
+            st.sampled_from(recorded),
+            st.dictionaries(st.sampled_from(keys), json_values, max_size=3),
+        ),
         max_size=5,
     )
 
@@ -220,7 +228,10 @@ def test_kept_rows_agree_with_json_loads_on_any_pages_read_one_after_the_other(p
 def test_a_304_is_the_rows_of_the_last_answer_and_an_answer_of_no_rows_keeps_no_etag():
     raw = json.dumps(load("api_companies_{companyId}_approvals.json")).encode()
     overview = json.dumps(load(OVERVIEW)).encode()
-    for kept, body, odd in ((KeptRows(parse.approval_row, parse.approval), raw, b'{"error": "not a list"}'), (KeptOverview(), overview, b"[1]")):
+    for kept, body, odd in (
+        (KeptRows(parse.approval_row, parse.approval), raw, b'{"error": "not a list"}'),
+        (KeptOverview(), overview, b"[1]"),
+    ):
         first = kept.answer(200, kept.decode(body), 'W/"v1"')
         assert kept.etag == 'W/"v1"' and kept.answer(304, None, 'W/"v1"') is first
         assert kept.answer(200, kept.decode(odd), 'W/"v2"') is not first
@@ -240,8 +251,16 @@ def overview_parsed(doc) -> dict:
 def test_the_recorded_budgets_overview_parses_as_row_by_row_and_keeps_its_rows():
     recorded = load(OVERVIEW)
     recorded["activeIncidents"] = recorded.get("activeIncidents") or [
-        {"id": "inc-1", "companyId": "c", "policyId": p["policyId"], "scopeType": "agent", "scopeId": "a",
-         "thresholdType": "soft", "status": "open", "createdAt": "2026-11-24T05:10:46.834Z"}
+        {
+            "id": "inc-1",
+            "companyId": "c",
+            "policyId": p["policyId"],
+            "scopeType": "agent",
+            "scopeId": "a",
+            "thresholdType": "soft",
+            "status": "open",
+            "createdAt": "2026-11-24T05:10:46.834Z",
+        }
         for p in recorded["policies"][:1]
     ]
     raw = json.dumps(recorded).encode()
@@ -264,10 +283,19 @@ def test_the_kept_budgets_overview_agrees_with_json_loads_on_any_document():
     rows = lambda keys: json_values | st.dictionaries(st.sampled_from(keys), json_values, max_size=8)  # noqa: E731
     policies = st.lists(
         rows(policy_keys)
-        | st.builds(lambda base, changes: {**base, **changes}, st.sampled_from(recorded), st.dictionaries(st.sampled_from(policy_keys), json_values, max_size=3)),
+        | st.builds(
+            lambda base, changes: {**base, **changes},
+            st.sampled_from(recorded),
+            st.dictionaries(st.sampled_from(policy_keys), json_values, max_size=3),
+        ),
         max_size=4,
     )
-    documents = st.fixed_dictionaries({}, optional={"policies": policies | json_values, "activeIncidents": st.lists(rows(incident_keys), max_size=4) | json_values}) | json_values
+    documents = (
+        st.fixed_dictionaries(
+            {}, optional={"policies": policies | json_values, "activeIncidents": st.lists(rows(incident_keys), max_size=4) | json_values}
+        )
+        | json_values
+    )
 
     @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(st.lists(documents, min_size=1, max_size=2))
@@ -296,8 +324,7 @@ def _fuzzed_snapshot(agent_names, roles, statuses, models, issue_titles):
     cs = CompanySnapshot(company=company)
     agents = load("api_companies_{companyId}_agents.json")
     for i, row in enumerate(agents):
-        row = dict(row, name=agent_names[i % len(agent_names)] + str(i), role=roles[i % len(roles)],
-                   status=statuses[i % len(statuses)])
+        row = dict(row, name=agent_names[i % len(agent_names)] + str(i), role=roles[i % len(roles)], status=statuses[i % len(statuses)])
         row["adapterConfig"] = dict(row.get("adapterConfig") or {}, model=models[i % len(models)])
         agent = parse.agent(row)
         if agent is not None:
@@ -314,9 +341,13 @@ labels_text = st.one_of(st.sampled_from(NASTY), st.text(min_size=0, max_size=12)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(labels_text, min_size=1, max_size=4), st.lists(labels_text, min_size=1, max_size=3),
-       st.lists(st.sampled_from(["idle", "running", "paused", "error", "terminated", "weird\n", ""]), min_size=1, max_size=3),
-       st.lists(labels_text, min_size=1, max_size=2), st.lists(labels_text, min_size=1, max_size=3))
+@given(
+    st.lists(labels_text, min_size=1, max_size=4),
+    st.lists(labels_text, min_size=1, max_size=3),
+    st.lists(st.sampled_from(["idle", "running", "paused", "error", "terminated", "weird\n", ""]), min_size=1, max_size=3),
+    st.lists(labels_text, min_size=1, max_size=2),
+    st.lists(labels_text, min_size=1, max_size=3),
+)
 def test_the_analysis_and_exposition_take_hostile_values(names, roles, statuses, models, titles):
     """Hostile names, roles, statuses and models through the analysis and the families: no
     exception, and the text format parses back with the same label values."""
@@ -335,13 +366,20 @@ label_values = st.text(max_size=12) | st.sampled_from(NASTY)
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["gauge", "counter", "info", "histogram"]), st.sampled_from(["a", "b_c"]),
-                          st.dictionaries(st.sampled_from(["agent", "role", "x_y"]), label_values, max_size=3),
-                          st.floats(allow_nan=True, allow_infinity=True) | st.integers(-2**63, 2**63)
-                          | st.integers(-1_000_001, 1_000_001),
-                          st.booleans(),
-                          st.none() | st.tuples(st.sampled_from(["a", "agent", "le_x", "role", "status", "zz"]), label_values)),
-                max_size=8), st.sampled_from(NASTY))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["gauge", "counter", "info", "histogram"]),
+            st.sampled_from(["a", "b_c"]),
+            st.dictionaries(st.sampled_from(["agent", "role", "x_y"]), label_values, max_size=3),
+            st.floats(allow_nan=True, allow_infinity=True) | st.integers(-(2**63), 2**63) | st.integers(-1_000_001, 1_000_001),
+            st.booleans(),
+            st.none() | st.tuples(st.sampled_from(["a", "agent", "le_x", "role", "status", "zz"]), label_values),
+        ),
+        max_size=8,
+    ),
+    st.sampled_from(NASTY),
+)
 def test_families_write_what_client_python_writes(samples, doc):
     """``Families`` formats its lines itself, from plain labels or labels written once
     (``LabelSet``), with or without one further label; ``generate_latest`` over the same
@@ -366,8 +404,9 @@ def test_families_write_what_client_python_writes(samples, doc):
             metric.add_sample(name + "_count", labels, 2)
             metric.add_sample(name + "_sum", labels, abs(value))
         else:
-            metric.add_sample({"counter": name + "_total", "info": name + "_info"}.get(kind, name), labels,
-                              1.0 if kind == "info" else value)
+            metric.add_sample(
+                {"counter": name + "_total", "info": name + "_info"}.get(kind, name), labels, 1.0 if kind == "info" else value
+            )
 
     class Registry:
         def collect(self):
@@ -377,7 +416,7 @@ def test_families_write_what_client_python_writes(samples, doc):
 
 
 @settings(max_examples=2000, deadline=None)
-@given(st.floats() | st.floats(1e5, 1e17) | st.integers(-2**64, 2**64) | st.sampled_from([1e6, 999_999.9999999999, 1e16, 1.5e15, -1e6]))
+@given(st.floats() | st.floats(1e5, 1e17) | st.integers(-(2**64), 2**64) | st.sampled_from([1e6, 999_999.9999999999, 1e16, 1.5e15, -1e6]))
 def test_values_are_written_as_client_python_writes_them(value):
     """``format_value``'s fast paths (below 1e6, and the positive floats from 1e6 to 1e16 that
     take an exponent) write what ``floatToGoString`` writes."""
@@ -386,15 +425,22 @@ def test_values_are_written_as_client_python_writes_them(value):
 
 def test_labels_written_once_cannot_change_under_their_lines():
     written = Families().labels({"agent": "a", "role": "r"})
-    for change in (lambda l: l.__setitem__("agent", "b"), lambda l: l.update(role="x"), lambda l: l.pop("agent"),
-                   lambda l: l.clear(), lambda l: l.setdefault("zone", "z")):
+    for change in (
+        lambda l: l.__setitem__("agent", "b"),
+        lambda l: l.update(role="x"),
+        lambda l: l.pop("agent"),
+        lambda l: l.clear(),
+        lambda l: l.setdefault("zone", "z"),
+    ):
         with pytest.raises(TypeError):
             change(written)
     assert {**written, "status": "ok"} == {"agent": "a", "role": "r", "status": "ok"}
 
 
-@given(st.lists(st.floats(allow_nan=True, allow_infinity=True) | st.integers(-10, 10**7), max_size=30),
-       st.lists(st.floats(0, 10**6) | st.integers(0, 10**6), max_size=6).map(lambda b: sorted(set(b))))
+@given(
+    st.lists(st.floats(allow_nan=True, allow_infinity=True) | st.integers(-10, 10**7), max_size=30),
+    st.lists(st.floats(0, 10**6) | st.integers(0, 10**6), max_size=6).map(lambda b: sorted(set(b))),
+)
 def test_histogram_buckets_count_every_value_at_or_below_their_bound(values, buckets):
     """``Histogram.of`` and ``observe`` (bisect) against the definition: bucket i counts the values
     <= bound i; values observed with ``times=-1`` leave the counts as they were."""
@@ -483,7 +529,7 @@ def test_the_cardinality_guard_caps_agents_and_removes_the_gone(server):
     ],
 )
 def test_an_agents_run_timeout_is_read_from_any_adapter_config(adapter_config, expected):
-    from agentwatch.source import parse
+    from agentwatch.source.paperclip import parse
 
     row = {"id": "a1", "companyId": "c", "name": "A", "adapterType": "process", "adapterConfig": adapter_config}
     assert parse.agent(row).run_timeout_seconds == expected

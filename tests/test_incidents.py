@@ -20,11 +20,17 @@ from harness.paperclip import wait_for
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
 
 
-def alert(name="AgentReasoningLoop", status="firing", agent="Loopy Lou", starts=NOW - timedelta(minutes=20), ends=None, fp="a1b2c3d4e5f60718"):
+def alert(
+    name="AgentReasoningLoop", status="firing", agent="Loopy Lou", starts=NOW - timedelta(minutes=20), ends=None, fp="a1b2c3d4e5f60718"
+):
     return {
         "status": status,
         "labels": {"alertname": name, "severity": "critical", "failure_class": "loop", "source": "pc", "company": "Acme", "agent": agent},
-        "annotations": {"summary": f"{agent} looks stuck", "description": "2 looping tasks", "runbook_url": f"https://runbooks.example/{name}.md"},
+        "annotations": {
+            "summary": f"{agent} looks stuck",
+            "description": "2 looping tasks",
+            "runbook_url": f"https://runbooks.example/{name}.md",
+        },
         "startsAt": starts.strftime("%Y-%m-%dT%H:%M:%S.123456789Z"),
         "endsAt": (ends or (NOW + timedelta(minutes=5))).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "generatorURL": "http://prometheus/graph",
@@ -58,7 +64,11 @@ def test_firing_then_resolved_is_one_incident_with_start_end_and_duration(receiv
     assert post(receiver, payload(resolved)).status_code == 200
     firing, done = lines(receiver)
     assert firing["event"] == "firing" and done["event"] == "resolved" and firing["incident"] == done["incident"]
-    assert done["start"] == "2026-11-20T11:40:00Z" and done["end"] == "2026-11-20T12:00:00Z" and done["duration_seconds"] == pytest.approx(1200, abs=1)
+    assert (
+        done["start"] == "2026-11-20T11:40:00Z"
+        and done["end"] == "2026-11-20T12:00:00Z"
+        and done["duration_seconds"] == pytest.approx(1200, abs=1)
+    )
     assert done["runbook_url"] == "https://runbooks.example/AgentReasoningLoop.md"
     assert done["labels"]["agent"] == "Loopy Lou" and done["values"]["description"] == "2 looping tasks"
     stubs = list(receiver.store.stubs.glob("*.md"))
@@ -89,8 +99,12 @@ def test_the_shared_secret_is_required(receiver):
 
 def test_bad_payloads_are_refused_and_nothing_is_written(receiver):
     assert post(receiver, {"no": "alerts"}).status_code == 400
-    r = requests.post(receiver.url + "/alerts/oncall", data=b"{not json",
-                      headers={"Authorization": f"Bearer {receiver.secret_file.read_text()}"}, timeout=5)
+    r = requests.post(
+        receiver.url + "/alerts/oncall",
+        data=b"{not json",
+        headers={"Authorization": f"Bearer {receiver.secret_file.read_text()}"},
+        timeout=5,
+    )
     assert r.status_code == 400 and not receiver.store.path.exists()
 
 
@@ -126,12 +140,24 @@ def test_real_alertmanager_delivers_with_the_secret_and_the_log_dedups_its_repea
         wait_for(lambda: {r for r, _ in receiver.alerts("firing")} == {"cost", "oncall"} or ("waiting",), timeout=30)
         am.post([{k: body[k] for k in ("labels", "annotations", "startsAt", "endsAt", "generatorURL")}])  # the same alert again
         ended = datetime.now(timezone.utc)
-        am.post([{"labels": body["labels"], "annotations": body["annotations"], "startsAt": body["startsAt"],
-                  "endsAt": ended.strftime("%Y-%m-%dT%H:%M:%S.%fZ")}])
+        am.post(
+            [
+                {
+                    "labels": body["labels"],
+                    "annotations": body["annotations"],
+                    "startsAt": body["startsAt"],
+                    "endsAt": ended.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                }
+            ]
+        )
         wait_for(lambda: len(receiver.alerts("resolved")) == 2 or ("waiting",), timeout=30)
         records = lines(receiver)
         assert sorted((r["event"], r["receiver"]) for r in records) == [
-            ("firing", "cost"), ("firing", "oncall"), ("resolved", "cost"), ("resolved", "oncall")]
+            ("firing", "cost"),
+            ("firing", "oncall"),
+            ("resolved", "cost"),
+            ("resolved", "oncall"),
+        ]
         assert len({r["incident"] for r in records}) == 1
         assert all(r["duration_seconds"] >= 55 for r in records if r["event"] == "resolved")
     finally:
@@ -142,12 +168,15 @@ def test_real_alertmanager_delivers_with_the_secret_and_the_log_dedups_its_repea
 POLICY = {"enabled": True, "dry_run": False, "agents": ["Loopy Lou"], "paperclip_url": "http://127.0.0.1:9", "max_actions_per_hour": 2}
 
 
-@pytest.mark.parametrize(("change", "reason"), [
-    ({"status": "resolved"}, "resolved"),
-    ({"name": "AgentTaskStuck"}, "not in remediation.alerts"),
-    ({"agent": "Calm Carl"}, "not in remediation.agents"),
-    ({"ends": NOW - timedelta(seconds=1)}, "stale"),
-])
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"status": "resolved"}, "resolved"),
+        ({"name": "AgentTaskStuck"}, "not in remediation.alerts"),
+        ({"agent": "Calm Carl"}, "not in remediation.agents"),
+        ({"ends": NOW - timedelta(seconds=1)}, "stale"),
+    ],
+)
 def test_the_policy_refuses(change, reason):
     event = events_from(payload(alert(**change)), "oncall")[0]
     decision = decide(event, RemediationSettings(**POLICY), NOW, already_done=False, actions_last_hour=0)
@@ -162,11 +191,14 @@ def test_the_policy_acts_once_and_within_the_rate_limit():
     assert "rate limit" in decide(event, policy, NOW, already_done=False, actions_last_hour=2).reason
 
 
-@pytest.mark.parametrize(("bad", "message"), [
-    ({"alerts": ["AgentTaskStuck"]}, "cannot be remediated automatically"),
-    ({"agents": []}, "needs remediation.agents"),
-    ({"paperclip_url": None}, "needs remediation.paperclip_url"),
-])
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ({"alerts": ["AgentTaskStuck"]}, "cannot be remediated automatically"),
+        ({"agents": []}, "needs remediation.agents"),
+        ({"paperclip_url": None}, "needs remediation.paperclip_url"),
+    ],
+)
 def test_remediation_config_is_validated(bad, message):
     from agentwatch.config import ConfigError, build
     from agentwatch.incidents.settings import IncidentsSettings
@@ -185,7 +217,7 @@ def test_a_non_loopback_receiver_needs_a_secret(tmp_path, capsys):
 def test_a_platform_that_is_down_is_audited_as_a_failure_and_retried_on_the_repeat(tmp_path):
     store = IncidentLog(tmp_path)
     from agentwatch.source.http import HttpClient
-    from agentwatch.source.remediation_api import RemediationAPI
+    from agentwatch.source.paperclip.remediation_api import RemediationAPI
 
     remediator = Remediator(RemediationSettings(**POLICY), store, RemediationAPI(HttpClient("http://127.0.0.1:9", retries=0, timeout=1)))
     events = events_from(payload(alert()), "oncall")

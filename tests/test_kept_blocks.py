@@ -4,21 +4,20 @@ again would give, whatever changed in between."""
 from __future__ import annotations
 
 import time
-
-import msgspec
 from dataclasses import replace
 
+import msgspec
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from agentwatch.analyses import CompanyAnalyses
+from agentwatch.analysis.company import CompanyAnalyses
+from agentwatch.analysis.ledger import RunLedger
+from agentwatch.analysis.models_in_use import ModelTracker
 from agentwatch.config import Settings
 from agentwatch.exposition.families import Families, KeptBlocks, join_rendered
 from agentwatch.exposition.fleet import FleetBuilder
-from agentwatch.ledger import RunLedger
-from agentwatch.models_in_use import ModelTracker
 from agentwatch.model import Approval, CompanySnapshot, CostRow, Heartbeat, Run, Snapshot
-from agentwatch.source import parse
+from agentwatch.source.paperclip import parse
 from replay import load
 
 
@@ -51,7 +50,7 @@ def test_a_block_is_written_once_while_its_inputs_stay_the_same():
         f.gauge("a", "A.", {"agent": "y"}, 5.0)  # the block's family, written after it
         outputs.append(rendered(f))
     assert calls == [1.0, 2.0]
-    for value, out in zip((1.0, 1.0, 2.0, 2.0), outputs):
+    for value, out in zip((1.0, 1.0, 2.0, 2.0), outputs, strict=False):
         plain = Families()
         plain.gauge("first", "Before the block.", {}, 0.0)
         write_block(plain, plain.labels({"agent": "x"}), value, [])
@@ -143,11 +142,16 @@ def test_a_block_of_blocks_is_added_again_whole_and_writes_again_only_its_inner_
         out = rendered(f)
         assert out == rendered(plain) and "declared" in out
     assert calls == [
-        ("outer", (1.0, 2.0)), 1.0, 2.0,
-        ("outer", (1.0, 3.0)), 3.0,  # the first inner block is kept
-        ("outer", (4.0, 3.0)), 4.0,
+        ("outer", (1.0, 2.0)),
+        1.0,
+        2.0,
+        ("outer", (1.0, 3.0)),
+        3.0,  # the first inner block is kept
+        ("outer", (4.0, 3.0)),
+        4.0,
         ("outer", (4.0,)),
-        ("outer", (4.0, 5.0)), 5.0,
+        ("outer", (4.0, 5.0)),
+        5.0,
     ]
 
 
@@ -189,9 +193,32 @@ def base_snapshot() -> CompanySnapshot:
 EDITS = st.tuples(
     st.integers(0, 50),
     st.sampled_from(
-        ["name", "role", "status", "pause", "heartbeat", "title", "model", "remove", "spend", "cost", "complete", "reopen",
-         "policy", "lock", "handoff", "start", "block", "approval", "run", "failed run", "live run", "end runs", "in flight",
-         "unassigned"]
+        [
+            "name",
+            "role",
+            "status",
+            "pause",
+            "heartbeat",
+            "title",
+            "model",
+            "remove",
+            "spend",
+            "cost",
+            "complete",
+            "reopen",
+            "policy",
+            "lock",
+            "handoff",
+            "start",
+            "block",
+            "approval",
+            "run",
+            "failed run",
+            "live run",
+            "end runs",
+            "in flight",
+            "unassigned",
+        ]
     ),
 )
 
@@ -235,7 +262,9 @@ def edited(cs: CompanySnapshot, edits, fresh: bool) -> CompanySnapshot:
             done = what == "complete"
             started = issue.started_at or issue.created_at or 0.0
             issues[issue.id] = msgspec.structs.replace(
-                issue, status="done" if done else "todo", started_at=started if done else issue.started_at,
+                issue,
+                status="done" if done else "todo",
+                started_at=started if done else issue.started_at,
                 completed_at=started + 60.0 * (1 + pick) if done else None,
             )
         elif what in ("lock", "handoff", "start", "block"):  # one of the agent's tasks moves in the queue or the locks
@@ -262,13 +291,23 @@ def edited(cs: CompanySnapshot, edits, fresh: bool) -> CompanySnapshot:
             issues[issue.id] = msgspec.structs.replace(issue, **change)
         elif what == "approval":  # one of two agents asks for one more approval, of one of two types
             asking = sorted(agents)[pick % 2 % len(agents)]
-            approvals.append(Approval(f"ap-{len(approvals)}", "c", ("hire_agent", "approve_ceo_strategy")[pick // 2 % 2], "pending", asking, 1.0))
+            approvals.append(
+                Approval(f"ap-{len(approvals)}", "c", ("hire_agent", "approve_ceo_strategy")[pick // 2 % 2], "pending", asking, 1.0)
+            )
         elif what in ("run", "failed run", "live run"):  # the agent's newest run: finished, failed, or still going
             started = time.time() - 300.0 * (pick + 1)
             live = what == "live run"
-            run = Run(f"run-{len(runs)}-{len(live_runs)}", cs.company.id, agent.id, "running" if live else "failed" if what == "failed run" else "succeeded",
-                      "timer", "" if what != "failed run" else "adapter_failed", started_at=started, created_at=started,
-                      finished_at=None if live else started + 60.0)
+            run = Run(
+                f"run-{len(runs)}-{len(live_runs)}",
+                cs.company.id,
+                agent.id,
+                "running" if live else "failed" if what == "failed run" else "succeeded",
+                "timer",
+                "" if what != "failed run" else "adapter_failed",
+                started_at=started,
+                created_at=started,
+                finished_at=None if live else started + 60.0,
+            )
             (live_runs if live else runs).append(run)
         elif what == "end runs":  # every live run ends: a lock held by one is stale from now on
             runs.extend(replace(run, status="succeeded", finished_at=time.time()) for run in live_runs)
@@ -293,8 +332,17 @@ def edited(cs: CompanySnapshot, edits, fresh: bool) -> CompanySnapshot:
             agent.spent_monthly_usd += 1.5
         else:
             del agents[agent.id]
-    return replace(cs, agents=agents, costs=costs, issues=issues, policies=policies, approvals=approvals, runs=runs,
-                   live_runs=live_runs, in_flight_spend=in_flight)
+    return replace(
+        cs,
+        agents=agents,
+        costs=costs,
+        issues=issues,
+        policies=policies,
+        approvals=approvals,
+        runs=runs,
+        live_runs=live_runs,
+        in_flight_spend=in_flight,
+    )
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -31,7 +31,9 @@ def exposed() -> dict[str, str]:
         clock = Clock()
         poller, _ = make_exporter(server.url, clock)
         assert poller.poll_once()
-        suite = Suite.model_validate({"canaries": [{"name": "c", "title": "t", "roles": ["ceo"], "scorer": {"type": "exact", "expected": "42"}}]})
+        suite = Suite.model_validate(
+            {"canaries": [{"name": "c", "title": "t", "roles": ["ceo"], "scorer": {"type": "exact", "expected": "42"}}]}
+        )
         runner = CanaryRunner(suite, ScriptedAPI(), "pc", lambda: poller.last_snapshot, clock=clock)
         runner.tick()
         clock.t += 1

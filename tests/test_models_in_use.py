@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from agentwatch.analysis.models_in_use import ModelTracker
 from agentwatch.model import Agent, Company, CompanySnapshot, CostRow, Run
-from agentwatch.models_in_use import ModelTracker
 
 
 def company(cid: str, *agents: Agent, costs=(), runs=()) -> CompanySnapshot:

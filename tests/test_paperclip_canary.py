@@ -32,7 +32,9 @@ def canary_setup(paperclip_api, paperclip_root, paperclip_server, tmp_path_facto
     c = api.create_company("Canary Co")
     good = {"FAKE_ANSWER": "The answer is 42", "FAKE_COST_CENTS": "1", "FAKE_MODEL": "claude-sonnet-4-5"}
     carl = api.create_process_agent(c, "Canary Carl", "qa", env=good, root=paperclip_root)
-    hank = api.create_process_agent(c, "Healthy Hank", "engineer", env={"FAKE_SET_STATUS": "done", "FAKE_ANSWER": "Done."}, root=paperclip_root)
+    hank = api.create_process_agent(
+        c, "Healthy Hank", "engineer", env={"FAKE_SET_STATUS": "done", "FAKE_ANSWER": "Done."}, root=paperclip_root
+    )
     for title in ("Fix the login", "Update the docs"):
         api.create_issue(c, title, status="todo", assigneeAgentId=hank)
     api.invoke_heartbeat(carl)  # Carl's first cost: the model he uses, not a change
@@ -43,7 +45,12 @@ def canary_setup(paperclip_api, paperclip_root, paperclip_server, tmp_path_facto
     config = {
         "poll_interval": "1s",
         "sources": [
-            {"name": "cn", "url": paperclip_server.url, "companies": [c], "canary": {"enabled": True, "suite_file": str(suite), "check_interval": "1s"}}
+            {
+                "name": "cn",
+                "url": paperclip_server.url,
+                "companies": [c],
+                "canary": {"enabled": True, "suite_file": str(suite), "check_interval": "1s"},
+            }
         ],
     }
     with ExporterProcess(config, workdir) as exp:
@@ -118,13 +125,13 @@ def test_a_token_without_write_permission_stops_startup(canary_setup, tmp_path):
     suite.write_text(SUITE)
     config = tmp_path / "agentwatch.yml"
     config.write_text(
-        yaml.safe_dump(
-            {"sources": [{"name": "cn", "url": api.url, "canary": {"enabled": True, "suite_file": str(suite), "token": key}}]}
-        )
+        yaml.safe_dump({"sources": [{"name": "cn", "url": api.url, "canary": {"enabled": True, "suite_file": str(suite), "token": key}}]})
     )
     result = subprocess.run(
         [sys.executable, "-m", "agentwatch", f"--config.file={config}", f"--web.listen-address=127.0.0.1:{free_port()}"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2
     assert "canary" in result.stderr and "write" in result.stderr
@@ -134,6 +141,7 @@ def test_a_token_without_write_permission_stops_startup(canary_setup, tmp_path):
 
 def test_canary_tasks_are_cleaned_up(canary_setup):
     api, c = canary_setup["api"], canary_setup["company"]
+
     def closed():
         canaries = [i for i in api.issues(c) if i["title"].startswith("[canary] arithmetic")]
         open_ones = [i for i in canaries if i["status"] not in ("cancelled", "done")]

@@ -36,14 +36,20 @@ def agents(paperclip_api, paperclip_root):
     c = api.create_company("Timer Context Co")
     ids = {"company": c}
     ids["tess"] = api.create_claude_agent(
-        c, "Timer Tess", "researcher", env={"FAKE_INPUT_TOKENS": "8000", "FAKE_TOKENS_STEP": "60000", "FAKE_COST_USD": "0.01"},
-        interval_sec=10, root=paperclip_root,
+        c,
+        "Timer Tess",
+        "researcher",
+        env={"FAKE_INPUT_TOKENS": "8000", "FAKE_TOKENS_STEP": "60000", "FAKE_COST_USD": "0.01"},
+        interval_sec=10,
+        root=paperclip_root,
     )
     ids["flo"] = api.create_claude_agent(
         c, "Timer Flo", "researcher", env={"FAKE_INPUT_TOKENS": "8000", "FAKE_COST_USD": "0.01"}, interval_sec=10, root=paperclip_root
     )
     ids["rae"] = api.create_claude_agent(
-        c, "Resuming Rae", "researcher",
+        c,
+        "Resuming Rae",
+        "researcher",
         env={"FAKE_INPUT_TOKENS": "100000", "FAKE_TOKENS_STEP": "-30000", "FAKE_SESSION": RAE_SESSION, "FAKE_COST_USD": "0.01"},
         root=paperclip_root,
     )
@@ -108,8 +114,11 @@ def test_a_resumed_session_keeps_one_streak_across_a_shrinking_prompt(exporter, 
     assert [r["sessionIdBefore"] for r in runs] == [None, RAE_SESSION, RAE_SESSION]  # resumed, as the real CLI is
     assert {r["sessionIdAfter"] for r in runs} == {RAE_SESSION}
     s = exporter.wait_for(
-        lambda s: s.get_value("agentwatch_agent_context_latest_ratio", agent="Resuming Rae") == pytest.approx(40000 / WINDOW)
-        or (s.get_value("agentwatch_agent_context_latest_ratio", agent="Resuming Rae"),),
-        timeout=30, what="Rae's last run",
+        lambda s: (
+            s.get_value("agentwatch_agent_context_latest_ratio", agent="Resuming Rae") == pytest.approx(40000 / WINDOW)
+            or (s.get_value("agentwatch_agent_context_latest_ratio", agent="Resuming Rae"),)
+        ),
+        timeout=30,
+        what="Rae's last run",
     )
     assert s.get_value("agentwatch_agent_context_growth_ratio", agent="Resuming Rae") == pytest.approx(0.4)

@@ -50,7 +50,11 @@ def scenario(paperclip_api, paperclip_root):
 
     # (d) context growth: a claude_local agent (fake-claude) whose prompt grows 20k tokens a run
     grower = api.create_claude_agent(
-        c, "Context Cleo", "researcher", env={"FAKE_INPUT_TOKENS": "8000", "FAKE_TOKENS_STEP": "20000", "FAKE_COST_USD": "0.02"}, root=paperclip_root
+        c,
+        "Context Cleo",
+        "researcher",
+        env={"FAKE_INPUT_TOKENS": "8000", "FAKE_TOKENS_STEP": "20000", "FAKE_COST_USD": "0.02"},
+        root=paperclip_root,
     )
     grow_task = api.create_issue(c, "Summarise the archive", status="in_progress", assigneeAgentId=grower)["id"]
 
@@ -107,7 +111,9 @@ def test_each_failure_mode_is_flagged(exporter, scenario):
         return (values[:3] == (1.0, 1.0, 1.0) and values[3] > 1.5) or values
 
     s = exporter.wait_for(flagged, timeout=120, what="all four failure modes")
-    heads = {lbl["issue"]: lbl["cause"] for lbl, _ in s.select("agentwatch_dependency_stalled_chain_age_seconds", company="Failure Modes Co")}
+    heads = {
+        lbl["issue"]: lbl["cause"] for lbl, _ in s.select("agentwatch_dependency_stalled_chain_age_seconds", company="Failure Modes Co")
+    }
     assert heads == {scenario["cancelled_head"]: "cancelled_blocker", scenario["paused_head"]: "blocker_assignee_unavailable"}
     assert s.get_value("agentwatch_dependency_longest_chain_length", company="Failure Modes Co") == 3.0
     assert s.get_value("agentwatch_agent_max_runs_without_progress", agent="Loopy Lou") > LOOP_MIN_CALLS

@@ -114,9 +114,12 @@ def test_budget_hard_stop_and_approvals_match_the_api(exporter, seeded, papercli
         # tasks waiting on a person, as the API says now (the platform's own recovery may move them)
         blocked = paperclip_api.get(f"/api/companies/{c}/issues", status="blocked", includeBlockedBy="true")
         # ... apart from the tasks Paperclip's own recovery parked (an active recovery action)
-        parked = Counter(i["assigneeAgentId"] for i in blocked if (i.get("activeRecoveryAction") or {}).get("status") in ("active", "escalated"))
+        parked = Counter(
+            i["assigneeAgentId"] for i in blocked if (i.get("activeRecoveryAction") or {}).get("status") in ("active", "escalated")
+        )
         on_human = Counter(
-            i["assigneeAgentId"] for i in blocked
+            i["assigneeAgentId"]
+            for i in blocked
             if (i.get("unblockDescriptor") or {}).get("owner") == "board"
             and (i.get("activeRecoveryAction") or {}).get("status") not in ("active", "escalated")
         )

@@ -15,7 +15,7 @@ from prometheus_client import generate_latest
 from agentwatch.cli import build_registry
 from agentwatch.config import Settings, SourceConfig
 from agentwatch.poller import Poller
-from agentwatch.source.paperclip import PaperclipSource
+from agentwatch.source.paperclip.client import PaperclipSource
 from harness.exporter import parse_exposition
 from harness.paperclip import PaperclipAPI, PaperclipServer, wait_for
 
@@ -31,8 +31,16 @@ def test_a_restart_mid_poll_marks_the_source_down_and_recovers(paperclip_root, c
         company = api.create_company("Restart Co")
         for n in range(60):
             api.create_issue(company, f"Restart task {n}", status=("backlog", "todo", "done")[n % 3])
-        cfg = SourceConfig(name="rs", url=server.url, timeout=3, retries=0, issue_page_size=2, poll_interval=0.2,
-                           full_resync_interval=0.1, companies=[company])
+        cfg = SourceConfig(
+            name="rs",
+            url=server.url,
+            timeout=3,
+            retries=0,
+            issue_page_size=2,
+            poll_interval=0.2,
+            full_resync_interval=0.1,
+            companies=[company],
+        )
         settings = Settings(sources=[cfg])
         poller = Poller(PaperclipSource(cfg), cfg, settings)
         registry = build_registry([poller])
@@ -48,8 +56,7 @@ def test_a_restart_mid_poll_marks_the_source_down_and_recovers(paperclip_root, c
             wait_for(lambda: poller.read().failures, timeout=30, what="a failed poll")
             down = scrape()
             assert down.get_value("agentwatch_up", source="rs") in (0.0, 1.0)  # may have recovered already
-            assert sum(down.total("agentwatch_poll_failures_total", source="rs", kind=k)
-                       for k in poller.read().failures) >= 1
+            assert sum(down.total("agentwatch_poll_failures_total", source="rs", kind=k) for k in poller.read().failures) >= 1
             assert down.select("agentwatch_company_tasks") == before  # the last good data, never a partial poll
             wait_for(lambda: poller.read().up and poller.read().last_error_kind is None, timeout=60, what="recovery")
             recovered = scrape()

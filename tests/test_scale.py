@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from agentwatch.analyses import CompanyAnalyses
-from agentwatch.analysis.delta import issue_delta
+from agentwatch.analysis.company import CompanyAnalyses
 from agentwatch.analysis.dependencies import analyse
 from agentwatch.analysis.tasks import task_signals
 from agentwatch.config import Settings
 from agentwatch.demo.server import DemoServer
+from agentwatch.model.delta import issue_delta
 from agentwatch.poller import Poller
-from agentwatch.source.paperclip import PaperclipSource
+from agentwatch.source.paperclip.client import PaperclipSource
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from loadworld import build, mutate  # noqa: E402
@@ -210,8 +210,18 @@ def test_rows_that_did_not_change_are_the_objects_of_the_last_poll(world_server)
     source = PaperclipSource(settings.sources[0])
     with world.lock:  # the world has neither a live run nor a budget incident of its own
         world.runs[world.run_order[-1]].status = "running"
-        world.incidents.append({"id": "incident-1", "companyId": world.company_id, "policyId": "p", "scopeType": "agent",
-                                "scopeId": "a", "thresholdType": "hard", "status": "open", "createdAt": "2026-11-24T05:10:46.834Z"})
+        world.incidents.append(
+            {
+                "id": "incident-1",
+                "companyId": world.company_id,
+                "policyId": "p",
+                "scopeType": "agent",
+                "scopeId": "a",
+                "thresholdType": "hard",
+                "status": "open",
+                "createdAt": "2026-11-24T05:10:46.834Z",
+            }
+        )
     (before,) = source.poll(time.time()).companies.values()
     rows = lambda cs: (cs.runs, cs.live_runs, cs.costs, cs.policies, cs.incidents, cs.approvals)  # noqa: E731
     assert before.agents and all(rows(before))

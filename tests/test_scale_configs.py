@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from harness.tools import tool
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,7 +23,9 @@ def test_the_sharded_prometheus_config_is_valid(tmp_path):
 
 
 def test_the_alertmanager_config_for_the_ha_cluster_is_valid():
-    result = subprocess.run([tool("amtool"), "check-config", str(ROOT / "alertmanager" / "alertmanager.yml")], capture_output=True, text=True)
+    result = subprocess.run(
+        [tool("amtool"), "check-config", str(ROOT / "alertmanager" / "alertmanager.yml")], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -14,15 +14,16 @@ import pytest
 import requests
 import yaml
 
-from agentwatch import localstack
+from agentwatch.stack import local as localstack
 from harness.paperclip import wait_for
 
 TOKEN = f"pcp_planted_{uuid.uuid4().hex}"
 
 
 def run(args: list[str], env: dict | None = None) -> str:
-    result = subprocess.run([sys.executable, "-m", "agentwatch", *args], capture_output=True, text=True, timeout=120,
-                            env={**os.environ, **(env or {})})
+    result = subprocess.run(
+        [sys.executable, "-m", "agentwatch", *args], capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})}
+    )
     return result.stdout + result.stderr
 
 
@@ -36,9 +37,15 @@ def token_file(tmp_path):
 
 def config(tmp_path, url: str, token_file, **extra) -> str:
     path = tmp_path / "agentwatch.yml"
-    path.write_text(yaml.safe_dump({"poll_interval": "1s", "log_level": "debug",
-                                    "sources": [{"name": "pc", "url": url, "token_file": str(token_file), "timeout": "1s",
-                                                 "retries": 0, **extra}]}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "poll_interval": "1s",
+                "log_level": "debug",
+                "sources": [{"name": "pc", "url": url, "token_file": str(token_file), "timeout": "1s", "retries": 0, **extra}],
+            }
+        )
+    )
     return str(path)
 
 
@@ -47,8 +54,10 @@ def test_the_token_never_leaves_the_process(tmp_path, server, token_file, fmt):
     outputs: dict[str, str] = {}
     cfg = config(tmp_path, server.url, token_file)
     port = localstack.free_port()
-    proc = localstack.Process([sys.executable, "-m", "agentwatch", f"--config.file={cfg}", f"--log.format={fmt}",
-                               f"--web.listen-address=127.0.0.1:{port}"], tmp_path / "serve.log")
+    proc = localstack.Process(
+        [sys.executable, "-m", "agentwatch", f"--config.file={cfg}", f"--log.format={fmt}", f"--web.listen-address=127.0.0.1:{port}"],
+        tmp_path / "serve.log",
+    )
     try:
         url = f"http://127.0.0.1:{port}"
         wait_for(lambda: socket.create_connection(("127.0.0.1", port), timeout=1).close() or True, timeout=30)

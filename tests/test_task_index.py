@@ -9,11 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agentwatch.analysis.delta import IssueDelta, issue_delta
 from agentwatch.analysis.histogram import Histogram
 from agentwatch.analysis.tasks import TASK_DURATION_BUCKETS, TaskIndex, task_signals
 from agentwatch.model import Company, CompanySnapshot, Issue, Run
-
+from agentwatch.model.delta import IssueDelta, issue_delta
 from issue_polls import issue_polls
 
 NOW = 1_000_000.0
@@ -59,7 +58,17 @@ def oracle(cs: CompanySnapshot, now: float) -> dict:
         hists[agent] = h = Histogram(tuple(b * 1000 for b in TASK_DURATION_BUCKETS))
         for v in values:
             h.observe(v)
-    return {"by_agent": by_agent, "by_status": by_status, "canaries": canaries, "completed": completed, "durations": hists, "ages": ages, "stale": stale, "on_human": on_human, "parked": parked}
+    return {
+        "by_agent": by_agent,
+        "by_status": by_status,
+        "canaries": canaries,
+        "completed": completed,
+        "durations": hists,
+        "ages": ages,
+        "stale": stale,
+        "on_human": on_human,
+        "parked": parked,
+    }
 
 
 def as_dict(signals) -> dict:
@@ -80,7 +89,7 @@ def as_dict(signals) -> dict:
 @given(issue_polls(), st.lists(st.floats(0, 5000), min_size=5, max_size=5))
 def test_kept_across_polls_equals_from_scratch_and_the_definitions(polls, steps):
     index, before, now = TaskIndex(), None, NOW
-    for issues, step in zip(polls, steps):
+    for issues, step in zip(polls, steps, strict=False):
         now += step
         index.update(issue_delta(before, issues))
         cs = company(issues)

@@ -16,11 +16,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agentwatch.analysis.delta import IssueDelta, issue_delta
 from agentwatch.analysis.loops import LoopIndex, LoopSignals
+from agentwatch.analysis.progress import TaskProgress, TaskTracker
 from agentwatch.model import TERMINAL_ISSUE_STATUSES, Company, CompanySnapshot, Issue, Run
-from agentwatch.progress import TaskProgress, TaskTracker
-
+from agentwatch.model.delta import IssueDelta, issue_delta
 from issue_polls import AGENT_IDS, IDS, TIMES, issue_polls
 
 NOW = 1_000_000.0
@@ -193,7 +192,9 @@ def test_runs_on_a_task_that_did_not_change_reach_its_loop_signals():
     tracker, loops = TaskTracker(), LoopIndex()
     tracker.update(company(issues), NOW)
     loops.update(tracker)
-    runs = [Run(f"r{n}", "c", "alice", "succeeded", issue_id="t", created_at=NOW - 100 + n, input_tokens=1000, cost_usd=0.5) for n in range(3)]
+    runs = [
+        Run(f"r{n}", "c", "alice", "succeeded", issue_id="t", created_at=NOW - 100 + n, input_tokens=1000, cost_usd=0.5) for n in range(3)
+    ]
     tracker.update(company(issues, runs), NOW + 10, issue_delta(issues, issues))
     loops.update(tracker)
     s = loops.signals(NOW + 10, lambda agent: (0.0, 2))["alice"]
@@ -207,7 +208,7 @@ def test_loops_taken_in_after_a_missed_update_or_one_that_raised(sequence):
     takes in every task again rather than the last update's touched ones."""
     tracker, oracle, loops = TaskTracker(), OracleTracker(), LoopIndex()
     before = None
-    for k, (issues, now, runs, how) in enumerate(sequence):
+    for k, (issues, now, runs, _how) in enumerate(sequence):
         cs = company(issues, runs)
         tracker.update(cs, now, issue_delta(before, issues))
         oracle.update(cs, now)
@@ -229,7 +230,7 @@ def test_a_delta_from_another_base_is_taken_as_everything(polls, steps):
     so the tracker evaluates every issue again."""
     tracker, oracle = TaskTracker(), OracleTracker()
     now, older, previous = 999_000.0, {}, {}
-    for k, (issues, step) in enumerate(zip(polls, steps)):
+    for k, (issues, step) in enumerate(zip(polls, steps, strict=False)):
         now += step
         delta = issue_delta(dict(previous) if k % 2 else older, issues)
         tracker.update(company(issues), now, delta)

@@ -15,7 +15,7 @@ import yaml
 
 from agentwatch import config
 from agentwatch.cli import main
-from agentwatch.localstack import free_port
+from agentwatch.stack.local import free_port
 from agentwatch.tune import apply, dryrun, observe, propose
 from harness import tune_data
 from harness.history import SeededPrometheus, write_openmetrics
@@ -155,8 +155,12 @@ def cfg(tmp_path):
 
 
 def test_edit_keeps_comments_and_other_keys():
-    changes = {(None, "stuck_factor"): 5.1, (None, "escalation_spike_factor"): 12.0,
-               ("qa", "stuck_factor"): 4.0, ("research", "heartbeat_gap_cv"): 0.99}
+    changes = {
+        (None, "stuck_factor"): 5.1,
+        (None, "escalation_spike_factor"): 12.0,
+        ("qa", "stuck_factor"): 4.0,
+        ("research", "heartbeat_gap_cv"): 0.99,
+    }
     new = apply.edit(SMALL, changes)
     assert "    stuck_factor: 5.1                 # AgentTaskStuck\n" in new  # the comment keeps its column
     assert "    escalation_spike_factor: 12\n" in new
@@ -172,7 +176,10 @@ def test_edit_keeps_comments_and_other_keys():
 
 def test_edit_of_a_file_without_thresholds():
     new = apply.edit("poll_interval: 30s\n", {(None, "stuck_factor"): 4.5, ("research", "heartbeat_gap_cv"): 0.9})
-    assert yaml.safe_load(new) == {"poll_interval": "30s", "thresholds": {"defaults": {"stuck_factor": 4.5}, "roles": {"research": {"heartbeat_gap_cv": 0.9}}}}
+    assert yaml.safe_load(new) == {
+        "poll_interval": "30s",
+        "thresholds": {"defaults": {"stuck_factor": 4.5}, "roles": {"research": {"heartbeat_gap_cv": 0.9}}},
+    }
     assert yaml.safe_load(apply.edit("", {("a: b", "stuck_factor"): 4.0}))["thresholds"]["roles"] == {"a: b": {"stuck_factor": 4}}
 
 
@@ -242,12 +249,17 @@ def _rows(out: str) -> dict[tuple[str, str], dict]:
     lines = out.splitlines()
     head = next(i for i, line in enumerate(lines) if line.startswith("threshold "))
     rows = {}
-    for line in lines[head + 1:]:
+    for line in lines[head + 1 :]:
         if not line.strip():
             break
         threshold, scope, current, proposed, now, later, why = re.split(r"\s{2,}", line, maxsplit=6)
-        rows[(threshold, scope)] = {"current": float(current), "proposed": None if proposed == "—" else float(proposed),
-                                    "now": int(now), "later": int(later), "why": why}
+        rows[(threshold, scope)] = {
+            "current": float(current),
+            "proposed": None if proposed == "—" else float(proposed),
+            "now": int(now),
+            "later": int(later),
+            "why": why,
+        }
     return rows
 
 
@@ -273,18 +285,28 @@ def test_dry_run_prints_table_and_diff_and_leaves_the_file(seeded, capsys, cfg):
     stats = "agentwatch_agent_heartbeat_gap_stddev_seconds", "agentwatch_agent_heartbeat_gap_mean_seconds"
     replay = _replayed(families, stats, tune_data.ROLES["research"], lambda sd, mean: sd / mean)
     values = [v for s in replay.values() for _, v in s]
-    expected = max(0.5, propose.round_away(max(propose.percentile(values, 99), statistics.fmean(values) + 3 * statistics.pstdev(values)), "above"))
+    expected = max(
+        0.5, propose.round_away(max(propose.percentile(values, 99), statistics.fmean(values) + 3 * statistics.pstdev(values)), "above")
+    )
     assert cv["current"] == 0.5 and cv["proposed"] == expected > 0.5
     assert f"over {len(values)} samples from 3 agents" in cv["why"]
     for_s, step = observe.FOR_SECONDS["AgentHeartbeatIrregular"], 300.0
     assert cv["now"] == sum(dryrun.episodes(s, 0.5, for_s, step) for s in replay.values()) > 0
     assert cv["later"] == sum(dryrun.episodes(s, expected, for_s, step) for s in replay.values()) < cv["now"]
     # the regular role sets the default, and the floor holds there
-    assert rows[("heartbeat_gap_cv", "default")] == {**rows[("heartbeat_gap_cv", "default")], "current": 0.5, "proposed": 0.5, "now": 0, "later": 0}
+    assert rows[("heartbeat_gap_cv", "default")] == {
+        **rows[("heartbeat_gap_cv", "default")],
+        "current": 0.5,
+        "proposed": 0.5,
+        "now": 0,
+        "later": 0,
+    }
     assert "floor 0.5 holds" in rows[("heartbeat_gap_cv", "default")]["why"]
     # missed heartbeats: research gaps reach past 3 intervals; Res 3's own override is kept
     missed = rows[("heartbeat_missed_factor", "role:research")]
-    gap_max = _replayed(families, ("agentwatch_agent_heartbeat_gap_max_seconds",), tune_data.ROLES["research"], lambda g: g / tune_data.INTERVAL)
+    gap_max = _replayed(
+        families, ("agentwatch_agent_heartbeat_gap_max_seconds",), tune_data.ROLES["research"], lambda g: g / tune_data.INTERVAL
+    )
     assert missed["proposed"] >= propose.round_away(propose.percentile([v for s in gap_max.values() for _, v in s], 99), "above") > 3
     assert missed["later"] < missed["now"] and "1 agent override(s) kept" in missed["why"]
     # the long tail of task durations: stuck_factor goes up for everyone, pages go down
@@ -301,7 +323,9 @@ def test_dry_run_prints_table_and_diff_and_leaves_the_file(seeded, capsys, cfg):
     assert rows[("throughput_drop_ratio", "default")]["proposed"] is None  # the 1 h rate routinely reaches 0
     # the diff, and nothing written
     assert f"--- {cfg}\n+++ {cfg} (proposed)\n" in out
-    assert f"+    research: {{heartbeat_gap_cv: {propose.fmt(expected)}, heartbeat_missed_factor: {propose.fmt(missed['proposed'])}}}" in out
+    assert (
+        f"+    research: {{heartbeat_gap_cv: {propose.fmt(expected)}, heartbeat_missed_factor: {propose.fmt(missed['proposed'])}}}" in out
+    )
     assert "nothing written" in out and cfg.read_text() == SMALL
 
 

@@ -16,8 +16,9 @@ import pytest
 import requests
 import yaml
 
-from agentwatch import localstack, webconfig
+from agentwatch import webconfig
 from agentwatch.config import ConfigError
+from agentwatch.stack import local as localstack
 from harness.paperclip import wait_for
 from harness.tools import tool
 
@@ -34,12 +35,40 @@ def certs(tmp_path_factory) -> dict[str, Path]:
         subprocess.run([openssl, *args], cwd=d, check=True, capture_output=True)
 
     for ca in ("ca", "other-ca"):
-        run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", f"/CN=agentwatch test {ca}",
-            "-keyout", f"{ca}.key", "-out", f"{ca}.crt")
+        run(
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            f"/CN=agentwatch test {ca}",
+            "-keyout",
+            f"{ca}.key",
+            "-out",
+            f"{ca}.crt",
+        )
     run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "server.key", "-out", "server.csr")
     (d / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    run("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2",
-        "-extfile", "san.ext", "-out", "server.crt")
+    run(
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+        "-out",
+        "server.crt",
+    )
     return {name: d / name for name in ("ca.crt", "other-ca.crt", "server.crt", "server.key")}
 
 
@@ -57,8 +86,17 @@ def start_agentwatch(tmp_path: Path, platform_url: str, web: Path) -> tuple[loca
     port = localstack.free_port()
     config = tmp_path / "agentwatch.yml"
     config.write_text(yaml.safe_dump({"poll_interval": "2s", "sources": [{"name": "pc", "url": platform_url, "timeout": "2s"}]}))
-    proc = localstack.Process([sys.executable, "-m", "agentwatch", f"--config.file={config}",
-                               f"--web.listen-address=127.0.0.1:{port}", f"--web.config.file={web}"], tmp_path / "agentwatch.log")
+    proc = localstack.Process(
+        [
+            sys.executable,
+            "-m",
+            "agentwatch",
+            f"--config.file={config}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            f"--web.config.file={web}",
+        ],
+        tmp_path / "agentwatch.log",
+    )
 
     def listening():
         if proc.proc.poll() is not None:
@@ -86,8 +124,14 @@ def test_tls_and_basic_auth_with_a_real_tls_client(tmp_path, certs, server, hash
         assert denied.status_code == 401 and denied.headers["WWW-Authenticate"].startswith("Basic")
         assert requests.get(url, verify=ca, auth=("nobody", PASSWORD), timeout=10).status_code == 401
         assert requests.get(f"https://127.0.0.1:{port}/-/healthy", verify=ca, timeout=10).status_code == 401  # every path
-        ok = wait_for(lambda: (r := requests.get(url, verify=ca, auth=("prometheus", PASSWORD), timeout=10)).status_code == 200
-                      and "agentwatch_up{source=\"pc\"} 1.0" in r.text and r, timeout=30)
+        ok = wait_for(
+            lambda: (
+                (r := requests.get(url, verify=ca, auth=("prometheus", PASSWORD), timeout=10)).status_code == 200
+                and 'agentwatch_up{source="pc"} 1.0' in r.text
+                and r
+            ),
+            timeout=30,
+        )
         assert ok.headers["Content-Type"].startswith("text/plain")
         # the certificate is checked: another CA does not trust it, and plain HTTP gets no answer
         with pytest.raises(requests.exceptions.SSLError):
@@ -128,9 +172,15 @@ def test_real_prometheus_scrapes_over_tls_with_basic_auth(tmp_path, certs, serve
         ],
     }
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
-    prom = localstack.Process([localstack.binary("prometheus"), f"--config.file={tmp_path / 'prometheus.yml'}",
-                               f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address=127.0.0.1:{prom_port}"],
-                              tmp_path / "prometheus.log")
+    prom = localstack.Process(
+        [
+            localstack.binary("prometheus"),
+            f"--config.file={tmp_path / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{prom_port}",
+        ],
+        tmp_path / "prometheus.log",
+    )
     api = f"http://127.0.0.1:{prom_port}/api/v1/query"
 
     def value(expr: str):
@@ -161,11 +211,19 @@ def test_web_config_errors_name_the_key(tmp_path, certs):
     msg = error({"basic_auth_users": {"prometheus": "plain-text-password"}})
     assert "basic_auth_users.prometheus" in msg and "bcrypt" in msg and "plain-text-password" not in msg
     assert "unknown or unsupported key tls_server_config.cipher_suitez" in error(
-        {"tls_server_config": {"cert_file": str(certs["server.crt"]), "key_file": str(certs["server.key"]), "cipher_suitez": []}})
+        {"tls_server_config": {"cert_file": str(certs["server.crt"]), "key_file": str(certs["server.key"]), "cipher_suitez": []}}
+    )
     msg = error({"tls_server_config": {"cert_file": str(tmp_path / "missing.crt"), "key_file": str(certs["server.key"])}})
     assert "cert_file=" in msg and "missing.crt" in msg
-    assert "client_ca_file" in error({"tls_server_config": {"cert_file": str(certs["server.crt"]), "key_file": str(certs["server.key"]),
-                                                           "client_auth_type": "RequireAndVerifyClientCert"}})
+    assert "client_ca_file" in error(
+        {
+            "tls_server_config": {
+                "cert_file": str(certs["server.crt"]),
+                "key_file": str(certs["server.key"]),
+                "client_auth_type": "RequireAndVerifyClientCert",
+            }
+        }
+    )
     assert "min_version" in error({"tls_server_config": {"cert_file": "a", "key_file": "b", "min_version": "SSL3"}})
     with pytest.raises(ConfigError, match="cannot be read"):
         webconfig.load(tmp_path / "absent.yml")
@@ -174,8 +232,9 @@ def test_web_config_errors_name_the_key(tmp_path, certs):
 def test_bad_web_config_exits_with_a_message(tmp_path):
     path = tmp_path / "web.yml"
     path.write_text("basic_auth_users:\n  admin: hunter2\n")
-    result = subprocess.run([sys.executable, "-m", "agentwatch", "check-config", f"--web.config.file={path}"],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "agentwatch", "check-config", f"--web.config.file={path}"], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 2
     assert "basic_auth_users.admin" in result.stderr and "hunter2" not in result.stderr
 

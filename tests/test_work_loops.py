@@ -4,7 +4,7 @@ work, timer runs included, as Paperclip 2026.916.1 shows a loop: the task parked
 
 from __future__ import annotations
 
-from agentwatch.analyses import CompanyAnalyses
+from agentwatch.analysis.company import CompanyAnalyses
 from agentwatch.analysis.work import MAX_RUNS_HELD, WorkSignals
 from agentwatch.model import Company, CompanySnapshot, Issue, Run
 
@@ -17,8 +17,18 @@ def snapshot(issues: list[Issue], runs: list[Run]) -> CompanySnapshot:
 
 
 def timer_run(n: int, at: float, agent: str = "lou", cost: float | None = None, issue: str | None = None) -> Run:
-    return Run(f"{agent}-{n}", "c", agent, "succeeded", invocation_source="timer" if issue is None else "assignment",
-               issue_id=issue, started_at=at - 1, finished_at=at, created_at=at - 2, cost_usd=cost)
+    return Run(
+        f"{agent}-{n}",
+        "c",
+        agent,
+        "succeeded",
+        invocation_source="timer" if issue is None else "assignment",
+        issue_id=issue,
+        started_at=at - 1,
+        finished_at=at,
+        created_at=at - 2,
+        cost_usd=cost,
+    )
 
 
 def parked_task(**kw) -> Issue:
@@ -34,8 +44,13 @@ def signals(analyses: CompanyAnalyses, now: float) -> dict[str, WorkSignals]:
 def test_a_parked_task_and_timer_wakes_that_go_on_make_a_loop():
     a = CompanyAnalyses()
     # the task was in progress, had two runs, then Paperclip parked it; timer wakes go on, every 60 s
-    a.update(snapshot([Issue("t1", "T-1", "in_progress", assignee_agent_id="lou", started_at=T0, created_at=T0 - 100)],
-                      [timer_run(0, T0 + 10, issue="t1"), timer_run(1, T0 + 20, issue="t1")]), T0 + 30)
+    a.update(
+        snapshot(
+            [Issue("t1", "T-1", "in_progress", assignee_agent_id="lou", started_at=T0, created_at=T0 - 100)],
+            [timer_run(0, T0 + 10, issue="t1"), timer_run(1, T0 + 20, issue="t1")],
+        ),
+        T0 + 30,
+    )
     a.update(snapshot([parked_task()], []), T0 + 40)  # the next poll sees it parked
     runs = [timer_run(n, T0 + 40 + 60 * n, cost=0.02) for n in range(2, 14)]
     a.update(snapshot([parked_task()], runs[:6]), T0 + 400)
@@ -90,8 +105,13 @@ def test_work_that_ends_drops_its_runs_and_a_handoff_is_progression():
     a.update(snapshot([parked_task(status="cancelled")], runs), T0 + 510)
     assert "lou" not in signals(a, T0 + 510)
     # parked again, and a run of Lou's on a task now someone else's: a handoff moved the work on
-    a.update(snapshot([parked_task(), Issue("t9", "T-9", "in_progress", assignee_agent_id="bob", created_at=T0)],
-                      [*runs, timer_run(8, T0 + 520, issue="t9")]), T0 + 530)
+    a.update(
+        snapshot(
+            [parked_task(), Issue("t9", "T-9", "in_progress", assignee_agent_id="bob", created_at=T0)],
+            [*runs, timer_run(8, T0 + 520, issue="t9")],
+        ),
+        T0 + 530,
+    )
     assert signals(a, T0 + 530)["lou"].runs_without_progress == 0
 
 

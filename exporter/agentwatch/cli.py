@@ -25,13 +25,13 @@ import threading
 from prometheus_client import CollectorRegistry
 
 from agentwatch import __version__, config, logs, memory, webconfig
-from agentwatch.exposition.collector import AgentwatchCollector
 from agentwatch.canary.runner import CanaryRunner
 from agentwatch.canary.suite import load_suite
+from agentwatch.exposition.collector import AgentwatchCollector
 from agentwatch.poller import Poller
-from agentwatch.source.canary_api import CanaryAPI, CanaryPermissionError
 from agentwatch.source.http import HttpClient, SourceError
-from agentwatch.source.paperclip import PaperclipSource
+from agentwatch.source.paperclip.canary_api import CanaryAPI, CanaryPermissionError
+from agentwatch.source.paperclip.client import PaperclipSource
 
 log = logging.getLogger("agentwatch")
 
@@ -40,37 +40,75 @@ EXIT_CONFIG = 2
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="agentwatch", description="Prometheus exporter for AI-agent fleets on Paperclip.")
-    p.add_argument("command", nargs="?", default="serve", choices=("serve", "once", "check-config", "rules", "demo", "stack", "incidents", "tune", "audit"))
+    p.add_argument(
+        "command",
+        nargs="?",
+        default="serve",
+        choices=("serve", "once", "check-config", "rules", "demo", "stack", "incidents", "tune", "audit"),
+    )
     p.add_argument("--config.file", dest="config_file", metavar="PATH", help="YAML configuration file")
     p.add_argument("--web.listen-address", dest="listen_address", metavar="HOST:PORT", help=f"default {config.DEFAULT_LISTEN_ADDRESS}")
-    p.add_argument("--web.config.file", dest="web_config_file", metavar="PATH",
-                   help="TLS and basic auth for /metrics, in the Prometheus exporter-toolkit web-config format")
+    p.add_argument(
+        "--web.config.file",
+        dest="web_config_file",
+        metavar="PATH",
+        help="TLS and basic auth for /metrics, in the Prometheus exporter-toolkit web-config format",
+    )
     p.add_argument("--log.level", dest="log_level", choices=("debug", "info", "warning", "error"))
     p.add_argument("--log.format", dest="log_format", choices=("logfmt", "json"))
     p.add_argument("--rules.file", dest="rules_file", default="prometheus/rules/alerts.yml", help="for `rules`")
     p.add_argument("--runbook.base-url", dest="runbook_base", metavar="URL", help="for `rules`: where the runbooks are served")
     p.add_argument("--dashboard.base-url", dest="dashboard_base", metavar="URL", help="for `rules`: your Grafana URL")
-    p.add_argument("--time-scale", dest="time_scale", type=float, default=1.0,
-                   help="for `rules` and `stack`: compress rule durations this many times (demos)")
+    p.add_argument(
+        "--time-scale",
+        dest="time_scale",
+        type=float,
+        default=1.0,
+        help="for `rules` and `stack`: compress rule durations this many times (demos)",
+    )
     p.add_argument("--demo.listen-address", dest="demo_listen", default="127.0.0.1:3100", metavar="HOST:PORT", help="for `demo`")
     p.add_argument("--demo.pace", dest="demo_pace", type=float, default=1.0, help="for `demo`: stretch the fault schedule")
-    p.add_argument("--bundle.dir", dest="bundle_dir", default=".", metavar="DIR",
-                   help="for `stack`: the checkout holding prometheus/, alertmanager/ and deploy/")
+    p.add_argument(
+        "--bundle.dir",
+        dest="bundle_dir",
+        default=".",
+        metavar="DIR",
+        help="for `stack`: the checkout holding prometheus/, alertmanager/ and deploy/",
+    )
     p.add_argument("--paperclip.url", dest="paperclip_url", metavar="URL", help="for `stack`: your Paperclip instead of the demo")
     p.add_argument("--state.dir", dest="state_dir", default=".stack", metavar="DIR", help="for `stack`: data, configs and logs")
-    p.add_argument("--incidents.listen-address", dest="incidents_listen", metavar="HOST:PORT",
-                   help="for `incidents`: default 127.0.0.1:9096")
-    p.add_argument("--incidents.dir", dest="incidents_dir", metavar="DIR",
-                   help="for `incidents`: the incident log and postmortem stubs, default ./incidents")
-    p.add_argument("--incidents.secret-file", dest="incidents_secret_file", metavar="PATH",
-                   help="for `incidents`: the shared secret Alertmanager sends as a bearer token")
-    p.add_argument("--prometheus.url", dest="prometheus_url", default="http://127.0.0.1:9090", metavar="URL",
-                   help="for `tune` and `audit`: the Prometheus holding agentwatch's history")
+    p.add_argument(
+        "--incidents.listen-address", dest="incidents_listen", metavar="HOST:PORT", help="for `incidents`: default 127.0.0.1:9096"
+    )
+    p.add_argument(
+        "--incidents.dir",
+        dest="incidents_dir",
+        metavar="DIR",
+        help="for `incidents`: the incident log and postmortem stubs, default ./incidents",
+    )
+    p.add_argument(
+        "--incidents.secret-file",
+        dest="incidents_secret_file",
+        metavar="PATH",
+        help="for `incidents`: the shared secret Alertmanager sends as a bearer token",
+    )
+    p.add_argument(
+        "--prometheus.url",
+        dest="prometheus_url",
+        default="http://127.0.0.1:9090",
+        metavar="URL",
+        help="for `tune` and `audit`: the Prometheus holding agentwatch's history",
+    )
     p.add_argument("--window", dest="window", default="14d", metavar="DURATION", help="for `tune`: how much history to read")
-    p.add_argument("--window.end", dest="window_end", metavar="TIME",
-                   help="for `tune`: the end of the window (RFC 3339 or unix seconds), default now")
-    p.add_argument("--write", dest="write", action="store_true",
-                   help="for `tune`: apply the proposal to --config.file (the default only prints a diff)")
+    p.add_argument(
+        "--window.end", dest="window_end", metavar="TIME", help="for `tune`: the end of the window (RFC 3339 or unix seconds), default now"
+    )
+    p.add_argument(
+        "--write",
+        dest="write",
+        action="store_true",
+        help="for `tune`: apply the proposal to --config.file (the default only prints a diff)",
+    )
     p.add_argument("--month", dest="month", metavar="YYYY-MM", help="for `audit`: the month to report on")
     p.add_argument("--out.dir", dest="out_dir", default="reports", metavar="DIR", help="for `audit`: where the report is written")
     p.add_argument("--version", action="version", version=f"agentwatch {__version__}")
@@ -131,14 +169,14 @@ def build_registry(pollers: list[Poller], runners: dict[str, CanaryRunner] | Non
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "rules":
-        from agentwatch.bundle import with_links
+        from agentwatch.stack.bundle import with_links
 
         try:
             text = open(args.rules_file).read()
         except OSError as exc:
             print(f"agentwatch: rules.file={args.rules_file!r}: {exc.strerror}", file=sys.stderr)
             return EXIT_CONFIG
-        from agentwatch.bundle import scale_time
+        from agentwatch.stack.bundle import scale_time
 
         sys.stdout.write(scale_time(with_links(text, args.runbook_base, args.dashboard_base), args.time_scale))
         return 0
@@ -156,8 +194,12 @@ def main(argv: list[str] | None = None) -> int:
         from agentwatch.audit import run
 
         return run(args)
-    overrides = {"listen_address": args.listen_address, "log_level": args.log_level, "log_format": args.log_format,
-                 "web_config_file": args.web_config_file}
+    overrides = {
+        "listen_address": args.listen_address,
+        "log_level": args.log_level,
+        "log_format": args.log_format,
+        "web_config_file": args.web_config_file,
+    }
     try:
         settings = config.load(args.config_file, overrides)
         web = webconfig.load(settings.web_config_file) if settings.web_config_file else None
@@ -222,10 +264,10 @@ def run_demo(args: argparse.Namespace) -> int:
 
 def run_incidents(args: argparse.Namespace) -> int:
     from agentwatch.incidents import settings as incidents_settings
-    from agentwatch.incidents.remediate import Remediator
     from agentwatch.incidents.receiver import IncidentReceiver
+    from agentwatch.incidents.remediate import Remediator
     from agentwatch.incidents.store import IncidentLog
-    from agentwatch.source.remediation_api import RemediationAPI
+    from agentwatch.source.paperclip.remediation_api import RemediationAPI
 
     logs.setup(args.log_level or "info", args.log_format or "logfmt")
     overrides = {"listen_address": args.incidents_listen, "dir": args.incidents_dir, "secret_file": args.incidents_secret_file}
@@ -245,15 +287,21 @@ def run_incidents(args: argparse.Namespace) -> int:
     try:
         host, port = config.split_listen_address(settings.listen_address)
         store = IncidentLog(settings.dir)
-        receiver = IncidentReceiver(store, Remediator(policy, store, api), settings.secret.get_secret_value() if settings.secret else None,
-                                    host=host, port=port)
+        receiver = IncidentReceiver(
+            store, Remediator(policy, store, api), settings.secret.get_secret_value() if settings.secret else None, host=host, port=port
+        )
     except OSError as exc:
         print(f"agentwatch: incidents: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_CONFIG
-    log.info("receiving Alertmanager webhooks", extra={
-        "address": receiver.url, "dir": str(settings.dir), "shared_secret": settings.secret is not None,
-        "remediation": ("dry-run" if policy.dry_run else "on") if policy.enabled else "off",
-    })
+    log.info(
+        "receiving Alertmanager webhooks",
+        extra={
+            "address": receiver.url,
+            "dir": str(settings.dir),
+            "shared_secret": settings.secret is not None,
+            "remediation": ("dry-run" if policy.dry_run else "on") if policy.enabled else "off",
+        },
+    )
     _wait_for_signal()
     receiver.stop()
     return 0
@@ -262,7 +310,7 @@ def run_incidents(args: argparse.Namespace) -> int:
 def run_stack(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from agentwatch import localstack
+    from agentwatch.stack import local as localstack
 
     logs.setup(args.log_level or "info", args.log_format or "logfmt")
     bundle = Path(args.bundle_dir).resolve()
@@ -271,23 +319,37 @@ def run_stack(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     ports = {"demo": 3100, "agentwatch": 10133, "prometheus": 9090, "alertmanager": 9093, "webhook": 9096}
     try:
-        stack = localstack.Stack(bundle, Path(args.state_dir).resolve(), paperclip_url=args.paperclip_url,
-                                 time_scale=args.time_scale, interval="5s" if args.time_scale > 1 else None, ports=ports)
+        stack = localstack.Stack(
+            bundle,
+            Path(args.state_dir).resolve(),
+            paperclip_url=args.paperclip_url,
+            time_scale=args.time_scale,
+            interval="5s" if args.time_scale > 1 else None,
+            ports=ports,
+        )
     except (OSError, RuntimeError, TimeoutError) as exc:
         print(f"agentwatch: stack: {exc}", file=sys.stderr)
         return 1
-    log.info("stack running", extra={
-        "paperclip": stack.demo.url if stack.demo else args.paperclip_url, "agentwatch": stack.exporter.url,
-        "prometheus": stack.prometheus.url, "alertmanager": stack.alertmanager.url,
-        "incidents": str(Path(args.state_dir) / "incidents"),
-    })
+    log.info(
+        "stack running",
+        extra={
+            "paperclip": stack.demo.url if stack.demo else args.paperclip_url,
+            "agentwatch": stack.exporter.url,
+            "prometheus": stack.prometheus.url,
+            "alertmanager": stack.alertmanager.url,
+            "incidents": str(Path(args.state_dir) / "incidents"),
+        },
+    )
     _wait_for_signal()
     stack.stop()
     return 0
 
 
 def serve(
-    settings: config.Settings, pollers: list[Poller], collector: AgentwatchCollector, runners: dict[str, CanaryRunner],
+    settings: config.Settings,
+    pollers: list[Poller],
+    collector: AgentwatchCollector,
+    runners: dict[str, CanaryRunner],
     web: webconfig.WebConfig | None = None,
 ) -> int:
     from agentwatch.server import MetricsServer
@@ -301,7 +363,12 @@ def serve(
     server.start()
     log.info(
         "listening",
-        extra={"address": f"{server.scheme}://{host}:{server.port}", "basic_auth": bool(web and web.basic_auth_users), "sources": ",".join(p.source.name for p in pollers), "version": __version__},
+        extra={
+            "address": f"{server.scheme}://{host}:{server.port}",
+            "basic_auth": bool(web and web.basic_auth_users),
+            "sources": ",".join(p.source.name for p in pollers),
+            "version": __version__,
+        },
     )
     for p in pollers:
         p.start()

@@ -14,15 +14,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from agentwatch.analyses import CompanyAnalyses
+from agentwatch.analysis.company import CompanyAnalyses
+from agentwatch.analysis.ledger import RunLedger
+from agentwatch.analysis.models_in_use import ModelTracker
 from agentwatch.config import Settings, SourceConfig
 from agentwatch.exposition.families import Rendered
 from agentwatch.exposition.fleet import FleetBuilder
-from agentwatch.ledger import RunLedger
 from agentwatch.model import Snapshot
-from agentwatch.models_in_use import ModelTracker
 from agentwatch.source.http import RequestStats, SourceError
-from agentwatch.source.parse import SchemaError
+from agentwatch.source.paperclip.parse import SchemaError
 
 log = logging.getLogger("agentwatch.poller")
 

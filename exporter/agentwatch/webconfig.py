@@ -43,8 +43,9 @@ class TLSServerConfig(BaseModel):
 
     cert_file: Path
     key_file: Path
-    client_auth_type: Literal["NoClientCert", "RequestClientCert", "RequireAnyClientCert", "VerifyClientCertIfGiven",
-                              "RequireAndVerifyClientCert"] = "NoClientCert"
+    client_auth_type: Literal[
+        "NoClientCert", "RequestClientCert", "RequireAnyClientCert", "VerifyClientCertIfGiven", "RequireAndVerifyClientCert"
+    ] = "NoClientCert"
     client_ca_file: Path | None = None
     min_version: Literal["TLS12", "TLS13"] = "TLS12"
 
@@ -97,8 +98,10 @@ def web_ssl_context(web: WebConfig, where: str = "web.config.file") -> ssl.SSLCo
     try:
         context.load_cert_chain(tls.cert_file, tls.key_file)
     except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(f"{where}: tls_server_config.cert_file={str(tls.cert_file)!r}, key_file={str(tls.key_file)!r}: "
-                          f"{getattr(exc, 'strerror', None) or exc}") from None
+        raise ConfigError(
+            f"{where}: tls_server_config.cert_file={str(tls.cert_file)!r}, key_file={str(tls.key_file)!r}: "
+            f"{getattr(exc, 'strerror', None) or exc}"
+        ) from None
     context.verify_mode = CLIENT_AUTH[tls.client_auth_type]
     if context.verify_mode != ssl.CERT_NONE:
         if tls.client_ca_file is None:
@@ -106,8 +109,9 @@ def web_ssl_context(web: WebConfig, where: str = "web.config.file") -> ssl.SSLCo
         try:
             context.load_verify_locations(tls.client_ca_file)
         except (OSError, ssl.SSLError) as exc:
-            raise ConfigError(f"{where}: tls_server_config.client_ca_file={str(tls.client_ca_file)!r}: "
-                              f"{getattr(exc, 'strerror', None) or exc}") from None
+            raise ConfigError(
+                f"{where}: tls_server_config.client_ca_file={str(tls.client_ca_file)!r}: {getattr(exc, 'strerror', None) or exc}"
+            ) from None
     return context
 
 

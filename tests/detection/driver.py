@@ -47,8 +47,15 @@ COMPRESSED: dict[str, Any] = {
 CONTROL_MIN_WATCH = 150.0  # the control is watched at least this long, whatever the variants do
 SETUP_TIMEOUT = 300.0  # a variant whose fault is not injected by then is given up
 # series whose moves over the run go into the evidence of a variant that did not page
-HISTORY = ("agentwatch_agent_approvals_requested_total", "agentwatch_agent_approval_requests_total", "agentwatch_agent_cost_usd_total", "agentwatch_agent_tasks_parked",
-           "agentwatch_agent_work_looping", "agentwatch_agent_looping_tasks", "agentwatch_agent_max_runs_without_progress")
+HISTORY = (
+    "agentwatch_agent_approvals_requested_total",
+    "agentwatch_agent_approval_requests_total",
+    "agentwatch_agent_cost_usd_total",
+    "agentwatch_agent_tasks_parked",
+    "agentwatch_agent_work_looping",
+    "agentwatch_agent_looping_tasks",
+    "agentwatch_agent_max_runs_without_progress",
+)
 CONTROL_INTERVAL = 30  # the control's timers (see control())
 HANG_ENV = {"FAKE_SLEEP_SEC": "3000"}
 OK_ENV = {"FAKE_SLEEP_SEC": "1"}
@@ -131,7 +138,7 @@ class Results:
 
     def to_json(self) -> dict:
         out = asdict(self)
-        for o, row in zip(self.outcomes, out["outcomes"]):
+        for o, row in zip(self.outcomes, out["outcomes"], strict=False):
             row.update(verdict=o.verdict, to_fire=o.to_fire, to_page=o.to_page)
         return out
 
@@ -234,8 +241,10 @@ class Ctx:
 # Recipes: one per kind of fault. Each injects as a platform user would meet the fault.
 # ---------------------------------------------------------------------------------------------
 
-def hang(ctx: Ctx, agent: str, adapter: str, interval: int, history: int = 0, timeout: int = 3600,
-         restart: int = 0, fillers: int = 0) -> None:
+
+def hang(
+    ctx: Ctx, agent: str, adapter: str, interval: int, history: int = 0, timeout: int = 3600, restart: int = 0, fillers: int = 0
+) -> None:
     """A run that never ends: on the agent's very first run (``history`` 0) or after ``history``
     good runs; on a timer, or (``interval`` 0) on an assigned task."""
     ctx.target = agent
@@ -251,8 +260,11 @@ def hang(ctx: Ctx, agent: str, adapter: str, interval: int, history: int = 0, ti
         ctx.fault()
     else:
         aid = ctx.agent(agent, role, adapter=adapter, env=dict(OK_ENV), interval=interval, timeout=timeout, budget_cents=10000)
-        good = ctx.wait(lambda: len([r for r in platform.agent_runs(ctx.api, ctx.company, aid) if r["status"] == "succeeded"]) >= history,
-                        timeout=180, interval=2)
+        good = ctx.wait(
+            lambda: len([r for r in platform.agent_runs(ctx.api, ctx.company, aid) if r["status"] == "succeeded"]) >= history,
+            timeout=180,
+            interval=2,
+        )
         if not good:
             ctx.note(f"only {len(platform.agent_runs(ctx.api, ctx.company, aid))} runs before the hang (wanted {history} good ones)")
         platform.set_adapter(ctx.api, aid, ctx.root, adapter, dict(HANG_ENV), timeout)
@@ -273,6 +285,7 @@ def hang(ctx: Ctx, agent: str, adapter: str, interval: int, history: int = 0, ti
     started = platform.ts(run["startedAt"])
     ctx.note(f"hung run ({run['invocationSource']}) started at fault+{started - fault_at:.0f}s")
     if restart:
+
         def pushed_out():
             if now() - started < 10:
                 return None
@@ -286,14 +299,26 @@ def hang(ctx: Ctx, agent: str, adapter: str, interval: int, history: int = 0, ti
         ctx.ready_for_restart()
 
 
-def context(ctx: Ctx, agent: str, interval: int = 10, task: bool = False, wake_every: float = 0, restart: int = 0,
-            start: int = 8000, step: int = 40000) -> None:
+def context(
+    ctx: Ctx,
+    agent: str,
+    interval: int = 10,
+    task: bool = False,
+    wake_every: float = 0,
+    restart: int = 0,
+    start: int = 8000,
+    step: int = 40000,
+) -> None:
     """A claude_local agent whose prompt grows every run, whatever wakes it."""
     ctx.target = agent
     if restart:
         ctx.wait_earlier_stages(restart)
-    env = {"FAKE_INPUT_TOKENS": str(start), "FAKE_TOKENS_STEP": str(step), "FAKE_COST_USD": "0.02",
-           "FAKE_ANSWER": "Read another part of the archive."}
+    env = {
+        "FAKE_INPUT_TOKENS": str(start),
+        "FAKE_TOKENS_STEP": str(step),
+        "FAKE_COST_USD": "0.02",
+        "FAKE_ANSWER": "Read another part of the archive.",
+    }
     aid = ctx.agent(agent, "researcher", adapter="claude", env=env, interval=interval, budget_cents=10000)
     issue = ctx.issue("task", f"Summarise the archive ({agent})", status="todo", assigneeAgentId=aid) if task else None
     ctx.fault()
@@ -306,8 +331,7 @@ def context(ctx: Ctx, agent: str, interval: int = 10, task: bool = False, wake_e
             noted = len(finished)
             top = max(((r.get("usageJson") or {}).get("inputTokens") or 0) for r in finished)
             if top >= 0.8 * 200000 and not any("crossed" in n for n in ctx.notes):
-                ctx.note(f"a prompt crossed 80 % of the window after {noted} finished runs ({ctx.since_fault()}); "
-                         f"{_sessions(finished)}")
+                ctx.note(f"a prompt crossed 80 % of the window after {noted} finished runs ({ctx.since_fault()}); {_sessions(finished)}")
         if restart and not ctx.ready.is_set() and noted >= 2:
             ctx.ready_for_restart()
         if issue and wake_every:
@@ -332,7 +356,7 @@ def _sessions(runs: list[dict]) -> str:
     runs = sorted(runs, key=lambda r: r.get("createdAt") or "")
     if not any("sessionIdAfter" in r for r in runs):
         return "the runs carry no session ids"
-    resumed = sum(1 for a, b in zip(runs, runs[1:]) if b.get("sessionIdBefore") and b.get("sessionIdBefore") == a.get("sessionIdAfter"))
+    resumed = sum(1 for a, b in zip(runs, runs[1:], strict=False) if b.get("sessionIdBefore") and b.get("sessionIdBefore") == a.get("sessionIdAfter"))
     fresh = sum(1 for r in runs if not r.get("sessionIdBefore"))
     kinds = sorted({f"{r.get('invocationSource')}{'+issue' if (r.get('contextSnapshot') or {}).get('issueId') else ''}" for r in runs})
     return f"runs {'/'.join(kinds)}: {resumed} resumed the previous run's session, {fresh} started with none"
@@ -348,8 +372,9 @@ def escalation(ctx: Ctx, agent: str, count: int, spacing: float, restart: int = 
     for i in range(count):
         if ctx.stopped:
             return
-        ctx.api.create_approval(ctx.company, "request_board_approval", aid, {"title": f"Need a board decision ({i + 1})",
-                                                                             "summary": "Unsure how to proceed."})
+        ctx.api.create_approval(
+            ctx.company, "request_board_approval", aid, {"title": f"Need a board decision ({i + 1})", "summary": "Unsure how to proceed."}
+        )
         ctx.fault("first request_board_approval")
         if restart and i == count // 2 - 1:
             ctx.ready_for_restart()
@@ -374,8 +399,9 @@ def burn(ctx: Ctx, agent: str, adapter: str, interval: int, invoke_every: float 
         ctx.sleep(invoke_every)
 
 
-def loop(ctx: Ctx, agent: str, adapter: str, interval: int, wake_every: float = 0, status: str = "todo",
-         set_status: str = "in_progress") -> None:
+def loop(
+    ctx: Ctx, agent: str, adapter: str, interval: int, wake_every: float = 0, status: str = "todo", set_status: str = "in_progress"
+) -> None:
     """An agent that keeps working on its task and never sets a disposition; Paperclip's recovery
     is left to do what it does (it parks the task)."""
     ctx.target = agent
@@ -446,8 +472,14 @@ def control(ctx: Ctx) -> None:
     # AgentHeartbeatIrregular fires for it, healthy or not (docs/detection.md).
     carl = ctx.agent("Calm Carl", "engineer", env=done, interval=CONTROL_INTERVAL, budget_cents=10000)
     sam = ctx.agent("Steady Sam", "engineer", env=done, interval=0, budget_cents=10000)
-    ctx.agent("Quiet Quinn", "researcher", adapter="claude", interval=CONTROL_INTERVAL, budget_cents=0,
-              env={"FAKE_INPUT_TOKENS": "20000", "FAKE_TOKENS_STEP": "0", "FAKE_COST_USD": "0.01", "FAKE_ANSWER": "All quiet."})
+    ctx.agent(
+        "Quiet Quinn",
+        "researcher",
+        adapter="claude",
+        interval=CONTROL_INTERVAL,
+        budget_cents=0,
+        env={"FAKE_INPUT_TOKENS": "20000", "FAKE_TOKENS_STEP": "0", "FAKE_COST_USD": "0.01", "FAKE_ANSWER": "All quiet."},
+    )
     ctx.issue("routine", "Routine work", status="todo", assigneeAgentId=carl)
     spec = ctx.issue("spec", "Write the spec", status="todo", assigneeAgentId=sam)
     ctx.issue("impl", "Implement the spec", status="blocked", assigneeAgentId=sam, blockedByIssueIds=[spec])
@@ -461,7 +493,12 @@ def control(ctx: Ctx) -> None:
 
 
 RECIPES: dict[str, Callable[..., None]] = {
-    "hang": hang, "context": context, "escalation": escalation, "burn": burn, "loop": loop, "deadlock": deadlock,
+    "hang": hang,
+    "context": context,
+    "escalation": escalation,
+    "burn": burn,
+    "loop": loop,
+    "deadlock": deadlock,
 }
 
 
@@ -469,9 +506,17 @@ RECIPES: dict[str, Callable[..., None]] = {
 # The run
 # ---------------------------------------------------------------------------------------------
 
+
 class Matrix:
-    def __init__(self, url: str, root: Path, variants: tuple[Variant, ...], workdir: Path,
-                 log: Callable[[str], None] | None = None, max_duration: float = 1200.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        root: Path,
+        variants: tuple[Variant, ...],
+        workdir: Path,
+        log: Callable[[str], None] | None = None,
+        max_duration: float = 1200.0,
+    ) -> None:
         self.url, self.root, self.variants, self.workdir = url, root, variants, workdir
         self.suffix = uuid.uuid4().hex[:4]
         self.stop = threading.Event()
@@ -517,8 +562,12 @@ class Matrix:
                 exporters[name] = ExporterProcess(config, self._dir(f"exporter-{name}"))
                 exporters[name].start()
                 parts.append(exporters[name])
-            prom = Prometheus(self._dir("prometheus"), [e.url.removeprefix("http://") for e in exporters.values()], am.url,
-                              rules_for_factor=RULES_FOR_FACTOR)
+            prom = Prometheus(
+                self._dir("prometheus"),
+                [e.url.removeprefix("http://") for e in exporters.values()],
+                am.url,
+                rules_for_factor=RULES_FOR_FACTOR,
+            )
             parts.append(prom)
             rules = self._rule_names(prom)
             setup = now() - self.t0
@@ -527,7 +576,7 @@ class Matrix:
             restart_at = self._watch(ctxs, exporters.get("restart"), hook)
             finished = now()
             self.stop.set()
-            for ctx, thread in ctxs:
+            for _ctx, thread in ctxs:
                 thread.join(15)
             results = self._collect(ctxs, companies, exporters, prom, hook, rules, thresholds, missing, notes, setup, restart_at, finished)
             self._pause_everything(ctxs)
@@ -549,7 +598,9 @@ class Matrix:
         def clocked(events, moment):
             at = now()
             for e in events:
-                self.arrivals.append({"at": at, "event": e.status, "receiver": e.receiver, "labels": dict(e.labels), "incident": e.incident})
+                self.arrivals.append(
+                    {"at": at, "event": e.status, "receiver": e.receiver, "labels": dict(e.labels), "incident": e.incident}
+                )
             return record(events, moment)
 
         store.record_alerts = clocked
@@ -575,6 +626,7 @@ class Matrix:
                 self.restart_ctxs.append(ctx)
             jobs.append((ctx, lambda c=ctx, v=variant: RECIPES[v.recipe](c, **v.params)))
         for ctx, job in jobs:
+
             def body(ctx=ctx, job=job):
                 try:
                     job()
@@ -597,8 +649,11 @@ class Matrix:
         paged_seen: set[tuple[str, str]] = set()
         while True:
             t = now()
-            if restart_exporter is not None and restart_at is None and self.restart_ctxs and (
-                all(c.ready.is_set() or c.done.is_set() for c in self.restart_ctxs) or t > restart_deadline
+            if (
+                restart_exporter is not None
+                and restart_at is None
+                and self.restart_ctxs
+                and (all(c.ready.is_set() or c.done.is_set() for c in self.restart_ctxs) or t > restart_deadline)
             ):
                 self.log("restarting the restart exporter (stop its process, start a new one on the same config)")
                 restart_exporter.stop()
@@ -606,7 +661,9 @@ class Matrix:
                 restart_at = now()
                 self.restarted.set()
                 self.log(f"restart exporter serving again after {restart_at - t:.1f}s")
-            pages = {(a["labels"].get("alertname"), a["labels"].get("agent") or a["labels"].get("company")) for _, a in hook.alerts("firing")}
+            pages = {
+                (a["labels"].get("alertname"), a["labels"].get("agent") or a["labels"].get("company")) for _, a in hook.alerts("firing")
+            }
             for key in sorted(pages - paged_seen, key=str):
                 self.log(f"page: {key[0]} for {key[1]}")
             paged_seen |= pages
@@ -642,9 +699,20 @@ class Matrix:
                 continue
             exporter = COMPANIES[v.company][1]
             for alert in v.alerts:
-                o = Outcome(v.id, v.failure, v.title, alert, ctx.company_name, f"detection-{exporter}", ctx.target, v.ci,
-                            rule_present=alert in rules, fault_at=ctx.fault_at, not_applicable=ctx.not_applicable,
-                            notes=list(ctx.notes))
+                o = Outcome(
+                    v.id,
+                    v.failure,
+                    v.title,
+                    alert,
+                    ctx.company_name,
+                    f"detection-{exporter}",
+                    ctx.target,
+                    v.ci,
+                    rule_present=alert in rules,
+                    fault_at=ctx.fault_at,
+                    not_applicable=ctx.not_applicable,
+                    notes=list(ctx.notes),
+                )
                 if ctx.error:
                     o.notes.append(f"recipe error: {ctx.error}")
                 if not o.rule_present:
@@ -657,25 +725,40 @@ class Matrix:
                 outcomes.append(o)
         control_agents = self._control_agents(ctxs)
         control_alerts = sorted(
-            {f"{labels.get('alertname')} {labels.get('agent') or labels.get('company')} (Prometheus)"
-             for labels, _ in firing if labels.get("company") == control_name or labels.get("agent") in control_agents}
-            | {f"{r['labels'].get('alertname')} {r['labels'].get('agent') or r['labels'].get('company')} (webhook {r['receiver']})"
-               for r in records if r["labels"].get("company") == control_name or r["labels"].get("agent") in control_agents}
+            {
+                f"{labels.get('alertname')} {labels.get('agent') or labels.get('company')} (Prometheus)"
+                for labels, _ in firing
+                if labels.get("company") == control_name or labels.get("agent") in control_agents
+            }
+            | {
+                f"{r['labels'].get('alertname')} {r['labels'].get('agent') or r['labels'].get('company')} (webhook {r['receiver']})"
+                for r in records
+                if r["labels"].get("company") == control_name or r["labels"].get("agent") in control_agents
+            }
         )
         control_ctx = next(c for c, _ in ctxs if c.variant is None)
         notes = notes + [f"control: {n}" for n in control_ctx.notes]
         control_evidence = []
         for name in sorted({labels.get("agent") for labels, _ in firing if labels.get("agent") in control_agents}):
             control_evidence += [f"{name}: {line}" for line in self._evidence(control_ctx, prom, target=name)]
-        results = Results(outcomes, control_alerts, thresholds, missing, self.t0, finished, setup, restart_at, notes, str(self.workdir),
-                          control_evidence)
+        results = Results(
+            outcomes, control_alerts, thresholds, missing, self.t0, finished, setup, restart_at, notes, str(self.workdir), control_evidence
+        )
         (self.workdir / "results.json").write_text(json.dumps(results.to_json(), indent=1, default=str))
         return results
 
     def _alerts_history(self, prom, end: float) -> list[tuple[dict, list[float]]]:
         """Every firing alert series since the start, with the times it was firing."""
-        body = requests.get(prom.url + "/api/v1/query_range", timeout=60, params={
-            "query": 'ALERTS{alertstate="firing", alertname!="Watchdog"}', "start": f"{self.t0:.3f}", "end": f"{end + 2:.3f}", "step": "1"}).json()
+        body = requests.get(
+            prom.url + "/api/v1/query_range",
+            timeout=60,
+            params={
+                "query": 'ALERTS{alertstate="firing", alertname!="Watchdog"}',
+                "start": f"{self.t0:.3f}",
+                "end": f"{end + 2:.3f}",
+                "step": "1",
+            },
+        ).json()
         return [(s["metric"], [float(t) for t, _ in s["values"]]) for s in body["data"]["result"]]
 
     @staticmethod
@@ -711,8 +794,11 @@ class Matrix:
         if o.target:
             also = {labels.get("alertname") for labels, _ in firing if labels.get("agent") == o.target}
         else:  # a company-wide alert: what fired in the company, for whom
-            also = {f"{labels.get('alertname')} ({labels['agent']})" if labels.get("agent") else labels.get("alertname")
-                    for labels, _ in firing if labels.get("company") == o.company}
+            also = {
+                f"{labels.get('alertname')} ({labels['agent']})" if labels.get("agent") else labels.get("alertname")
+                for labels, _ in firing
+                if labels.get("company") == o.company
+            }
         o.also = sorted(a for a in also if a and a != o.alert)
 
     def _evidence(self, ctx: Ctx, prom, target: str | None = None) -> list[str]:
@@ -729,7 +815,9 @@ class Matrix:
                 name = s["metric"]["__name__"]
                 if name.endswith(("_bucket", "_info")) or name in ("agentwatch_agent_threshold",):
                     continue
-                extra = {k: v for k, v in s["metric"].items() if k in ("status", "cause", "model", "class", "type", "reason", "issue", "kind")}
+                extra = {
+                    k: v for k, v in s["metric"].items() if k in ("status", "cause", "model", "class", "type", "reason", "issue", "kind")
+                }
                 lines.append(f"{name}{extra or ''} = {s['value'][1]}")
         except Exception as exc:  # evidence only
             lines.append(f"prometheus: {exc!r}")
@@ -749,8 +837,10 @@ class Matrix:
                     lines.append(f"platform issue {key}: {exc}")
                     continue
                 recovery = (issue.get("activeRecoveryAction") or {}).get("kind")
-                lines.append(f"platform issue {key} {issue.get('identifier')}: {issue.get('status')}"
-                             f"{' recovery=' + recovery if recovery else ''} blockedBy={len(issue.get('blockedBy') or [])}")
+                lines.append(
+                    f"platform issue {key} {issue.get('identifier')}: {issue.get('status')}"
+                    f"{' recovery=' + recovery if recovery else ''} blockedBy={len(issue.get('blockedBy') or [])}"
+                )
         except Exception as exc:
             lines.append(f"platform: {exc!r}")
         return lines
@@ -762,8 +852,11 @@ class Matrix:
         zero = fault_at or self.t0
         for name in HISTORY:
             try:
-                body = requests.get(prom.url + "/api/v1/query_range", timeout=30, params={
-                    "query": f'{name}{{agent="{agent}"}}', "start": f"{self.t0:.3f}", "end": f"{now():.3f}", "step": "1"}).json()
+                body = requests.get(
+                    prom.url + "/api/v1/query_range",
+                    timeout=30,
+                    params={"query": f'{name}{{agent="{agent}"}}', "start": f"{self.t0:.3f}", "end": f"{now():.3f}", "step": "1"},
+                ).json()
             except Exception as exc:  # evidence only
                 lines.append(f"{name}: {exc!r}")
                 continue

@@ -26,8 +26,16 @@ def adapter_config(api: PaperclipAPI, root: Path, adapter: str, env: dict[str, s
 
 
 def create_agent(
-    api: PaperclipAPI, company_id: str, name: str, role: str, root: Path, adapter: str = "process",
-    env: dict[str, str] | None = None, interval: int = 0, timeout: int = 60, budget_cents: int = 0,
+    api: PaperclipAPI,
+    company_id: str,
+    name: str,
+    role: str,
+    root: Path,
+    adapter: str = "process",
+    env: dict[str, str] | None = None,
+    interval: int = 0,
+    timeout: int = 60,
+    budget_cents: int = 0,
     wake_on_demand: bool = True,
 ) -> str:
     body = {
@@ -64,5 +72,7 @@ def run_line(run: dict) -> str:
     issue = (run.get("contextSnapshot") or {}).get("issueId")
     usage = run.get("usageJson") or {}
     extra = f" in={usage.get('inputTokens')}" if usage.get("inputTokens") else ""
-    return (f"{run.get('invocationSource')}/{run.get('status')} started={run.get('startedAt')} finished={run.get('finishedAt')}"
-            f"{' issue' if issue else ''}{extra}")
+    return (
+        f"{run.get('invocationSource')}/{run.get('status')} started={run.get('startedAt')} finished={run.get('finishedAt')}"
+        f"{' issue' if issue else ''}{extra}"
+    )

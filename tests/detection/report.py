@@ -42,10 +42,25 @@ def row(o: Outcome) -> str:
     notes += [n for n in o.notes if n.startswith("exporter restarted") or " newest " in n]
     if o.also:
         notes.append("also: " + ", ".join(o.also))
-    return "| " + " | ".join(_cell(c) for c in (
-        f"`{o.variant}`" + (" (CI)" if o.ci else ""), o.failure, o.title, o.alert, o.verdict, fired, _secs(o.to_fire), paged,
-        _secs(o.to_page), "; ".join(notes),
-    )) + " |"
+    return (
+        "| "
+        + " | ".join(
+            _cell(c)
+            for c in (
+                f"`{o.variant}`" + (" (CI)" if o.ci else ""),
+                o.failure,
+                o.title,
+                o.alert,
+                o.verdict,
+                fired,
+                _secs(o.to_fire),
+                paged,
+                _secs(o.to_page),
+                "; ".join(notes),
+            )
+        )
+        + " |"
+    )
 
 
 def table(results: Results) -> str:
@@ -55,9 +70,11 @@ def table(results: Results) -> str:
     ]
     lines += [row(o) for o in results.outcomes]
     control = ", ".join(results.control_alerts) if results.control_alerts else "nothing fired, nothing paged"
-    lines.append(f"| control | healthy company | 30 s timers and assignments that finish their tasks, a dependency that resolves, 1 ¢ runs, "
-                 f"a claude agent with no budget at 0.01 USD a run, one hire_agent approval | none | "
-                 f"{'CONTROL PAGED' if results.control_alerts else 'silent'} | | | | | {_cell(control)} |")
+    lines.append(
+        f"| control | healthy company | 30 s timers and assignments that finish their tasks, a dependency that resolves, 1 ¢ runs, "
+        f"a claude agent with no budget at 0.01 USD a run, one hire_agent approval | none | "
+        f"{'CONTROL PAGED' if results.control_alerts else 'silent'} | | | | | {_cell(control)} |"
+    )
     return "\n".join(lines)
 
 

@@ -13,7 +13,7 @@ import requests
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from agentwatch.localstack import Process
+from agentwatch.stack.local import Process
 from harness.paperclip import free_port
 
 
@@ -65,7 +65,8 @@ class ExporterProcess:
     def start(self) -> None:
         self.process = Process(
             [sys.executable, "-m", "agentwatch", f"--config.file={self.config_path}", f"--web.listen-address=127.0.0.1:{self.port}"],
-            self.log_path, env=self.env,
+            self.log_path,
+            env=self.env,
         )
         self.wait_for(lambda s: s.get_value("agentwatch_up") is not None, timeout=30, what="the exporter to serve")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from agentwatch.localstack import Process, binary, free_port, wait_ready
+from agentwatch.stack.local import Process, binary, free_port, wait_ready
 
 # name -> (type, [(labels, [(unix seconds, value), ...]), ...])
 Families = dict[str, tuple[str, list[tuple[dict[str, str], list[tuple[float, float]]]]]]
@@ -47,7 +47,9 @@ class SeededPrometheus:
         tsdb = workdir / "tsdb"
         done = subprocess.run(
             [binary("promtool"), "tsdb", "create-blocks-from", "openmetrics", "--max-block-duration=24h", str(openmetrics), str(tsdb)],
-            capture_output=True, text=True, timeout=600,
+            capture_output=True,
+            text=True,
+            timeout=600,
         )
         if done.returncode != 0:
             raise RuntimeError(f"promtool create-blocks-from failed: {done.stderr[-2000:]}")
@@ -56,8 +58,13 @@ class SeededPrometheus:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = Process(
-            [binary("prometheus"), f"--config.file={config}", f"--storage.tsdb.path={tsdb}",
-             "--storage.tsdb.retention.time=3650d", f"--web.listen-address=127.0.0.1:{self.port}"],
+            [
+                binary("prometheus"),
+                f"--config.file={config}",
+                f"--storage.tsdb.path={tsdb}",
+                "--storage.tsdb.retention.time=3650d",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+            ],
             workdir / "prometheus.log",
         )
         wait_ready(self.url + "/-/ready", self.process, timeout=60)

@@ -141,8 +141,9 @@ class _Fleet:
         self.families.setdefault(name, (kind, []))[1].append((labels, samples))
 
 
-def _tasks(rng: random.Random, agent: Agent, start: float, end: float, change: ModelChange | None,
-           stuck: list[Episode]) -> list[tuple[float, float]]:
+def _tasks(
+    rng: random.Random, agent: Agent, start: float, end: float, change: ModelChange | None, stuck: list[Episode]
+) -> list[tuple[float, float]]:
     """(started, completed) of the agent's tasks, back to back with short idle gaps, from a week
     before ``start``. A stuck episode is a task that started hours before it and ends with it."""
     stuck = sorted(stuck, key=lambda e: e.start)
@@ -170,8 +171,7 @@ def _work(fleet: _Fleet, rng: random.Random, agent: Agent, base: dict, tasks: li
         ages.append((t, t - tasks[i][0] if i >= 0 and tasks[i][1] > t else 0.0))
     fleet.add("agentwatch_agent_oldest_in_progress_task_age_seconds", "gauge", base, ages)
     fleet.add("agentwatch_agent_tasks_completed", "counter", base, [(t, bisect.bisect_right(ends, t)) for t in fleet.times])
-    fleet.add("agentwatch_agent_looping_tasks", "gauge", base,
-              [(t, float(any(e.start <= t < e.end for e in loops))) for t in fleet.times])
+    fleet.add("agentwatch_agent_looping_tasks", "gauge", base, [(t, float(any(e.start <= t < e.end for e in loops))) for t in fleet.times])
     done = [bisect.bisect_right(ends, t) for t in fleet.hist_times]
     bounds = [*TASK_DURATION_BUCKETS, math.inf]
     cumulative = {le: [0] for le in bounds}
@@ -181,10 +181,14 @@ def _work(fleet: _Fleet, rng: random.Random, agent: Agent, base: dict, tasks: li
             cumulative[le].append(cumulative[le][-1] + (e - s <= le))
         total.append(total[-1] + e - s)
     for le in bounds:
-        fleet.add("agentwatch_agent_task_duration_seconds_bucket", "gauge", {**base, "le": "+Inf" if math.isinf(le) else str(le)},
-                  [(t, cumulative[le][n]) for t, n in zip(fleet.hist_times, done)])
-    fleet.add("agentwatch_agent_task_duration_seconds_sum", "gauge", base, [(t, total[n]) for t, n in zip(fleet.hist_times, done)])
-    fleet.add("agentwatch_agent_task_duration_seconds_count", "gauge", base, [(t, n) for t, n in zip(fleet.hist_times, done)])
+        fleet.add(
+            "agentwatch_agent_task_duration_seconds_bucket",
+            "gauge",
+            {**base, "le": "+Inf" if math.isinf(le) else str(le)},
+            [(t, cumulative[le][n]) for t, n in zip(fleet.hist_times, done, strict=False)],
+        )
+    fleet.add("agentwatch_agent_task_duration_seconds_sum", "gauge", base, [(t, total[n]) for t, n in zip(fleet.hist_times, done, strict=False)])
+    fleet.add("agentwatch_agent_task_duration_seconds_count", "gauge", base, [(t, n) for t, n in zip(fleet.hist_times, done, strict=False)])
 
 
 def _spend(fleet: _Fleet, rng: random.Random, agent: Agent, base: dict, change: ModelChange | None, burns: list[Episode]) -> None:
@@ -207,18 +211,31 @@ def _spend(fleet: _Fleet, rng: random.Random, agent: Agent, base: dict, change: 
     fleet.add("agentwatch_agent_spend_month_usd", "gauge", base, spend)
     fleet.add("agentwatch_agent_budget_monthly_usd", "gauge", base, [(t, agent.budget) for t in fleet.times])
     fleet.add("agentwatch_agent_budget_expected_daily_usd", "gauge", base, [(t, agent.budget / 30) for t in fleet.times])
-    fleet.add("agentwatch_agent_cost_usd", "counter",
-              {**base, "provider": "anthropic", "biller": "anthropic", "model": agent.model, "billing_type": "metered"}, cost)
+    fleet.add(
+        "agentwatch_agent_cost_usd",
+        "counter",
+        {**base, "provider": "anthropic", "biller": "anthropic", "model": agent.model, "billing_type": "metered"},
+        cost,
+    )
 
 
 def _models(fleet: _Fleet, agent: Agent, base: dict, change: ModelChange | None) -> None:
     created = fleet.times[0] - CREATED
-    fleet.add("agentwatch_agent_model_change_timestamp_seconds", "gauge", base,
-              [(t, change.at if change and t >= change.at else created) for t in fleet.times])
-    for model, keep in ((agent.model, lambda t: not change or t < change.at), (change.model if change else None, lambda t: change and t >= change.at)):
+    fleet.add(
+        "agentwatch_agent_model_change_timestamp_seconds",
+        "gauge",
+        base,
+        [(t, change.at if change and t >= change.at else created) for t in fleet.times],
+    )
+    for model, keep in (
+        (agent.model, lambda t: not change or t < change.at),
+        (change.model if change else None, lambda t: change and t >= change.at),
+    ):
         samples = [(t, 1.0) for t in fleet.times if model and keep(t)]
         if samples:
-            fleet.add("agentwatch_agent_model_info", "gauge", {**base, "model": model, "adapter_model": model, "recorded_model": model}, samples)
+            fleet.add(
+                "agentwatch_agent_model_info", "gauge", {**base, "model": model, "adapter_model": model, "recorded_model": model}, samples
+            )
 
 
 def _canary(fleet: _Fleet, rng: random.Random, agent: Agent, base: dict, change: ModelChange | None) -> None:
@@ -244,8 +261,8 @@ def _canary(fleet: _Fleet, rng: random.Random, agent: Agent, base: dict, change:
     for t in fleet.times:
         done = bisect.bisect_right(run_times, t)
         first = cut if change and t >= change.at else 0  # the exporter's last 20 scored runs of each period
-        since = outcomes[max(first, done - 20):done]
-        before = outcomes[max(0, cut - 20):cut] if first else since
+        since = outcomes[max(first, done - 20) : done]
+        before = outcomes[max(0, cut - 20) : cut] if first else since
         for period, recent in (("before_model_change", before), ("since_model_change", since)):
             if recent:
                 ratio[period].append((t, recent.count("pass") / len(recent)))
@@ -262,8 +279,12 @@ def _alerts(fleet: _Fleet, agents: tuple[Agent, ...], episodes: list[Episode], w
         where = {"source": SOURCE, "company": a.company if a else agents[0].company}
         if a:
             where.update(agent=a.name, role=a.role)
-        series.append(({"alertname": e.alertname, "alertstate": "firing", **labels[e.alertname], **where},
-                       [(e.start + 60 * i, 1.0) for i in range(e.minutes)]))
+        series.append(
+            (
+                {"alertname": e.alertname, "alertstate": "firing", **labels[e.alertname], **where},
+                [(e.start + 60 * i, 1.0) for i in range(e.minutes)],
+            )
+        )
     if watchdog:
         series.append(({"alertname": "Watchdog", "alertstate": "firing", **labels["Watchdog"]}, [(t, 1.0) for t in fleet.times]))
     merged: dict[tuple, list] = {}
@@ -277,14 +298,25 @@ def _stalled_chain(fleet: _Fleet, company: str, episodes: list[Episode]) -> None
     for e in episodes:
         if e.alertname == "TaskDependencyDeadlock":
             began = e.start - 6 * HOUR
-            fleet.add("agentwatch_dependency_stalled_chain_age_seconds", "gauge",
-                      {"source": SOURCE, "company": company, "issue": "ACME-412", "cause": "cancelled_blocker"},
-                      [(t, t - began) for t in fleet.times if began <= t < e.end])
+            fleet.add(
+                "agentwatch_dependency_stalled_chain_age_seconds",
+                "gauge",
+                {"source": SOURCE, "company": company, "issue": "ACME-412", "cause": "cancelled_blocker"},
+                [(t, t - began) for t in fleet.times if began <= t < e.end],
+            )
 
 
-def month_of_history(start: float, end: float, agents: tuple[Agent, ...] = DEFAULT_AGENTS, step: float = 1800.0,
-                     hist_step: float = 3 * HOUR, seed: int = 7, change: ModelChange | None = None,
-                     episodes: list[Episode] | None = None, watchdog: bool = True) -> dict:
+def month_of_history(
+    start: float,
+    end: float,
+    agents: tuple[Agent, ...] = DEFAULT_AGENTS,
+    step: float = 1800.0,
+    hist_step: float = 3 * HOUR,
+    seed: int = 7,
+    change: ModelChange | None = None,
+    episodes: list[Episode] | None = None,
+    watchdog: bool = True,
+) -> dict:
     """The fleet's series from ``start`` to ``end`` (unix seconds); ``change`` and ``episodes``
     default to ``default_model_change`` and ``default_episodes``."""
     change = change or default_model_change(start, end)

@@ -1,6 +1,6 @@
 """Real Prometheus, Alertmanager and a webhook receiver on 127.0.0.1, for the end-to-end tests.
 
-These are the classes of the no-Docker stack (``agentwatch stack``, ``agentwatch.localstack``),
+These are the classes of the no-Docker stack (``agentwatch stack``, ``agentwatch.stack.local``),
 so the tests exercise that path: the shipped configs are copied and only their addresses (and,
 where a test compresses time, intervals and ``for`` durations) are rewritten; the rule
 expressions stay the shipped ones.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agentwatch import localstack
+from agentwatch.stack import local as localstack
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,6 +25,8 @@ def IncidentReceiver(workdir: Path, remediation: dict | None = None):
     return localstack.incident_receiver(workdir, remediation=remediation)
 
 
-def Prometheus(workdir: Path, targets: list[str], alertmanager: str, rules_for_factor: int = 1, interval: str = "1s") -> localstack.Prometheus:
+def Prometheus(
+    workdir: Path, targets: list[str], alertmanager: str, rules_for_factor: int = 1, interval: str = "1s"
+) -> localstack.Prometheus:
     """The shipped rules with only ``for`` divided by ``rules_for_factor`` (ranges unchanged)."""
     return localstack.Prometheus(ROOT, workdir, targets, alertmanager, time_scale=rules_for_factor, interval=interval, scale_ranges=False)

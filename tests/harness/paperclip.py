@@ -295,15 +295,29 @@ class PaperclipAPI:
         self.post(f"/api/approvals/{approval_id}/reject", {"decisionNote": "no"})
 
     def post_cost_event(
-        self, company_id: str, agent_id: str, cents: int, model: str = "claude-sonnet-4-5", provider: str = "anthropic",
-        input_tokens: int = 1000, output_tokens: int = 200,
+        self,
+        company_id: str,
+        agent_id: str,
+        cents: int,
+        model: str = "claude-sonnet-4-5",
+        provider: str = "anthropic",
+        input_tokens: int = 1000,
+        output_tokens: int = 200,
     ) -> None:
         now = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         self.post(
             f"/api/companies/{company_id}/cost-events",
             {
-                "agentId": agent_id, "provider": provider, "biller": provider, "billingType": "metered_api", "model": model,
-                "inputTokens": input_tokens, "cachedInputTokens": 0, "outputTokens": output_tokens, "costCents": cents, "occurredAt": now,
+                "agentId": agent_id,
+                "provider": provider,
+                "biller": provider,
+                "billingType": "metered_api",
+                "model": model,
+                "inputTokens": input_tokens,
+                "cachedInputTokens": 0,
+                "outputTokens": output_tokens,
+                "costCents": cents,
+                "occurredAt": now,
             },
         )
 
@@ -324,7 +338,9 @@ class PaperclipAPI:
     def resume_agent(self, agent_id: str) -> None:
         self.post(f"/api/agents/{agent_id}/resume", {})
 
-    def create_budget_policy(self, company_id: str, scope_type: str, scope_id: str, amount: int, warn_percent: int = 80, hard_stop: bool = True) -> None:
+    def create_budget_policy(
+        self, company_id: str, scope_type: str, scope_id: str, amount: int, warn_percent: int = 80, hard_stop: bool = True
+    ) -> None:
         self.post(
             f"/api/companies/{company_id}/budgets/policies",
             {"scopeType": scope_type, "scopeId": scope_id, "amount": amount, "warnPercent": warn_percent, "hardStopEnabled": hard_stop},
@@ -383,26 +399,53 @@ def seed_standard_company(api: PaperclipAPI, name: str = "Acme Exporter Test", r
     c = api.create_company(name)
     seed = SeedResult(company_id=c)
     a = seed.agents
-    a["ceo"] = api.create_process_agent(c, "Ceo Bot", "ceo", 300, 20000, {"FAKE_COST_CENTS": "37", "FAKE_MODEL": "claude-opus-4-1"}, root=root)
-    a["cto"] = api.create_process_agent(
-        c, "Cto Bot", "cto", 30, 15000, {"FAKE_COST_CENTS": "21", "FAKE_PROVIDER": "openai", "FAKE_MODEL": "gpt-5"}, reports_to=a["ceo"], root=root
+    a["ceo"] = api.create_process_agent(
+        c, "Ceo Bot", "ceo", 300, 20000, {"FAKE_COST_CENTS": "37", "FAKE_MODEL": "claude-opus-4-1"}, root=root
     )
-    a["engineer"] = api.create_process_agent(c, "Engineer Bot", "engineer", 120, 10000, {"FAKE_COST_CENTS": "12"}, reports_to=a["cto"], root=root)
+    a["cto"] = api.create_process_agent(
+        c,
+        "Cto Bot",
+        "cto",
+        30,
+        15000,
+        {"FAKE_COST_CENTS": "21", "FAKE_PROVIDER": "openai", "FAKE_MODEL": "gpt-5"},
+        reports_to=a["ceo"],
+        root=root,
+    )
+    a["engineer"] = api.create_process_agent(
+        c, "Engineer Bot", "engineer", 120, 10000, {"FAKE_COST_CENTS": "12"}, reports_to=a["cto"], root=root
+    )
     a["qa"] = api.create_process_agent(c, "Qa Bot", "qa", 0, 5000, {"FAKE_EXIT_CODE": "3"}, reports_to=a["cto"], root=root)
     i = seed.issues
     i["epic"] = api.create_issue(c, "Launch v1", status="todo", priority="high", assigneeAgentId=a["ceo"])["id"]
-    i["api"] = api.create_issue(c, "Design REST API", status="backlog", priority="medium", parentId=i["epic"], assigneeAgentId=a["cto"])["id"]
-    i["db"] = api.create_issue(c, "Database schema", status="todo", priority="critical", parentId=i["epic"], assigneeAgentId=a["engineer"])["id"]
+    i["api"] = api.create_issue(c, "Design REST API", status="backlog", priority="medium", parentId=i["epic"], assigneeAgentId=a["cto"])[
+        "id"
+    ]
+    i["db"] = api.create_issue(c, "Database schema", status="todo", priority="critical", parentId=i["epic"], assigneeAgentId=a["engineer"])[
+        "id"
+    ]
     i["impl"] = api.create_issue(
-        c, "CRUD endpoints", status="blocked", priority="high", parentId=i["epic"], assigneeAgentId=a["engineer"], blockedByIssueIds=[i["db"], i["api"]]
+        c,
+        "CRUD endpoints",
+        status="blocked",
+        priority="high",
+        parentId=i["epic"],
+        assigneeAgentId=a["engineer"],
+        blockedByIssueIds=[i["db"], i["api"]],
     )["id"]
-    i["tests"] = api.create_issue(c, "Integration tests", status="todo", priority="medium", parentId=i["epic"], assigneeAgentId=a["qa"])["id"]
+    i["tests"] = api.create_issue(c, "Integration tests", status="todo", priority="medium", parentId=i["epic"], assigneeAgentId=a["qa"])[
+        "id"
+    ]
     i["ci"] = api.create_issue(c, "CI pipeline", status="in_progress", priority="medium", assigneeAgentId=a["cto"])["id"]
     i["review"] = api.create_issue(c, "Security review", status="in_review", priority="high", assigneeAgentId=a["cto"])["id"]
     i["done"] = api.create_issue(c, "Pick a name", status="done", priority="low")["id"]
     i["cancelled"] = api.create_issue(c, "Blockchain integration", status="cancelled", priority="low")["id"]
     i["flaky"] = api.create_issue(
-        c, "Flaky login test", status="blocked", priority="critical", assigneeAgentId=a["qa"],
+        c,
+        "Flaky login test",
+        status="blocked",
+        priority="critical",
+        assigneeAgentId=a["qa"],
         unblockDescriptor={"owner": "board", "action": "Grant staging access"},
     )["id"]
     i["docs"] = api.create_issue(c, "User docs", status="backlog", priority="low")["id"]

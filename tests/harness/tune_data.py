@@ -53,8 +53,8 @@ def _wakes(rng: random.Random, role: str) -> list[float]:
 def _gap_stats(wakes: list[float], t: float) -> tuple[int, float, float, float, float]:
     """(gaps, mean, stddev, max, last run finished) over the wakes before ``t``."""
     i = bisect.bisect_right(wakes, t - RUN_SECONDS)  # runs finished by t
-    recent = wakes[max(0, i - GAP_WINDOW - 1):i]
-    gaps = [b - a for a, b in zip(recent, recent[1:])]
+    recent = wakes[max(0, i - GAP_WINDOW - 1) : i]
+    gaps = [b - a for a, b in zip(recent, recent[1:], strict=False)]
     mean = sum(gaps) / len(gaps)
     std = math.sqrt(sum((g - mean) ** 2 for g in gaps) / len(gaps))
     return len(gaps), mean, std, max(gaps), recent[-1] + RUN_SECONDS
@@ -89,11 +89,11 @@ def families() -> dict:
             stats = [_gap_stats(wakes, t) for t in times]
             add("agentwatch_agent_heartbeat_enabled", "gauge", base, [(t, 1) for t in times])
             add("agentwatch_agent_heartbeat_interval_seconds", "gauge", base, [(t, INTERVAL) for t in times])
-            add("agentwatch_agent_heartbeat_gaps", "gauge", base, [(t, s[0]) for t, s in zip(times, stats)])
-            add("agentwatch_agent_heartbeat_gap_mean_seconds", "gauge", base, [(t, s[1]) for t, s in zip(times, stats)])
-            add("agentwatch_agent_heartbeat_gap_stddev_seconds", "gauge", base, [(t, s[2]) for t, s in zip(times, stats)])
-            add("agentwatch_agent_heartbeat_gap_max_seconds", "gauge", base, [(t, s[3]) for t, s in zip(times, stats)])
-            add("agentwatch_agent_last_run_finished_timestamp_seconds", "gauge", base, [(t, s[4]) for t, s in zip(times, stats)])
+            add("agentwatch_agent_heartbeat_gaps", "gauge", base, [(t, s[0]) for t, s in zip(times, stats, strict=False)])
+            add("agentwatch_agent_heartbeat_gap_mean_seconds", "gauge", base, [(t, s[1]) for t, s in zip(times, stats, strict=False)])
+            add("agentwatch_agent_heartbeat_gap_stddev_seconds", "gauge", base, [(t, s[2]) for t, s in zip(times, stats, strict=False)])
+            add("agentwatch_agent_heartbeat_gap_max_seconds", "gauge", base, [(t, s[3]) for t, s in zip(times, stats, strict=False)])
+            add("agentwatch_agent_last_run_finished_timestamp_seconds", "gauge", base, [(t, s[4]) for t, s in zip(times, stats, strict=False)])
             # tasks: in progress back to back, completions into the histogram and the counter
             tasks = _tasks(rng)
             ends = [e for _, e in tasks]
@@ -111,13 +111,22 @@ def families() -> dict:
                 within = [0]
                 for d in durations:
                     within.append(within[-1] + (d <= le))
-                counts = [(t, within[done]) for t, done in zip(hist_times, done_at)]
-                add("agentwatch_agent_task_duration_seconds_bucket", "gauge", {**base, "le": "+Inf" if le == math.inf else f"{le:g}"}, counts)
+                counts = [(t, within[done]) for t, done in zip(hist_times, done_at, strict=False)]
+                add(
+                    "agentwatch_agent_task_duration_seconds_bucket",
+                    "gauge",
+                    {**base, "le": "+Inf" if le == math.inf else f"{le:g}"},
+                    counts,
+                )
             cumulative = [0.0]
             for d in durations:
                 cumulative.append(cumulative[-1] + d)
-            add("agentwatch_agent_task_duration_seconds_sum", "gauge", base,
-                [(t, cumulative[bisect.bisect_right(ends, t)]) for t in hist_times])
+            add(
+                "agentwatch_agent_task_duration_seconds_sum",
+                "gauge",
+                base,
+                [(t, cumulative[bisect.bisect_right(ends, t)]) for t in hist_times],
+            )
             add("agentwatch_agent_task_duration_seconds_count", "gauge", base, [(t, bisect.bisect_right(ends, t)) for t in hist_times])
             # spend: daily and hourly variance around 60 % of the expected daily spend
             day_factor = {d: math.exp(rng.gauss(0, 0.25)) for d in range(DAYS + 1)}
@@ -127,8 +136,12 @@ def families() -> dict:
                 k = int((t - START) // 3600)
                 spent += 0.6 * EXPECTED_DAILY_USD / 86400 * SAMPLE * day_factor[k // 24] * hour_factor[k]
                 cost.append((t, round(spent, 4)))
-            add("agentwatch_agent_cost_usd", "counter", {**base, "provider": "anthropic", "biller": "anthropic",
-                                                         "model": "claude-sonnet-4", "billing_type": "metered"}, cost)
+            add(
+                "agentwatch_agent_cost_usd",
+                "counter",
+                {**base, "provider": "anthropic", "biller": "anthropic", "model": "claude-sonnet-4", "billing_type": "metered"},
+                cost,
+            )
             add("agentwatch_agent_budget_expected_daily_usd", "gauge", base, [(t, EXPECTED_DAILY_USD) for t in times])
             # unexpected escalations, Poisson at 3 a day
             count, esc, t_next = 40, [], START + rng.expovariate(3 / 86400)
@@ -137,6 +150,5 @@ def families() -> dict:
                     count += 1
                     t_next += rng.expovariate(3 / 86400)
                 esc.append((t, count))
-            add("agentwatch_agent_approvals_requested", "counter",
-                {**base, "type": "budget_override_required", "class": "unexpected"}, esc)
+            add("agentwatch_agent_approvals_requested", "counter", {**base, "type": "budget_override_required", "class": "unexpected"}, esc)
     return fams

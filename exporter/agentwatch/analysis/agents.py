@@ -37,7 +37,7 @@ def heartbeat_gaps(runs: list[Run], sources: frozenset[str] = frozenset({"timer"
     starts = [s for s in starts if s is not None]
     if len(starts) < 2:
         return None
-    gaps = [b - a for a, b in zip(starts, starts[1:])]
+    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
     mean = sum(gaps) / len(gaps)
     var = sum((g - mean) ** 2 for g in gaps) / len(gaps)
     return GapStats(len(gaps), mean, math.sqrt(var), max(gaps))

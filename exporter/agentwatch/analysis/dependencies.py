@@ -84,8 +84,8 @@ from typing import Iterable, Mapping
 
 import networkx as nx
 
-from agentwatch.analysis.delta import IssueDelta, add_count
 from agentwatch.model import TERMINAL_ISSUE_STATUSES, Agent, Issue
+from agentwatch.model.delta import IssueDelta, add_count
 
 UNAVAILABLE_AGENT_STATUSES = frozenset({"paused", "terminated", "error"})
 CAUSES = (
@@ -342,8 +342,14 @@ def _open_parent(issue: Issue | None) -> str | None:
     return issue.parent_id
 
 
-def _derive(dependents: Iterable[Issue], issues: Mapping[str, Issue], open_children: Mapping[str, list[str]] | None,
-            holders_of: dict[str, list[str]], missing_of: dict[str, int], resolved: dict[str, str | list[str]]) -> None:
+def _derive(
+    dependents: Iterable[Issue],
+    issues: Mapping[str, Issue],
+    open_children: Mapping[str, list[str]] | None,
+    holders_of: dict[str, list[str]],
+    missing_of: dict[str, int],
+    resolved: dict[str, str | list[str]],
+) -> None:
     """The edges into each of ``dependents``: in ``holders_of``, the issues that hold it, each
     once (its unresolved blockers, known or not, and, when it is blocked, its open children that
     are not canaries); in ``missing_of``, how many of its blockers are not in the list (each
@@ -378,8 +384,14 @@ def _derive(dependents: Iterable[Issue], issues: Mapping[str, Issue], open_child
                 missing_of[iid] = missing
 
 
-def _analyse(holders_of: Mapping[str, list[str]], missing_of: Mapping[str, int], issues: Mapping[str, Issue],
-             agents: Mapping[str, Agent], open_children: Mapping[str, list[str]], component_of: dict[str, _Component]) -> list[_Component]:
+def _analyse(
+    holders_of: Mapping[str, list[str]],
+    missing_of: Mapping[str, int],
+    issues: Mapping[str, Issue],
+    agents: Mapping[str, Agent],
+    open_children: Mapping[str, list[str]],
+    component_of: dict[str, _Component],
+) -> list[_Component]:
     """The components of the graph whose edges are ``holders_of`` (dependent -> the issues that
     hold it; ``missing_of``: how many of its blockers are not in the list), each with its part of
     the report, and each node's entered in ``component_of``. The graph must be closed under the
@@ -417,8 +429,16 @@ def _analyse(holders_of: Mapping[str, list[str]], missing_of: Mapping[str, int],
         condensed.clear()
 
 
-def _walk(order: list, preds: Mapping, members: dict | None, cyclic: set, issues: Mapping[str, Issue],
-          agents: Mapping[str, Agent], open_children: Mapping[str, list[str]], component_of: dict[str, _Component]) -> None:
+def _walk(
+    order: list,
+    preds: Mapping,
+    members: dict | None,
+    cyclic: set,
+    issues: Mapping[str, Issue],
+    agents: Mapping[str, Agent],
+    open_children: Mapping[str, list[str]],
+    component_of: dict[str, _Component],
+) -> None:
     """One pass over the units (issues, or strongly connected components when there is a cycle:
     ``members``, ``cyclic``) in topological ``order``, that adds each unit's part of the report
     to its component's."""
@@ -488,6 +508,7 @@ def _walk(order: list, preds: Mapping, members: dict | None, cyclic: set, issues
 def _oldest_first(heads: Iterable[StalledChain], now: float, top_n: int) -> list[StalledChain]:
     """The chains oldest first (an unknown age counts as ``now``): the first ``top_n``, at least
     one (the oldest dates the report), or all when ``top_n`` is negative."""
+
     def key(h: StalledChain) -> tuple:
         return (h.since if h.since is not None else now, h.identifier, h.head)
 

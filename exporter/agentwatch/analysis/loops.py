@@ -1,7 +1,7 @@
 """Reasoning loops: in-progress tasks that keep consuming runs and LLM calls without progression.
 
 A task *looks like a loop* when it has gone longer than ``loop_min_age`` without
-progression (see ``agentwatch.progress``) and has had more than ``loop_min_calls`` runs or
+progression (see ``agentwatch.analysis.progress``) and has had more than ``loop_min_calls`` runs or
 LLM calls since. Both come from ``thresholds`` in the config, per agent; the defaults are the
 brief's: 4 hours and 20 calls.
 """
@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping
 
-from agentwatch.progress import TaskProgress, TaskTracker
+from agentwatch.analysis.progress import TaskProgress, TaskTracker
 
 
 @dataclass
@@ -127,9 +127,7 @@ class LoopIndex:
         return out
 
 
-def loop_signals(
-    tasks: Iterable[TaskProgress], now: float, limits: Callable[[str], tuple[float, float]]
-) -> dict[str, LoopSignals]:
+def loop_signals(tasks: Iterable[TaskProgress], now: float, limits: Callable[[str], tuple[float, float]]) -> dict[str, LoopSignals]:
     """The signals of ``tasks`` from scratch (what a ``LoopIndex`` holding them gives)."""
     index, held = LoopIndex(), {task.issue_id: task for task in tasks}
     index._take(held, held)

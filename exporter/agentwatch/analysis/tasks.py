@@ -19,9 +19,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from agentwatch.analysis.delta import IssueDelta, add_count
 from agentwatch.analysis.histogram import Histogram
 from agentwatch.model import TERMINAL_ISSUE_STATUSES, CompanySnapshot, Issue, Run
+from agentwatch.model.delta import IssueDelta, add_count
 
 UNASSIGNED = ""
 # seconds, as exposed; held in milliseconds
@@ -200,8 +200,14 @@ class TaskIndex:
     def signals(self, cs: CompanySnapshot, now: float) -> TaskSignals:
         """The signals at ``now``, with the locks judged against ``cs``'s runs."""
         out = TaskSignals(
-            self._by_agent, self._by_status, self._canaries, durations=self._durations, blocked_on_human=self._on_human,
-            parked=self._parked, queue_stamps=self._queue_stamps, completion_stamps=self._completion_stamps,
+            self._by_agent,
+            self._by_status,
+            self._canaries,
+            durations=self._durations,
+            blocked_on_human=self._on_human,
+            parked=self._parked,
+            queue_stamps=self._queue_stamps,
+            completion_stamps=self._completion_stamps,
         )
         out.completed.update({agent: queue["done"] for agent, queue in self._by_agent.items() if "done" in queue})
         ages = out.oldest_in_progress_age

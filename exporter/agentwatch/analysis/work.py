@@ -32,9 +32,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
-from agentwatch.analysis.delta import IssueDelta
+from agentwatch.analysis.progress import TaskTracker
 from agentwatch.model import CompanySnapshot, Issue
-from agentwatch.progress import TaskTracker
+from agentwatch.model.delta import IssueDelta
 
 MAX_RUNS_HELD = 5000  # per agent: the oldest runs without progression past this are counted, not held
 
@@ -167,4 +167,3 @@ class WorkIndex:
     def signals(self, now: float, limits: Callable[[str], tuple[float, float]]) -> dict[str, WorkSignals]:
         """Per agent with work; ``limits(agent_id)`` gives (loop_min_age, loop_min_calls)."""
         return {agent: held.signals(now, *limits(agent)) for agent, held in self._work.items()}
-

@@ -47,8 +47,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         report = collect(PrometheusHistory(args.prometheus_url), month, now)
     except HistoryError as exc:
-        print(f"agentwatch: prometheus.url={url!r}: {str(exc).replace(args.prometheus_url.rstrip('/'), url.rstrip('/'))}",
-              file=sys.stderr)
+        print(f"agentwatch: prometheus.url={url!r}: {str(exc).replace(args.prometheus_url.rstrip('/'), url.rstrip('/'))}", file=sys.stderr)
         return EXIT_PROMETHEUS
     try:
         paths = write(report, charts.render(report), Path(args.out_dir))

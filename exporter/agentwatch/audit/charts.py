@@ -68,8 +68,7 @@ def _legend_outside(ax) -> None:
     ax.legend(frameon=False, fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1.0))
 
 
-def _versus(ax, names: list[str], prev: list[float], now: list[float], colour: str, report: Report,
-            horizontal: bool = True) -> list[float]:
+def _versus(ax, names: list[str], prev: list[float], now: list[float], colour: str, report: Report, horizontal: bool = True) -> list[float]:
     """Each of ``names`` with the previous month's bar (grey) beside this month's (``colour``):
     top to bottom, or left to right. Returns where this month's bars are."""
     pos = list(range(len(names)))[::-1] if horizontal else list(range(len(names)))
@@ -93,12 +92,19 @@ def durations(report: Report) -> Figure | None:
     div, unit = time_unit(top)
     fig = Figure(figsize=(WIDTH, 3.6), layout="constrained")
     axes = fig.subplots(1, 2, sharey=True)
-    for ax, (q, attr) in zip(axes, (("median (p50)", "p50"), ("p95", "p95"))):
+    for ax, (q, attr) in zip(axes, (("median (p50)", "p50"), ("p95", "p95")), strict=False):
         _style(ax)
         ax.grid(axis="x", visible=False)
         ax.grid(axis="y", color="#e6e6e6")
-        _versus(ax, [r.key[2] for r in rows], [(getattr(r.prev, attr) or 0) / div for r in rows],
-                [(getattr(r.this, attr) or 0) / div for r in rows], COLOURS["durations"], report, horizontal=False)
+        _versus(
+            ax,
+            [r.key[2] for r in rows],
+            [(getattr(r.prev, attr) or 0) / div for r in rows],
+            [(getattr(r.this, attr) or 0) / div for r in rows],
+            COLOURS["durations"],
+            report,
+            horizontal=False,
+        )
         ax.set_title(f"Completed-task duration, {q}", fontsize=10, color=INK)
     axes[0].set_ylabel(unit)
     axes[1].legend(frameon=False, fontsize=9)
@@ -116,9 +122,18 @@ def ages(report: Report) -> Figure | None:
     for i, r in enumerate(rows):
         for data, pos, colour in ((r.prev_values, i - 0.2, PREVIOUS), (r.values, i + 0.2, COLOURS["ages"])):
             if data:
-                ax.boxplot([v / div for v in data], positions=[pos], widths=0.34, whis=(5, 95), showfliers=False, patch_artist=True,
-                           boxprops={"facecolor": colour, "edgecolor": INK}, medianprops={"color": INK},
-                           whiskerprops={"color": INK}, capprops={"color": INK})
+                ax.boxplot(
+                    [v / div for v in data],
+                    positions=[pos],
+                    widths=0.34,
+                    whis=(5, 95),
+                    showfliers=False,
+                    patch_artist=True,
+                    boxprops={"facecolor": colour, "edgecolor": INK},
+                    medianprops={"color": INK},
+                    whiskerprops={"color": INK},
+                    capprops={"color": INK},
+                )
     ax.set_xticks(range(len(rows)), [r.key[2] for r in rows])
     ax.set_xlim(-0.7, len(rows) - 0.3)
     ax.set_ylabel(f"oldest in-progress task, {unit}")
@@ -150,8 +165,9 @@ def stuck(report: Report) -> Figure | None:
         y = ys[agent_key(e.labels)]
         when_ax.broken_barh([(e.start, e.end - e.start)], (y - 0.3, 0.6), color=COLOURS["stuck"])
         when_ax.plot([e.start], [y], marker="D", markersize=9, color=COLOURS["stuck"], linestyle="none")
-    _versus(count_ax, [label(k, report) for k in keys], [r.prev_episodes for r in rows], [r.episodes for r in rows],
-            COLOURS["stuck"], report)
+    _versus(
+        count_ax, [label(k, report) for k in keys], [r.prev_episodes for r in rows], [r.episodes for r in rows], COLOURS["stuck"], report
+    )
     when_ax.set_ylim(-0.7, len(keys) - 0.3)
     _dates(when_ax, report)
     when_ax.set_title("When: each episode's start (diamond) and length", fontsize=10, color=INK)
@@ -170,10 +186,18 @@ def slowest(report: Report) -> Figure | None:
     ys = range(len(rows))[::-1]
     ax.barh(list(ys), [r.max / div for r in rows], 0.6, color=COLOURS["slowest"], label="oldest in-progress task")
     p95 = {r.key: r.this.p95 for r in report.agent_durations}
-    ticks = [(y, p95[r.key] / div) for y, r in zip(ys, rows) if p95.get(r.key)]
+    ticks = [(y, p95[r.key] / div) for y, r in zip(ys, rows, strict=False) if p95.get(r.key)]
     if ticks:
-        ax.plot([x for _, x in ticks], [y for y, _ in ticks], marker="|", markersize=18, markeredgewidth=2.5, color=INK,
-                linestyle="none", label="agent's p95 completed task")
+        ax.plot(
+            [x for _, x in ticks],
+            [y for y, _ in ticks],
+            marker="|",
+            markersize=18,
+            markeredgewidth=2.5,
+            color=INK,
+            linestyle="none",
+            label="agent's p95 completed task",
+        )
     ax.set_yticks(list(ys), [label(r.key, report) for r in rows])
     ax.set_xlabel(unit)
     _legend_outside(ax)
@@ -185,16 +209,32 @@ def spend(report: Report) -> Figure | None:
     if not rows:
         return None
     fig, ax = _figure(_hbar_height(len(rows)))
-    ys = _versus(ax, [label(r.key, report) for r in rows], [r.prev_spend or 0 for r in rows], [r.spend for r in rows],
-                 COLOURS["spend"], report)
-    budgets = [(y + 0.2, r.budget) for y, r in zip(ys, rows) if r.budget]
+    ys = _versus(
+        ax, [label(r.key, report) for r in rows], [r.prev_spend or 0 for r in rows], [r.spend for r in rows], COLOURS["spend"], report
+    )
+    budgets = [(y + 0.2, r.budget) for y, r in zip(ys, rows, strict=False) if r.budget]
     if budgets:
-        ax.plot([b for _, b in budgets], [y for y, _ in budgets], marker="|", markersize=22, markeredgewidth=2.5, color=INK,
-                linestyle="none", label="monthly budget")
-    for y, r in zip(ys, rows):
+        ax.plot(
+            [b for _, b in budgets],
+            [y for y, _ in budgets],
+            marker="|",
+            markersize=22,
+            markeredgewidth=2.5,
+            color=INK,
+            linestyle="none",
+            label="monthly budget",
+        )
+    for y, r in zip(ys, rows, strict=False):
         if r.ratio is not None:
-            ax.annotate(f"{r.ratio * 100:.0f}%", (max(r.spend, r.budget), y), xytext=(6, 0), textcoords="offset points",
-                        va="center", fontsize=8, color=INK)
+            ax.annotate(
+                f"{r.ratio * 100:.0f}%",
+                (max(r.spend, r.budget), y),
+                xytext=(6, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize=8,
+                color=INK,
+            )
     ax.set_xlabel("USD")
     _legend_outside(ax)
     return fig
@@ -206,7 +246,7 @@ def alerts(report: Report) -> Figure | None:
         return None
     fig, ax = _figure(_hbar_height(len(rows)))
     ys = _versus(ax, [r.name for r in rows], [r.prev_episodes for r in rows], [r.episodes for r in rows], COLOURS["alerts"], report)
-    for y, r in zip(ys, rows):
+    for y, r in zip(ys, rows, strict=False):
         ax.annotate(str(r.episodes), (r.episodes, y), xytext=(4, 0), textcoords="offset points", va="center", fontsize=8, color=INK)
     ax.set_xlabel("firing episodes")
     _legend_outside(ax)
@@ -231,12 +271,27 @@ def canary(report: Report) -> Figure | None:
         ax.plot([t for t, _ in pooled], [v for _, v in pooled], color=PREVIOUS, linewidth=2, label="other agents (mean)")
     for i, key in enumerate(shown):
         pts = [(t + 43200, v * 100) for t, v in daily[key] if v is not None]
-        ax.plot([t for t, _ in pts], [v for _, v in pts], color=CANARY_SHADES[i % len(CANARY_SHADES)], linewidth=2.5,
-                marker="o", markersize=4, label=label(key, report))
+        ax.plot(
+            [t for t, _ in pts],
+            [v for _, v in pts],
+            color=CANARY_SHADES[i % len(CANARY_SHADES)],
+            linewidth=2.5,
+            marker="o",
+            markersize=4,
+            label=label(key, report),
+        )
     for c in report.model_changes:
         ax.axvline(c.at, color=INK, linestyle="--", linewidth=1.2)
-        ax.annotate(f"{label(c.key, report)}: → {c.after or '?'}", (c.at, 4), xytext=(4, 0), textcoords="offset points",
-                    rotation=90, va="bottom", fontsize=8, color=INK)
+        ax.annotate(
+            f"{label(c.key, report)}: → {c.after or '?'}",
+            (c.at, 4),
+            xytext=(4, 0),
+            textcoords="offset points",
+            rotation=90,
+            va="bottom",
+            fontsize=8,
+            color=INK,
+        )
     ax.set_ylim(0, 105)
     ax.set_ylabel("canary pass rate per day, %")
     _dates(ax, report)
@@ -245,7 +300,13 @@ def canary(report: Report) -> Figure | None:
 
 
 CHARTS: dict[str, Callable[[Report], Figure | None]] = {
-    "durations": durations, "ages": ages, "stuck": stuck, "slowest": slowest, "spend": spend, "alerts": alerts, "canary": canary,
+    "durations": durations,
+    "ages": ages,
+    "stuck": stuck,
+    "slowest": slowest,
+    "spend": spend,
+    "alerts": alerts,
+    "canary": canary,
 }
 
 

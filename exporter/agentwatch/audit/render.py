@@ -32,8 +32,10 @@ def month_name(label: str) -> str:
 
 def _intro(report: Report) -> str:
     partial = " (month not over: data up to the end shown)" if report.partial else ""
-    return (f"UTC month {when(report.start)} to {when(report.end)}{partial}, compared with {report.previous}. "
-            f"From the Prometheus at `{report.source}`.")
+    return (
+        f"UTC month {when(report.start)} to {when(report.end)}{partial}, compared with {report.previous}. "
+        f"From the Prometheus at `{report.source}`."
+    )
 
 
 # -- HTML --------------------------------------------------------------------------------------
@@ -46,7 +48,7 @@ def _text(s: str) -> str:
 def inline_svg(svg: str, prefix: str) -> str:
     """An SVG file's text made fit to sit inside HTML: no XML prolog or DOCTYPE, no namespace URLs
     (the HTML parser supplies them), and ids prefixed so that several charts never share one."""
-    svg = svg[svg.index("<svg"):]
+    svg = svg[svg.index("<svg") :]
     svg = re.sub(r'\s+xmlns(:xlink)?="[^"]*"', "", svg)
     return re.sub(r'(\bid="|href="#|url\(#)', rf"\1{prefix}-", svg)
 
@@ -57,8 +59,10 @@ def _numeric(cell: str) -> bool:
 
 def _html_table(t: Table) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in t.headers)
-    rows = "".join("<tr>" + "".join(f'<td class="n">{html.escape(c)}</td>' if _numeric(c) else f"<td>{html.escape(c)}</td>"
-                                    for c in row) + "</tr>" for row in t.rows)
+    rows = "".join(
+        "<tr>" + "".join(f'<td class="n">{html.escape(c)}</td>' if _numeric(c) else f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
+        for row in t.rows
+    )
     return f"<h3>{html.escape(t.caption)}</h3>\n<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
 
 
@@ -75,21 +79,35 @@ def _html_section(s: Section, charts: dict[str, str]) -> str:
 
 def to_html(report: Report, charts: dict[str, str]) -> str:
     secs = sections(report)
-    summary = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td><td class=\"prev\">{html.escape(p)}</td></tr>"
-                      for k, v, p in headline(report))
+    summary = "".join(
+        f'<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td><td class="prev">{html.escape(p)}</td></tr>' for k, v, p in headline(report)
+    )
     nav = "".join(f'<a href="#{s.id}">{html.escape(s.title)}</a>' for s in secs)
     title = f"agentwatch audit — {month_name(report.month)}"
-    return "\n".join([
-        "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">', f"<title>{html.escape(title)}</title>",
-        f"<style>{CSS}</style>", "</head>", "<body>", "<main>", f"<h1>{html.escape(title)}</h1>",
-        f'<p class="meta">{_text(_intro(report))}</p>',
-        f'<table class="summary"><thead><tr><th></th><th>{report.month}</th><th>{report.previous}</th></tr></thead>'
-        f"<tbody>{summary}</tbody></table>",
-        f"<nav>{nav}</nav>",
-        *(_html_section(s, charts) for s in secs),
-        "</main>", "</body>", "</html>", "",
-    ])
+    return "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html lang="en">',
+            "<head>",
+            '<meta charset="utf-8">',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            f"<title>{html.escape(title)}</title>",
+            f"<style>{CSS}</style>",
+            "</head>",
+            "<body>",
+            "<main>",
+            f"<h1>{html.escape(title)}</h1>",
+            f'<p class="meta">{_text(_intro(report))}</p>',
+            f'<table class="summary"><thead><tr><th></th><th>{report.month}</th><th>{report.previous}</th></tr></thead>'
+            f"<tbody>{summary}</tbody></table>",
+            f"<nav>{nav}</nav>",
+            *(_html_section(s, charts) for s in secs),
+            "</main>",
+            "</body>",
+            "</html>",
+            "",
+        ]
+    )
 
 
 # -- Markdown ----------------------------------------------------------------------------------
@@ -100,15 +118,28 @@ def _cell(s: str) -> str:
 
 
 def _md_table(t: Table) -> list[str]:
-    return [f"**{t.caption}**", "", "| " + " | ".join(map(_cell, t.headers)) + " |", "|" + "---|" * len(t.headers),
-            *("| " + " | ".join(map(_cell, row)) + " |" for row in t.rows), ""]
+    return [
+        f"**{t.caption}**",
+        "",
+        "| " + " | ".join(map(_cell, t.headers)) + " |",
+        "|" + "---|" * len(t.headers),
+        *("| " + " | ".join(map(_cell, row)) + " |" for row in t.rows),
+        "",
+    ]
 
 
 def to_markdown(report: Report, chart_files: dict[str, str]) -> str:
     """``chart_files`` maps a chart name to its path relative to the Markdown file."""
-    lines = [f"# agentwatch audit — {month_name(report.month)}", "", _intro(report), "",
-             f"| | {report.month} | {report.previous} |", "|---|---|---|",
-             *(f"| {_cell(k)} | {_cell(v)} | {_cell(p)} |" for k, v, p in headline(report)), ""]
+    lines = [
+        f"# agentwatch audit — {month_name(report.month)}",
+        "",
+        _intro(report),
+        "",
+        f"| | {report.month} | {report.previous} |",
+        "|---|---|---|",
+        *(f"| {_cell(k)} | {_cell(v)} | {_cell(p)} |" for k, v, p in headline(report)),
+        "",
+    ]
     for s in sections(report):
         lines += [f"## {s.title}", "", f"_{s.source}_", ""]
         if s.empty:

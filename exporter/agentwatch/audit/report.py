@@ -202,8 +202,10 @@ def durations(buckets: dict[float, float], total: float | None) -> Durations:
 def duration_rows(this: MonthData, prev: MonthData) -> tuple[list[DurationRow], list[DurationRow]]:
     now_b, prev_b = _buckets(this.buckets), _buckets(prev.buckets)
     now_s, prev_s = _by_key(this.duration_sum), _by_key(prev.duration_sum)
-    agents = [DurationRow(k, durations(now_b.get(k, {}), now_s.get(k)), durations(prev_b.get(k, {}), prev_s.get(k)))
-              for k in sorted(set(now_b) | set(prev_b))]
+    agents = [
+        DurationRow(k, durations(now_b.get(k, {}), now_s.get(k)), durations(prev_b.get(k, {}), prev_s.get(k)))
+        for k in sorted(set(now_b) | set(prev_b))
+    ]
 
     def role_sum(bmap, smap):
         b: dict[str, dict[float, float]] = defaultdict(lambda: defaultdict(float))
@@ -215,8 +217,10 @@ def duration_rows(this: MonthData, prev: MonthData) -> tuple[list[DurationRow], 
         return b, s
 
     (rb, rs), (pb, ps) = role_sum(now_b, now_s), role_sum(prev_b, prev_s)
-    roles = [DurationRow(("", "", r), durations(rb.get(r, {}), rs.get(r)), durations(pb.get(r, {}), ps.get(r)))
-             for r in sorted(set(rb) | set(pb))]
+    roles = [
+        DurationRow(("", "", r), durations(rb.get(r, {}), rs.get(r)), durations(pb.get(r, {}), ps.get(r)))
+        for r in sorted(set(rb) | set(pb))
+    ]
     return roles, [r for r in agents if r.this.count > 0.5 or r.prev.count > 0.5]
 
 
@@ -242,9 +246,16 @@ def _age_row(key: Key, now: list[tuple[float, float]], prev: list[tuple[float, f
     values, prev_values = [v for _, v in now], [v for _, v in prev]
     top = max(now, key=lambda tv: tv[1], default=(None, None))
     return AgeRow(
-        key, top[1], round(top[0]) - HOUR if top[0] is not None else None,  # the hour the maximum was seen in
-        sample_quantile(0.5, values), sample_quantile(0.95, values), len(values),
-        max(prev_values, default=None), sample_quantile(0.5, prev_values), values, prev_values,
+        key,
+        top[1],
+        round(top[0]) - HOUR if top[0] is not None else None,  # the hour the maximum was seen in
+        sample_quantile(0.5, values),
+        sample_quantile(0.95, values),
+        len(values),
+        max(prev_values, default=None),
+        sample_quantile(0.5, prev_values),
+        values,
+        prev_values,
     )
 
 
@@ -278,8 +289,17 @@ def episode_counts(now: list[AlertEpisode], prev: list[AlertEpisode], key: Calla
     for name, (mine, before) in groups.items():
         hours = [(e.end - e.start) / HOUR for e in mine]
         labels = (mine or before)[0].labels
-        rows.append(EpisodeCount(name, len(mine), sum(hours), max(hours, default=0.0), len(before),
-                                 labels.get("failure_class", ""), labels.get("severity", "")))
+        rows.append(
+            EpisodeCount(
+                name,
+                len(mine),
+                sum(hours),
+                max(hours, default=0.0),
+                len(before),
+                labels.get("failure_class", ""),
+                labels.get("severity", ""),
+            )
+        )
     return sorted(rows, key=lambda r: (-r.episodes, -r.hours, str(r.name)))
 
 
@@ -361,6 +381,7 @@ def pass_ratio_rows(series: list[Series]) -> list[PassRatioRow]:
 
 
 def chain_rows(series: list[Series]) -> list[ChainRow]:
-    rows = [ChainRow(s.labels.get("company", ""), s.labels.get("issue", ""), s.labels.get("cause", ""), s.last)
-            for s in series if s.last > 0]
+    rows = [
+        ChainRow(s.labels.get("company", ""), s.labels.get("issue", ""), s.labels.get("cause", ""), s.last) for s in series if s.last > 0
+    ]
     return sorted(rows, key=lambda r: -r.age)[:TOP]

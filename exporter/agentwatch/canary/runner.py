@@ -19,8 +19,8 @@ from typing import Callable
 
 from agentwatch.canary.suite import Canary, Suite
 from agentwatch.model import Agent, CompanySnapshot, Snapshot
-from agentwatch.source.canary_api import CanaryAPI, CanaryPermissionError
 from agentwatch.source.http import SourceError
+from agentwatch.source.paperclip.canary_api import CanaryAPI, CanaryPermissionError
 
 log = logging.getLogger("agentwatch.canary")
 
@@ -189,7 +189,10 @@ class CanaryRunner:
         except SourceError as exc:
             if exc.status in (401, 403):
                 raise CanaryPermissionError(str(exc)) from None
-            log.warning("canary task could not be created", extra={"source": self.source, "canary": canary.name, "agent_id": agent.id, "error": str(exc)})
+            log.warning(
+                "canary task could not be created",
+                extra={"source": self.source, "canary": canary.name, "agent_id": agent.id, "error": str(exc)},
+            )
             self._finish(canary, agent.id, "error", self.model_of(agent.id) or agent.model, now)
             return
         log.info("canary started", extra={"source": self.source, "canary": canary.name, "agent_id": agent.id, "task_id": task_id})
@@ -206,7 +209,10 @@ class CanaryRunner:
             if now - flight.started <= canary.timeout:
                 return  # try again on the next tick
             state = None
-            log.warning("canary state unreadable", extra={"source": self.source, "canary": canary.name, "task_id": flight.task_id, "error": str(exc)})
+            log.warning(
+                "canary state unreadable",
+                extra={"source": self.source, "canary": canary.name, "task_id": flight.task_id, "error": str(exc)},
+            )
         duration = now - flight.started
         model = (state.model if state else "") or fallback_model
         spend = state.spend_usd if state else 0.0
@@ -224,7 +230,14 @@ class CanaryRunner:
             return
         log.info(
             "canary finished",
-            extra={"source": self.source, "canary": canary.name, "agent_id": flight.agent_id, "task_id": flight.task_id, "outcome": outcome, "model": model},
+            extra={
+                "source": self.source,
+                "canary": canary.name,
+                "agent_id": flight.agent_id,
+                "task_id": flight.task_id,
+                "outcome": outcome,
+                "model": model,
+            },
         )
         del self.in_flight[key]
         try:
@@ -236,8 +249,18 @@ class CanaryRunner:
         with self.lock:
             return {
                 k: CanaryRecord(
-                    r.company, r.agent, r.role, dict(r.runs), dict(r.score), list(r.durations), r.last_success,
-                    r.consecutive_failures, r.spend_usd, r.spend_day, r.spend_today_usd, deque(r.history, maxlen=HISTORY),
+                    r.company,
+                    r.agent,
+                    r.role,
+                    dict(r.runs),
+                    dict(r.score),
+                    list(r.durations),
+                    r.last_success,
+                    r.consecutive_failures,
+                    r.spend_usd,
+                    r.spend_day,
+                    r.spend_today_usd,
+                    deque(r.history, maxlen=HISTORY),
                 )
                 for k, r in self.records.items()
             }

@@ -1,15 +1,15 @@
 """The canary suite file: synthetic tasks with known answers.
 
-    canaries:
-      - name: arithmetic
-        title: What is 6 times 7?
-        description: Reply with the number only, as a comment on this task.
-        agents: [Claude Shaped]        # agent names or ids; and/or
-        roles: [engineer]              # every agent of these roles
-        scorer: {type: numeric, expected: 42, tolerance: 0}
-        interval: 1h
-        timeout: 10m
-        max_spend_per_day: 1.00        # USD per canary and agent; further runs are skipped
+canaries:
+  - name: arithmetic
+    title: What is 6 times 7?
+    description: Reply with the number only, as a comment on this task.
+    agents: [Claude Shaped]        # agent names or ids; and/or
+    roles: [engineer]              # every agent of these roles
+    scorer: {type: numeric, expected: 42, tolerance: 0}
+    interval: 1h
+    timeout: 10m
+    max_spend_per_day: 1.00        # USD per canary and agent; further runs are skipped
 """
 
 from __future__ import annotations
@@ -80,9 +80,7 @@ class NumericScorer(StrictModel):
         return scoring.numeric(answer, self.expected, self.tolerance)
 
 
-Scorer = Annotated[
-    Union[ExactScorer, RegexScorer, ContainsAllScorer, JsonKeysScorer, NumericScorer], Field(discriminator="type")
-]
+Scorer = Annotated[Union[ExactScorer, RegexScorer, ContainsAllScorer, JsonKeysScorer, NumericScorer], Field(discriminator="type")]
 
 
 class Canary(StrictModel):

@@ -53,8 +53,16 @@ def _ts(value: str | None) -> float | None:
 
 @route("GET", "/api/health")
 def health(w: World, q, body) -> Response:
-    return 200, row("health", status="ok", version="demo", serverVersion="demo", deploymentMode="local_trusted",
-                    deploymentExposure="private", authReady=True, bootstrapStatus="ready")
+    return 200, row(
+        "health",
+        status="ok",
+        version="demo",
+        serverVersion="demo",
+        deploymentMode="local_trusted",
+        deploymentExposure="private",
+        authReady=True,
+        bootstrapStatus="ready",
+    )
 
 
 @route("GET", "/api/cli-auth/me")
@@ -65,30 +73,70 @@ def me(w: World, q, body) -> Response:
 @route("GET", "/api/companies")
 def companies(w: World, q, body) -> Response:
     spent = sum(a.spent_usd for a in w.agents.values())
-    return 200, [row("company", id=w.company_id, name=w.company_name, status="active", issuePrefix=w.prefix,
-                     issueCounter=len(w.issues), budgetMonthlyCents=1000000, spentMonthlyCents=int(spent * 100),
-                     createdAt=iso(w.start - 86400), updatedAt=iso(w.now))]
+    return 200, [
+        row(
+            "company",
+            id=w.company_id,
+            name=w.company_name,
+            status="active",
+            issuePrefix=w.prefix,
+            issueCounter=len(w.issues),
+            budgetMonthlyCents=1000000,
+            spentMonthlyCents=int(spent * 100),
+            createdAt=iso(w.start - 86400),
+            updatedAt=iso(w.now),
+        )
+    ]
 
 
 @route("GET", "/api/instance/scheduler-heartbeats")
 def scheduler(w: World, q, body) -> Response:
-    return 200, [row("scheduler_heartbeat", id=a.id, companyId=w.company_id, companyName=w.company_name,
-                     companyIssuePrefix=w.prefix, agentName=a.name, agentUrlKey=a.name.lower(), role=a.role, title=a.role.title(),
-                     status=a.status, adapterType="claude_local", intervalSec=int(a.interval), heartbeatEnabled=True,
-                     schedulerActive=a.status not in ("paused", "terminated"), lastHeartbeatAt=iso(a.last_heartbeat))
-                 for a in w.agents.values()]
+    return 200, [
+        row(
+            "scheduler_heartbeat",
+            id=a.id,
+            companyId=w.company_id,
+            companyName=w.company_name,
+            companyIssuePrefix=w.prefix,
+            agentName=a.name,
+            agentUrlKey=a.name.lower(),
+            role=a.role,
+            title=a.role.title(),
+            status=a.status,
+            adapterType="claude_local",
+            intervalSec=int(a.interval),
+            heartbeatEnabled=True,
+            schedulerActive=a.status not in ("paused", "terminated"),
+            lastHeartbeatAt=iso(a.last_heartbeat),
+        )
+        for a in w.agents.values()
+    ]
 
 
 # -- agents ------------------------------------------------------------------------------------
 
 
 def agent_row(w: World, a: AgentSim) -> dict:
-    return row("agent", id=a.id, companyId=w.company_id, name=a.name, role=a.role, title=a.role.title(), status=a.status,
-               adapterType="claude_local", adapterConfig={"model": a.model},
-               runtimeConfig={"heartbeat": {"enabled": True, "intervalSec": int(a.interval)}},
-               budgetMonthlyCents=int(a.budget_usd * 100), spentMonthlyCents=int(a.spent_usd * 100),
-               pauseReason=a.pause_reason, pausedAt=iso(a.paused_at), lastHeartbeatAt=iso(a.last_heartbeat),
-               createdAt=iso(a.created_at), updatedAt=iso(a.updated_at), urlKey=a.name.lower())
+    return row(
+        "agent",
+        id=a.id,
+        companyId=w.company_id,
+        name=a.name,
+        role=a.role,
+        title=a.role.title(),
+        status=a.status,
+        adapterType="claude_local",
+        adapterConfig={"model": a.model},
+        runtimeConfig={"heartbeat": {"enabled": True, "intervalSec": int(a.interval)}},
+        budgetMonthlyCents=int(a.budget_usd * 100),
+        spentMonthlyCents=int(a.spent_usd * 100),
+        pauseReason=a.pause_reason,
+        pausedAt=iso(a.paused_at),
+        lastHeartbeatAt=iso(a.last_heartbeat),
+        createdAt=iso(a.created_at),
+        updatedAt=iso(a.updated_at),
+        urlKey=a.name.lower(),
+    )
 
 
 @route("GET", "/api/companies/(?P<cid>[^/]+)/agents")
@@ -101,22 +149,44 @@ def agents(w: World, q, body) -> Response:
 
 def issue_row(w: World, i: IssueSim, compact: bool, blocked_by: bool) -> dict:
     fields = dict(
-        id=i.id, companyId=w.company_id, title=i.title, description=i.description, status=i.status, priority="medium",
-        assigneeAgentId=i.assignee, parentId=i.parent, issueNumber=i.number, identifier=f"{w.prefix}-{i.number}", executionRunId=i.execution_run,
-        checkoutRunId=i.execution_run, startedAt=iso(i.started_at), completedAt=iso(i.completed_at),
-        cancelledAt=iso(i.cancelled_at), createdAt=iso(i.created_at), updatedAt=iso(i.updated_at),
+        id=i.id,
+        companyId=w.company_id,
+        title=i.title,
+        description=i.description,
+        status=i.status,
+        priority="medium",
+        assigneeAgentId=i.assignee,
+        parentId=i.parent,
+        issueNumber=i.number,
+        identifier=f"{w.prefix}-{i.number}",
+        executionRunId=i.execution_run,
+        checkoutRunId=i.execution_run,
+        startedAt=iso(i.started_at),
+        completedAt=iso(i.completed_at),
+        cancelledAt=iso(i.cancelled_at),
+        createdAt=iso(i.created_at),
+        updatedAt=iso(i.updated_at),
         labels=[{"id": lid, "name": label["name"]} for lid, label in w.labels.items() if label["name"] in i.labels],
-        labelIds=[lid for lid, label in w.labels.items() if label["name"] in i.labels], lastActivityAt=iso(i.updated_at),
+        labelIds=[lid for lid, label in w.labels.items() if label["name"] in i.labels],
+        lastActivityAt=iso(i.updated_at),
     )
     out = row("issue_compact" if compact else "issue", **fields)
     out["activeRecoveryAction"] = (
         {"kind": i.recovery, "status": "active", "ownerType": "board", "sourceIssueId": i.id, "createdAt": iso(i.updated_at)}
-        if i.recovery else None
+        if i.recovery
+        else None
     )
     if blocked_by:
         out["blockedBy"] = [
-            {"id": b.id, "identifier": f"{w.prefix}-{b.number}", "title": b.title, "status": b.status, "priority": "medium",
-             "assigneeAgentId": b.assignee, "assigneeUserId": None}
+            {
+                "id": b.id,
+                "identifier": f"{w.prefix}-{b.number}",
+                "title": b.title,
+                "status": b.status,
+                "priority": "medium",
+                "assigneeAgentId": b.assignee,
+                "assigneeUserId": None,
+            }
             for b in (w.issues[x] for x in i.blocked_by if x in w.issues)
         ]
     if not compact:
@@ -128,7 +198,7 @@ def issue_row(w: World, i: IssueSim, compact: bool, blocked_by: bool) -> dict:
 def issues(w: World, q, body) -> Response:
     rows = w.sorted_issues()
     if q.get("afterId"):
-        rows = rows[_after(w, rows, q["afterId"]):]
+        rows = rows[_after(w, rows, q["afterId"]) :]
     if q.get("status"):
         wanted = set(q["status"].split(","))
         rows = [i for i in rows if i.status in wanted]
@@ -139,7 +209,7 @@ def issues(w: World, q, body) -> Response:
         rows = rows[::-1]
     offset = int(q.get("offset") or 0)
     limit = min(int(q.get("limit") or 1000), 1000)
-    page = rows[offset:offset + limit]
+    page = rows[offset : offset + limit]
     compact = q.get("view") == "compact"
     return 200, [issue_row(w, i, compact, q.get("includeBlockedBy") == "true") for i in page]
 
@@ -177,34 +247,74 @@ def comments(w: World, q, body, iid: str) -> Response:
     rows = [c for c in w.comments if c.issue_id == iid]
     rows.sort(key=lambda c: c.created_at, reverse=q.get("order") == "desc")
     rows = rows[: int(q.get("limit") or 100)]
-    return 200, [row("comment", id=c.id, companyId=w.company_id, issueId=c.issue_id, authorAgentId=c.agent_id,
-                     authorUserId=None if c.agent_id else "local-board", authorType="agent" if c.agent_id else "user",
-                     body=c.body, createdAt=iso(c.created_at), updatedAt=iso(c.created_at)) for c in rows]
+    return 200, [
+        row(
+            "comment",
+            id=c.id,
+            companyId=w.company_id,
+            issueId=c.issue_id,
+            authorAgentId=c.agent_id,
+            authorUserId=None if c.agent_id else "local-board",
+            authorType="agent" if c.agent_id else "user",
+            body=c.body,
+            createdAt=iso(c.created_at),
+            updatedAt=iso(c.created_at),
+        )
+        for c in rows
+    ]
 
 
 def _usage(r: RunSim) -> dict | None:
     if r.finished_at is None:
         return None
-    return {"inputTokens": r.input_tokens, "cachedInputTokens": 0, "outputTokens": r.output_tokens, "model": r.model,
-            "provider": "anthropic", "biller": "anthropic", "billingType": "api", "costUsd": r.cost_usd,
-            "usageSource": "per_run"}
+    return {
+        "inputTokens": r.input_tokens,
+        "cachedInputTokens": 0,
+        "outputTokens": r.output_tokens,
+        "model": r.model,
+        "provider": "anthropic",
+        "biller": "anthropic",
+        "billingType": "api",
+        "costUsd": r.cost_usd,
+        "usageSource": "per_run",
+    }
 
 
 @route("GET", "/api/issues/(?P<iid>[^/]+)/runs")
 def issue_runs(w: World, q, body, iid: str) -> Response:
     rows = [w.runs[r] for r in w.run_order if w.runs[r].issue_id == iid]
-    return 200, [row("issue_run", runId=r.id, status=r.status, agentId=r.agent_id, adapterType="claude_local",
-                     startedAt=iso(r.created_at), finishedAt=iso(r.finished_at), createdAt=iso(r.created_at),
-                     invocationSource=r.source, errorCode=r.error_code, usageJson=_usage(r), contextIssueId=iid)
-                 for r in reversed(rows)]
+    return 200, [
+        row(
+            "issue_run",
+            runId=r.id,
+            status=r.status,
+            agentId=r.agent_id,
+            adapterType="claude_local",
+            startedAt=iso(r.created_at),
+            finishedAt=iso(r.finished_at),
+            createdAt=iso(r.created_at),
+            invocationSource=r.source,
+            errorCode=r.error_code,
+            usageJson=_usage(r),
+            contextIssueId=iid,
+        )
+        for r in reversed(rows)
+    ]
 
 
 @route("GET", "/api/issues/(?P<iid>[^/]+)/cost-summary")
 def cost_summary(w: World, q, body, iid: str) -> Response:
     rows = [w.runs[r] for r in w.run_order if w.runs[r].issue_id == iid]
-    return 200, row("cost_summary", issueId=iid, issueCount=1, includeDescendants=True,
-                    costCents=round(sum(r.cost_usd for r in rows) * 100, 4), inputTokens=sum(r.input_tokens for r in rows),
-                    outputTokens=sum(r.output_tokens for r in rows), runCount=len(rows))
+    return 200, row(
+        "cost_summary",
+        issueId=iid,
+        issueCount=1,
+        includeDescendants=True,
+        costCents=round(sum(r.cost_usd for r in rows) * 100, 4),
+        inputTokens=sum(r.input_tokens for r in rows),
+        outputTokens=sum(r.output_tokens for r in rows),
+        runCount=len(rows),
+    )
 
 
 @route("GET", "/api/companies/(?P<cid>[^/]+)/labels")
@@ -223,26 +333,52 @@ def create_label(w: World, q, body) -> Response:
 
 
 def run_row(w: World, r: RunSim) -> dict:
-    return row("run", id=r.id, companyId=w.company_id, agentId=r.agent_id, invocationSource=r.source, status=r.status,
-               startedAt=iso(r.created_at), finishedAt=iso(r.finished_at), createdAt=iso(r.created_at),
-               updatedAt=iso(r.finished_at or r.created_at), errorCode=r.error_code, usageJson=_usage(r),
-               livenessState=r.liveness, exitCode=None if r.finished_at is None else (1 if r.status == "failed" else 0),
-               contextSnapshot={"issueId": r.issue_id, "wakeReason": "heartbeat_timer" if r.source == "timer" else "issue_assigned"})
+    return row(
+        "run",
+        id=r.id,
+        companyId=w.company_id,
+        agentId=r.agent_id,
+        invocationSource=r.source,
+        status=r.status,
+        startedAt=iso(r.created_at),
+        finishedAt=iso(r.finished_at),
+        createdAt=iso(r.created_at),
+        updatedAt=iso(r.finished_at or r.created_at),
+        errorCode=r.error_code,
+        usageJson=_usage(r),
+        livenessState=r.liveness,
+        exitCode=None if r.finished_at is None else (1 if r.status == "failed" else 0),
+        contextSnapshot={"issueId": r.issue_id, "wakeReason": "heartbeat_timer" if r.source == "timer" else "issue_assigned"},
+    )
 
 
 @route("GET", "/api/companies/(?P<cid>[^/]+)/heartbeat-runs")
 def heartbeat_runs(w: World, q, body) -> Response:
-    ids = w.run_order if not q.get("limit") else w.run_order[-max(1, min(int(q["limit"]), 1000)):]
+    ids = w.run_order if not q.get("limit") else w.run_order[-max(1, min(int(q["limit"]), 1000)) :]
     return 200, [run_row(w, w.runs[r]) for r in reversed(ids)]
 
 
 @route("GET", "/api/companies/(?P<cid>[^/]+)/live-runs")
 def live_runs(w: World, q, body) -> Response:
     live = [w.runs[r] for r in w.run_order if w.runs[r].status in ("queued", "running")][: min(int(q.get("limit") or 50), 50)]
-    return 200, [row("live_run", id=r.id, runtimeMode="local", companyId=w.company_id, status=r.status,
-                     invocationSource=r.source, startedAt=iso(r.created_at), createdAt=iso(r.created_at), agentId=r.agent_id,
-                     agentName=w.agents[r.agent_id].name, adapterType="claude_local", issueId=r.issue_id,
-                     livenessState=r.liveness) for r in live]
+    return 200, [
+        row(
+            "live_run",
+            id=r.id,
+            runtimeMode="local",
+            companyId=w.company_id,
+            status=r.status,
+            invocationSource=r.source,
+            startedAt=iso(r.created_at),
+            createdAt=iso(r.created_at),
+            agentId=r.agent_id,
+            agentName=w.agents[r.agent_id].name,
+            adapterType="claude_local",
+            issueId=r.issue_id,
+            livenessState=r.liveness,
+        )
+        for r in live
+    ]
 
 
 # -- costs and budgets --------------------------------------------------------------------------
@@ -250,9 +386,21 @@ def live_runs(w: World, q, body) -> Response:
 
 @route("GET", "/api/companies/(?P<cid>[^/]+)/costs/by-agent-model")
 def costs_by_agent_model(w: World, q, body) -> Response:
-    return 200, [row("cost_by_agent_model", agentId=aid, agentName=w.agents[aid].name, provider="anthropic", biller="anthropic",
-                     billingType="api", model=model, costCents=round(cents, 4), inputTokens=tin, outputTokens=tout)
-                 for (aid, model), (cents, tin, tout) in sorted(w.costs.items())]
+    return 200, [
+        row(
+            "cost_by_agent_model",
+            agentId=aid,
+            agentName=w.agents[aid].name,
+            provider="anthropic",
+            biller="anthropic",
+            billingType="api",
+            model=model,
+            costCents=round(cents, 4),
+            inputTokens=tin,
+            outputTokens=tout,
+        )
+        for (aid, model), (cents, tin, tout) in sorted(w.costs.items())
+    ]
 
 
 @route("GET", "/api/companies/(?P<cid>[^/]+)/costs/by-agent")
@@ -262,8 +410,10 @@ def costs_by_agent(w: World, q, body) -> Response:
     for when, aid, usd in w.cost_events:
         if when >= start:
             totals[aid] = totals.get(aid, 0.0) + usd
-    return 200, [row("cost_by_agent", agentId=aid, agentName=w.agents[aid].name, agentStatus=w.agents[aid].status,
-                     costCents=round(usd * 100, 4)) for aid, usd in sorted(totals.items())]
+    return 200, [
+        row("cost_by_agent", agentId=aid, agentName=w.agents[aid].name, agentStatus=w.agents[aid].status, costCents=round(usd * 100, 4))
+        for aid, usd in sorted(totals.items())
+    ]
 
 
 @route("GET", "/api/companies/(?P<cid>[^/]+)/costs/window-spend")
@@ -272,8 +422,9 @@ def window_spend(w: World, q, body) -> Response:
     for window, hours in (("5h", 5), ("24h", 24), ("7d", 168)):
         since = w.now - hours * 3600
         cents = sum(usd for when, _, usd in w.cost_events if when >= since) * 100
-        out.append(row("window_spend", provider="anthropic", biller="anthropic", window=window, windowHours=hours,
-                       costCents=round(cents, 4)))
+        out.append(
+            row("window_spend", provider="anthropic", biller="anthropic", window=window, windowHours=hours, costCents=round(cents, 4))
+        )
     return 200, out
 
 
@@ -284,15 +435,38 @@ def budgets(w: World, q, body) -> Response:
         amount, observed = int(a.budget_usd * 100), int(a.spent_usd * 100)
         stopped = a.pause_reason == "budget"
         status = "hard_stop" if stopped else ("warning" if observed >= 0.8 * amount else "ok")
-        policies.append(row("budget_policy", policyId=uid(a.id, "policy"), companyId=w.company_id, scopeType="agent", scopeId=a.id,
-                            scopeName=a.name, metric="billed_cents", windowKind="calendar_month_utc", amount=amount,
-                            observedAmount=observed, remainingAmount=max(0, amount - observed), warnPercent=80,
-                            utilizationPercent=round(100 * observed / amount, 2) if amount else 0, hardStopEnabled=True,
-                            notifyEnabled=True, isActive=True, status=status, paused=stopped,
-                            pauseReason="budget" if stopped else None))
-    return 200, row("budgets_overview", companyId=w.company_id, policies=policies, activeIncidents=list(w.incidents),
-                    pausedAgentCount=sum(a.status == "paused" for a in w.agents.values()), pausedProjectCount=0,
-                    pendingApprovalCount=sum(ap["status"] == "pending" for ap in w.approvals))
+        policies.append(
+            row(
+                "budget_policy",
+                policyId=uid(a.id, "policy"),
+                companyId=w.company_id,
+                scopeType="agent",
+                scopeId=a.id,
+                scopeName=a.name,
+                metric="billed_cents",
+                windowKind="calendar_month_utc",
+                amount=amount,
+                observedAmount=observed,
+                remainingAmount=max(0, amount - observed),
+                warnPercent=80,
+                utilizationPercent=round(100 * observed / amount, 2) if amount else 0,
+                hardStopEnabled=True,
+                notifyEnabled=True,
+                isActive=True,
+                status=status,
+                paused=stopped,
+                pauseReason="budget" if stopped else None,
+            )
+        )
+    return 200, row(
+        "budgets_overview",
+        companyId=w.company_id,
+        policies=policies,
+        activeIncidents=list(w.incidents),
+        pausedAgentCount=sum(a.status == "paused" for a in w.agents.values()),
+        pausedProjectCount=0,
+        pendingApprovalCount=sum(ap["status"] == "pending" for ap in w.approvals),
+    )
 
 
 @route("GET", "/api/companies/(?P<cid>[^/]+)/approvals")

@@ -31,8 +31,9 @@ def make_worlds(pace: float = 1.0, start: float | None = None) -> dict[str, Worl
 
 
 class DemoServer:
-    def __init__(self, host: str = "127.0.0.1", port: int = 3100, pace: float = 1.0,
-                 worlds: dict[str, World] | None = None, intercept=None) -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 3100, pace: float = 1.0, worlds: dict[str, World] | None = None, intercept=None
+    ) -> None:
         """``intercept(method, path, query)`` may answer a request itself (status, payload), or
         return None to let the worlds answer (the benchmark records and mutates through it)."""
         self.worlds = worlds if worlds is not None else make_worlds(pace)
@@ -57,7 +58,7 @@ class DemoServer:
                         return
                 query = dict(parse_qsl(parts.query))
                 answer = intercept(method, parts.path, query) if intercept else None
-                status, payload = answer or api.handle(worlds[prefix], method, parts.path[len(prefix):], query, body)
+                status, payload = answer or api.handle(worlds[prefix], method, parts.path[len(prefix) :], query, body)
                 self._send(status, payload, method == "GET")
 
             def _send(self, status: int, payload, validate: bool = False) -> None:

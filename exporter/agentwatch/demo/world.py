@@ -148,8 +148,15 @@ class CommentSim:
 class World:
     """One Paperclip instance with one company. Thread-safe: every read catches up under a lock."""
 
-    def __init__(self, name: str = "Demo Robotics", prefix: str = "DEMO", start: float | None = None, pace: float = 1.0,
-                 outages: tuple[tuple[float, float], ...] = (), cast: str = "full") -> None:
+    def __init__(
+        self,
+        name: str = "Demo Robotics",
+        prefix: str = "DEMO",
+        start: float | None = None,
+        pace: float = 1.0,
+        outages: tuple[tuple[float, float], ...] = (),
+        cast: str = "full",
+    ) -> None:
         self.lock = threading.RLock()
         self.start = time.time() if start is None else start
         self.now = self.start
@@ -268,8 +275,10 @@ class World:
     def _checkout(self, a: AgentSim) -> IssueSim | None:
         if a.current_task and self.issues[a.current_task].status == "in_progress":
             return self.issues[a.current_task]
-        todo = sorted((i for i in self.issues.values() if i.assignee == a.id and i.status == "todo" and "agentwatch-canary" not in i.labels),
-                      key=lambda i: i.number)
+        todo = sorted(
+            (i for i in self.issues.values() if i.assignee == a.id and i.status == "todo" and "agentwatch-canary" not in i.labels),
+            key=lambda i: i.number,
+        )
         if not todo:
             a.current_task = None
             return None
@@ -320,7 +329,10 @@ class World:
                 pass
             elif b == "slowdown" and self.now >= self._t("slowdown"):
                 pass
-            elif b in ("healthy", "canary_target", "stuck", "slowdown", "hung", "failing", "capped", "frugal", "irregular") and run.status == "succeeded":
+            elif (
+                b in ("healthy", "canary_target", "stuck", "slowdown", "hung", "failing", "capped", "frugal", "irregular")
+                and run.status == "succeeded"
+            ):
                 if a.task_runs >= (1 if b in ("stuck", "slowdown") else 2):
                     task.status, task.completed_at, task.updated_at = "done", self.now, self.now
                     a.current_task = None
@@ -360,12 +372,25 @@ class World:
         for a in self.agents.values():
             if a.behaviour == "capped":
                 a.status, a.pause_reason, a.paused_at, a.updated_at = "paused", "budget", self.now, self.now
-                self.incidents.append(row(
-                    "budget_incident", id=self._next_id("incident"), companyId=self.company_id, policyId=uid(a.id, "policy"),
-                    scopeType="agent", scopeId=a.id, scopeName=a.name, metric="billed_cents", windowKind="calendar_month_utc",
-                    thresholdType="hard", amountLimit=int(a.budget_usd * 100), amountObserved=int(a.spent_usd * 100),
-                    status="open", createdAt=iso(self.now), updatedAt=iso(self.now),
-                ))
+                self.incidents.append(
+                    row(
+                        "budget_incident",
+                        id=self._next_id("incident"),
+                        companyId=self.company_id,
+                        policyId=uid(a.id, "policy"),
+                        scopeType="agent",
+                        scopeId=a.id,
+                        scopeName=a.name,
+                        metric="billed_cents",
+                        windowKind="calendar_month_utc",
+                        thresholdType="hard",
+                        amountLimit=int(a.budget_usd * 100),
+                        amountObserved=int(a.spent_usd * 100),
+                        status="open",
+                        createdAt=iso(self.now),
+                        updatedAt=iso(self.now),
+                    )
+                )
                 for run in self._live():
                     if run.agent_id == a.id:
                         run.status, run.finished_at = "cancelled", self.now
@@ -390,10 +415,19 @@ class World:
             return
         n = len(self.approvals)
         kind = "hire_agent" if n % 5 == 4 else "request_board_approval"
-        self.approvals.append(row(
-            "approval", id=self._next_id("approval"), companyId=self.company_id, type=kind, requestedByAgentId=olly.id,
-            status="pending", payload={"title": f"Approval {n + 1}"}, createdAt=iso(self.now), updatedAt=iso(self.now),
-        ))
+        self.approvals.append(
+            row(
+                "approval",
+                id=self._next_id("approval"),
+                companyId=self.company_id,
+                type=kind,
+                requestedByAgentId=olly.id,
+                status="pending",
+                payload={"title": f"Approval {n + 1}"},
+                createdAt=iso(self.now),
+                updatedAt=iso(self.now),
+            )
+        )
         burst = self.now >= self._t("escalation_burst")
         self._at(self.now + (5.0 if burst else 45.0), "escalate")
 
@@ -402,9 +436,13 @@ class World:
     def create_issue(self, body: dict) -> IssueSim:
         with self.lock:
             labels = [self.labels[l]["name"] for l in body.get("labelIds") or [] if l in self.labels]
-            issue = self._new_issue(str(body.get("title") or "Untitled"), body.get("assigneeAgentId") or None,
-                                    status=str(body.get("status") or "todo"), labels=labels,
-                                    description=str(body.get("description") or ""))
+            issue = self._new_issue(
+                str(body.get("title") or "Untitled"),
+                body.get("assigneeAgentId") or None,
+                status=str(body.get("status") or "todo"),
+                labels=labels,
+                description=str(body.get("description") or ""),
+            )
             a = self.agents.get(issue.assignee or "")
             if a is not None and a.status not in ("paused", "terminated"):
                 self._at(self.now + 1.0, "assignment", a.id, issue.id)
@@ -435,8 +473,14 @@ class World:
 
     def create_label(self, name: str, color: str) -> dict:
         with self.lock:
-            label = {"id": self._next_id("label"), "companyId": self.company_id, "name": name, "color": color,
-                     "createdAt": iso(self.now), "updatedAt": iso(self.now)}
+            label = {
+                "id": self._next_id("label"),
+                "companyId": self.company_id,
+                "name": name,
+                "color": color,
+                "createdAt": iso(self.now),
+                "updatedAt": iso(self.now),
+            }
             self.labels[label["id"]] = label
             return label
 
@@ -452,7 +496,6 @@ class World:
 
     def _live(self) -> list[RunSim]:
         return [self.runs[r] for r in self.run_order[-400:] if self.runs[r].status == "running"]
-
 
 
 HEALTHY_CAST = (  # the small company whose platform goes down

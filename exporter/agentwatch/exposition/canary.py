@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from agentwatch.canary.runner import CanaryRecord, CanaryRunner
 from agentwatch.analysis.histogram import Histogram
+from agentwatch.analysis.models_in_use import ModelTracker
+from agentwatch.canary.runner import CanaryRecord, CanaryRunner
 from agentwatch.exposition.families import Families, LabelSet
-from agentwatch.models_in_use import ModelTracker
 
 LATENCY_BUCKETS = (5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0)
 
 
-def agent_model(f: Families, agent_id: str, labels: LabelSet, current: str, adapter_model: str, recorded_model: str, changed_at: float) -> None:
+def agent_model(
+    f: Families, agent_id: str, labels: LabelSet, current: str, adapter_model: str, recorded_model: str, changed_at: float
+) -> None:
     """The model the agent uses (``ModelTracker``); the lines change only with its model, so they
     are kept between polls."""
     inputs = (labels.body, current, adapter_model, recorded_model, changed_at)
@@ -39,7 +41,9 @@ def _pass_ratio(rec: CanaryRecord, since: float) -> tuple[tuple[int, float] | No
 
 
 def canary_families(f: Families, source: str, runner: CanaryRunner, models: ModelTracker) -> None:
-    f.declare("agentwatch_canary_runs", "Canary runs by outcome (pass, fail, timeout, error, skipped), per canary, agent and model.", "counter")
+    f.declare(
+        "agentwatch_canary_runs", "Canary runs by outcome (pass, fail, timeout, error, skipped), per canary, agent and model.", "counter"
+    )
     for (name, agent_id), rec in sorted(runner.view().items()):
         labels = {"source": source, "company": rec.company, "canary": name, "agent": rec.agent, "role": rec.role}
         for (model, outcome), n in sorted(rec.runs.items()):
@@ -67,7 +71,12 @@ def canary_families(f: Families, source: str, runner: CanaryRunner, models: Mode
         f.counter("agentwatch_canary_spend_usd", "Spend of the canary's tasks.", labels, rec.spend_usd)
         canary = next((c for c in runner.suite.canaries if c.name == name), None)
         if canary is not None:
-            f.gauge("agentwatch_canary_spend_cap_usd", "Daily spend cap of the canary per agent (suite max_spend_per_day).", labels, canary.max_spend_per_day)
+            f.gauge(
+                "agentwatch_canary_spend_cap_usd",
+                "Daily spend cap of the canary per agent (suite max_spend_per_day).",
+                labels,
+                canary.max_spend_per_day,
+            )
         state = models.agents.get(agent_id)
         before, after = _pass_ratio(rec, state.changed_at if state else 0.0)
         for period, value in (("before_model_change", before), ("since_model_change", after)):
@@ -80,4 +89,6 @@ def canary_families(f: Families, source: str, runner: CanaryRunner, models: Mode
                 {**labels, "period": period},
                 ratio,
             )
-            f.gauge("agentwatch_canary_scored_runs", "Scored canary runs behind agentwatch_canary_pass_ratio.", {**labels, "period": period}, n)
+            f.gauge(
+                "agentwatch_canary_scored_runs", "Scored canary runs behind agentwatch_canary_pass_ratio.", {**labels, "period": period}, n
+            )

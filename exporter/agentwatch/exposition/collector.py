@@ -56,10 +56,13 @@ class AgentwatchCollector:
         src = {"source": st.name}
         f.gauge("agentwatch_up", "1 when the last poll of the source succeeded.", src, 1.0 if st.up else 0.0)
         for name, value in st.thresholds.items():
-            f.gauge("agentwatch_threshold", "Default alert thresholds from the config (per agent: agentwatch_agent_threshold).", {**src, "threshold": name}, value)
-        f.declare(
-            "agentwatch_last_successful_poll_timestamp_seconds", "Time of the last successful poll of the source.", "gauge"
-        )
+            f.gauge(
+                "agentwatch_threshold",
+                "Default alert thresholds from the config (per agent: agentwatch_agent_threshold).",
+                {**src, "threshold": name},
+                value,
+            )
+        f.declare("agentwatch_last_successful_poll_timestamp_seconds", "Time of the last successful poll of the source.", "gauge")
         if st.last_success is not None:
             f.gauge("agentwatch_last_successful_poll_timestamp_seconds", "", src, st.last_success)
         f.gauge(

@@ -6,14 +6,14 @@ from typing import Callable
 
 from agentwatch.analysis import dependencies
 from agentwatch.analysis.context import RATIO_BUCKETS, ContextWindows, growth
+from agentwatch.analysis.ledger import LedgerView
 from agentwatch.analysis.loops import LoopIndex, LoopSignals
+from agentwatch.analysis.progress import TaskTracker
 from agentwatch.analysis.sessions import ContextStreaks
 from agentwatch.analysis.work import WorkIndex, WorkSignals
 from agentwatch.config import Settings, Thresholds
 from agentwatch.exposition.families import Families, LabelSet
-from agentwatch.ledger import LedgerView
 from agentwatch.model import CompanySnapshot
-from agentwatch.progress import TaskTracker
 
 Labels = Callable[[str], LabelSet]
 
@@ -116,13 +116,13 @@ def agent_work(f: Families, cid: str, agent_id: str, labels: LabelSet, s: WorkSi
 
 
 def _work_gauges(f: Families, labels: LabelSet, values: tuple[float, int, float]) -> None:
-    for (name, _), value in zip(WORK_GAUGES, values):
+    for (name, _), value in zip(WORK_GAUGES, values, strict=False):
         f.gauge(name, "", labels, value)
 
 
 def progress_ages(f: Families, agent_ids: list[str], labels: list[LabelSet], signals: dict[str, LoopSignals]) -> None:
     """The oldest progression of each agent's in-progress tasks: new at every poll."""
-    f.gauges(OLDEST_PROGRESS_AGE, "", [(l, (signals.get(aid) or _NO_LOOPS).oldest_progress_age) for aid, l in zip(agent_ids, labels)])
+    f.gauges(OLDEST_PROGRESS_AGE, "", [(l, (signals.get(aid) or _NO_LOOPS).oldest_progress_age) for aid, l in zip(agent_ids, labels, strict=False)])
 
 
 def _loop_gauges(f: Families, labels: LabelSet, s: LoopSignals) -> None:
@@ -168,9 +168,7 @@ def context(
     )
     for (company_id, agent_id, model, band, outcome), n in sorted(view.context_outcomes.items()):
         if company_id == cid and agent_id in cs.agents:
-            f.counter(
-                "agentwatch_agent_context_runs", "", {**alabels(agent_id), "model": model, "band": band, "outcome": outcome}, n
-            )
+            f.counter("agentwatch_agent_context_runs", "", {**alabels(agent_id), "model": model, "band": band, "outcome": outcome}, n)
     f.declare(
         "agentwatch_agent_run_liveness",
         "Finished runs by the platform's liveness verdict (completed, advanced, plan_only, empty_response, ...).",
@@ -191,7 +189,7 @@ def context(
         g = growth(task.first_input_tokens, task.last_input_tokens)
         if g is not None:
             growths[key] = max(growths.get(key, 0.0), g)
-    for agent_id, streak in (streaks.streaks.items() if streaks is not None else ()):
+    for agent_id, streak in streaks.streaks.items() if streaks is not None else ():
         if agent_id not in cs.agents:
             continue
         key = (agent_id, streak.model or "unknown")
@@ -253,10 +251,19 @@ def _thresholds(f: Families, labels: LabelSet, resolved: Thresholds, dumped: dic
 def deadlocks(f: Families, base: dict[str, str], index: dependencies.DependencyIndex, settings: Settings, now: float) -> None:
     """``index``: the company's dependency report, updated with this poll's issues."""
     report = index.report(now, top_n=settings.limits.top_n)
-    f.gauge("agentwatch_dependency_graph_edges", "Unresolved dependency edges (blockedBy, and children holding a blocked parent).", base, report.edges)
-    f.gauge("agentwatch_dependency_missing_blockers", "Dependency edges that point at an issue not in the list.", base, report.missing_edges)
+    f.gauge(
+        "agentwatch_dependency_graph_edges",
+        "Unresolved dependency edges (blockedBy, and children holding a blocked parent).",
+        base,
+        report.edges,
+    )
+    f.gauge(
+        "agentwatch_dependency_missing_blockers", "Dependency edges that point at an issue not in the list.", base, report.missing_edges
+    )
     f.gauge("agentwatch_dependency_cycles", "Dependency cycles (strongly connected components).", base, report.cycles)
-    f.gauge("agentwatch_dependency_longest_chain_length", "Issues on the longest chain of unresolved dependencies.", base, report.longest_chain)
+    f.gauge(
+        "agentwatch_dependency_longest_chain_length", "Issues on the longest chain of unresolved dependencies.", base, report.longest_chain
+    )
     f.gauge("agentwatch_dependency_stalled_tasks", "Tasks that wait on a chain whose end cannot move.", base, report.stalled_tasks)
     for cause in dependencies.CAUSES:
         f.gauge(

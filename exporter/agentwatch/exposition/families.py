@@ -22,7 +22,7 @@ Rendered = dict[str, tuple[bytes, list[bytes]]]
 
 
 def _escape(value: str) -> str:
-    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r'\"')
+    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
 
 
 def format_value(value: float) -> str:
@@ -46,7 +46,7 @@ def _with_exponent(value: float) -> str:
     """A float from 1e6 to 1e16 as ``floatToGoString`` writes it: its repr's digits with an exponent."""
     text = repr(value)
     dot = text.find(".")
-    return f"{f'{text[0]}.{text[1:dot]}{text[dot + 1:]}'.rstrip('0.')}e+{dot - 1:02d}"
+    return f"{f'{text[0]}.{text[1:dot]}{text[dot + 1 :]}'.rstrip('0.')}e+{dot - 1:02d}"
 
 
 # client_python writes the exponent with two digits at least (0.20 wrote 'e+010' for 1e10): the fast path only
@@ -239,7 +239,7 @@ class Families:
         # every bucket line is the same but for its bound and count: written around ``le`` once
         before, after = labels.around("le")
         head, tail = f'{name}_bucket{{{before}le="', f'"{after}}} '
-        for bound, n in zip(buckets, counts):
+        for bound, n in zip(buckets, counts, strict=False):
             lines.append(f"{head}{_bound(bound)}{tail}{format_value(n)}\n")
         lines.append(f"{head}+Inf{tail}{format_value(count)}\n")
         lines.append(self._line(name + "_count", labels, count))

@@ -12,19 +12,19 @@ from typing import NamedTuple
 from agentwatch.analysis import agents as agent_analysis
 from agentwatch.analysis.agents import GapStats
 from agentwatch.analysis.budget import days_in_month, expected_daily_spend
-from agentwatch.analysis.escalations import EscalationSignals, escalation_signals
-from agentwatch.analysis.loops import LoopIndex
-from agentwatch.analysis.work import WorkIndex
-from agentwatch.analysis.tasks import TASK_DURATION_BUCKETS, UNASSIGNED, TaskSignals
-from agentwatch.analyses import CompanyAnalyses
-from agentwatch.config import Settings, Thresholds
+from agentwatch.analysis.company import CompanyAnalyses
 from agentwatch.analysis.context import ContextWindows
+from agentwatch.analysis.escalations import EscalationSignals, escalation_signals
 from agentwatch.analysis.histogram import Histogram
+from agentwatch.analysis.ledger import RUN_DURATION_BUCKETS, LedgerView, RunLedger
+from agentwatch.analysis.loops import LoopIndex
+from agentwatch.analysis.models_in_use import ModelTracker
+from agentwatch.analysis.tasks import TASK_DURATION_BUCKETS, UNASSIGNED, TaskSignals
+from agentwatch.analysis.work import WorkIndex
+from agentwatch.config import Settings, Thresholds
 from agentwatch.exposition import failure_modes
-from agentwatch.exposition.families import Families, KeptBlocks, LabelSet
 from agentwatch.exposition.canary import agent_model
-from agentwatch.models_in_use import ModelTracker
-from agentwatch.ledger import RUN_DURATION_BUCKETS, LedgerView, RunLedger
+from agentwatch.exposition.families import Families, KeptBlocks, LabelSet
 from agentwatch.model import AGENT_STATUSES, ISSUE_STATUSES, Agent, BudgetPolicy, CompanySnapshot, CostRow, Run, Snapshot
 
 log = logging.getLogger("agentwatch.exposition")
@@ -41,7 +41,11 @@ TASK_FAMILIES = (
         "counter",
     ),
     ("agentwatch_agent_task_duration_seconds", "Duration of completed tasks, startedAt to completedAt.", "histogram"),
-    ("agentwatch_agent_oldest_in_progress_task_age_seconds", "Age of the agent's oldest in-progress task since startedAt (0 = none).", "gauge"),
+    (
+        "agentwatch_agent_oldest_in_progress_task_age_seconds",
+        "Age of the agent's oldest in-progress task since startedAt (0 = none).",
+        "gauge",
+    ),
     (
         "agentwatch_agent_stale_locks",
         "Tasks whose execution or checkout lock points at a run that has ended (Paperclip #2912, #3819).",
@@ -274,7 +278,11 @@ class FleetBuilder:
             ages.append(labels)
         # the ages that move with the clock: every line new at every poll, written at once
         oldest = tasks.oldest_in_progress_age
-        f.gauges("agentwatch_agent_oldest_in_progress_task_age_seconds", "", [(labels, oldest.get(aid, 0.0)) for aid, labels in zip(agent_ids, ages)])
+        f.gauges(
+            "agentwatch_agent_oldest_in_progress_task_age_seconds",
+            "",
+            [(labels, oldest.get(aid, 0.0)) for aid, labels in zip(agent_ids, ages, strict=False)],
+        )
         failure_modes.progress_ages(f, agent_ids, ages, loop_signals)
 
     def _company_tasks(self, f: Families, base: dict, cs: CompanySnapshot, alabels, signals: TaskSignals) -> None:
@@ -388,8 +396,17 @@ def _agent(
     aid, hb = agent.id, agent.heartbeat
     f.kept(
         ("agent description", cid, aid),
-        (labels.body, agent.title, agent.adapter_type, agent.model, agent.status, agent.pause_reason, hb,
-         agent.run_timeout_seconds, agent.created_at),
+        (
+            labels.body,
+            agent.title,
+            agent.adapter_type,
+            agent.model,
+            agent.status,
+            agent.pause_reason,
+            hb,
+            agent.run_timeout_seconds,
+            agent.created_at,
+        ),
         _describe_agent,
         f,
         agent,
@@ -468,8 +485,13 @@ def _completions(f: Families, labels: LabelSet, signals: TaskSignals, agent_id: 
     f.counter("agentwatch_agent_tasks_completed", "", labels, signals.completed.get(agent_id, 0))
     durations = signals.durations.get(agent_id) or _NO_DURATIONS  # held in milliseconds
     f.histogram(
-        "agentwatch_agent_task_duration_seconds", "", labels, TASK_DURATION_BUCKETS,
-        durations.counts, durations.count, durations.total / 1000.0,
+        "agentwatch_agent_task_duration_seconds",
+        "",
+        labels,
+        TASK_DURATION_BUCKETS,
+        durations.counts,
+        durations.count,
+        durations.total / 1000.0,
     )
 
 
@@ -484,7 +506,9 @@ def _policy(f: Families, base: dict[str, str], policy: BudgetPolicy) -> None:
         policy.observed_usd / policy.amount_usd if policy.amount_usd > 0 else 0.0,
     )
     f.gauge("agentwatch_budget_policy_warn_ratio", "Utilization at which the platform warns.", labels, policy.warn_ratio)
-    f.gauge("agentwatch_budget_policy_hard_stop_enabled", "1 when reaching the limit pauses the scope.", labels, float(policy.hard_stop_enabled))
+    f.gauge(
+        "agentwatch_budget_policy_hard_stop_enabled", "1 when reaching the limit pauses the scope.", labels, float(policy.hard_stop_enabled)
+    )
     for status in _with_extra(POLICY_STATUSES, policy.status):
         f.gauge(
             "agentwatch_budget_policy_status",
@@ -497,7 +521,9 @@ def _policy(f: Families, base: dict[str, str], policy: BudgetPolicy) -> None:
 
 def _costs(f: Families, labels: LabelSet, rows: list[CostRow]) -> None:
     for row in rows:
-        by_model = f.labels({**labels, "provider": row.provider, "biller": row.biller, "model": row.model, "billing_type": row.billing_type})
+        by_model = f.labels(
+            {**labels, "provider": row.provider, "biller": row.biller, "model": row.model, "billing_type": row.billing_type}
+        )
         f.counter(
             "agentwatch_agent_cost_usd",
             "All-time spend per agent and model (platform cost events): restart-safe, no monthly reset.",
@@ -574,7 +600,9 @@ def _agent_activity(f: Families, labels: LabelSet, a: AgentActivity) -> None:
         a.in_flight_spend_usd,
     )
     f.gauge("agentwatch_agent_live_runs", "Queued or running runs.", labels, a.live_runs)
-    f.gauge("agentwatch_agent_oldest_live_run_age_seconds", "Age of the agent's oldest running run (0 = none).", labels, a.oldest_live_run_age)
+    f.gauge(
+        "agentwatch_agent_oldest_live_run_age_seconds", "Age of the agent's oldest running run (0 = none).", labels, a.oldest_live_run_age
+    )
 
 
 def _describe_agent(f: Families, agent: Agent, labels: LabelSet) -> None:

@@ -54,7 +54,11 @@ class AlertEvent:
         return self.incident, self.status, self.receiver
 
     def record(self, received_at: datetime) -> dict:
-        duration = round((self.ends_at - self.starts_at).total_seconds(), 3) if self.status == "resolved" and self.ends_at and self.starts_at else None
+        duration = (
+            round((self.ends_at - self.starts_at).total_seconds(), 3)
+            if self.status == "resolved" and self.ends_at and self.starts_at
+            else None
+        )
         return {
             "event": self.status,
             "incident": self.incident,
@@ -92,16 +96,18 @@ def events_from(payload: object, receiver: str) -> list[AlertEvent]:
             continue
         labels = _strings(alert.get("labels"))
         starts = parse_time(alert.get("startsAt"))
-        out.append(AlertEvent(
-            incident=incident_id(labels, str(alert.get("fingerprint") or ""), starts),
-            status=alert["status"],
-            receiver=receiver,
-            labels=labels,
-            annotations=_strings(alert.get("annotations")),
-            starts_at=starts,
-            ends_at=parse_time(alert.get("endsAt")),
-            generator_url=str(alert.get("generatorURL") or ""),
-        ))
+        out.append(
+            AlertEvent(
+                incident=incident_id(labels, str(alert.get("fingerprint") or ""), starts),
+                status=alert["status"],
+                receiver=receiver,
+                labels=labels,
+                annotations=_strings(alert.get("annotations")),
+                starts_at=starts,
+                ends_at=parse_time(alert.get("endsAt")),
+                generator_url=str(alert.get("generatorURL") or ""),
+            )
+        )
     return out
 
 

@@ -26,8 +26,9 @@ MAX_BODY = 8 * 1024 * 1024
 
 
 class IncidentReceiver:
-    def __init__(self, store: IncidentLog, remediator: Remediator | None = None, secret: str | None = None,
-                 host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, store: IncidentLog, remediator: Remediator | None = None, secret: str | None = None, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
         self.store = store
         self.remediator = remediator
         self.secret = secret.encode() if secret else None
@@ -117,5 +118,8 @@ class IncidentReceiver:
 
     def alerts(self, status: str = "firing") -> list[tuple[str, dict]]:
         """(receiver, alert) for every recorded event with ``status``; the stack and its tests read this."""
-        return [(r["receiver"], {"labels": r["labels"], "annotations": r["annotations"], "status": r["event"]})
-                for r in self.store.records() if r["event"] == status]
+        return [
+            (r["receiver"], {"labels": r["labels"], "annotations": r["annotations"], "status": r["event"]})
+            for r in self.store.records()
+            if r["event"] == status
+        ]

@@ -17,7 +17,7 @@ from agentwatch.incidents.events import AlertEvent
 from agentwatch.incidents.settings import RemediationSettings
 from agentwatch.incidents.store import IncidentLog
 from agentwatch.source.http import SourceError
-from agentwatch.source.remediation_api import RemediationAPI
+from agentwatch.source.paperclip.remediation_api import RemediationAPI
 
 log = logging.getLogger("agentwatch.incidents")
 
@@ -104,8 +104,19 @@ class Remediator:
             self._audit(event, now, f"failed: {exc.kind} on {exc.endpoint}")
 
     def _audit(self, event: AlertEvent, now: datetime, result: str, **details: str) -> None:
-        self.store.record_action(event.incident, now, "pause_agent", result, self.policy.dry_run,
-                                 alertname=event.alertname, agent=event.labels.get("agent", ""), **details)
+        self.store.record_action(
+            event.incident,
+            now,
+            "pause_agent",
+            result,
+            self.policy.dry_run,
+            alertname=event.alertname,
+            agent=event.labels.get("agent", ""),
+            **details,
+        )
         level = logging.WARNING if result == "done" and not self.policy.dry_run else logging.INFO
-        log.log(level, "remediation", extra={"alertname": event.alertname, "agent": event.labels.get("agent", ""),
-                                             "result": result, "dry_run": self.policy.dry_run})
+        log.log(
+            level,
+            "remediation",
+            extra={"alertname": event.alertname, "agent": event.labels.get("agent", ""), "result": result, "dry_run": self.policy.dry_run},
+        )

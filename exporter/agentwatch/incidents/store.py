@@ -94,8 +94,15 @@ class IncidentLog:
 
     def record_action(self, incident: str, now: datetime, action: str, result: str, dry_run: bool, **details: str) -> None:
         with self.lock:
-            record = {"event": "remediation", "incident": incident, "received_at": iso(now), "action": action,
-                      "result": result, "dry_run": dry_run, **details}
+            record = {
+                "event": "remediation",
+                "incident": incident,
+                "received_at": iso(now),
+                "action": action,
+                "result": result,
+                "dry_run": dry_run,
+                **details,
+            }
             self._append(record)
             if any(r["event"] != "remediation" for r in self.timelines.get(incident, [])):
                 self._write_stub(incident)
@@ -110,9 +117,14 @@ class IncidentLog:
         limit's count, which survives restarts because it is read from the log."""
         with self.lock:
             return sum(
-                1 for timeline in self.timelines.values() for r in timeline
-                if r["event"] == "remediation" and r["action"] == "pause_agent" and r["result"] == "done"
-                and bool(r.get("dry_run")) == dry_run and (parse_time(r.get("received_at")) or since) > since
+                1
+                for timeline in self.timelines.values()
+                for r in timeline
+                if r["event"] == "remediation"
+                and r["action"] == "pause_agent"
+                and r["result"] == "done"
+                and bool(r.get("dry_run")) == dry_run
+                and (parse_time(r.get("received_at")) or since) > since
             )
 
     def records(self) -> list[dict]:

@@ -106,8 +106,14 @@ class RequestStats:
         with self._lock:
             return {
                 k: EndpointStats(
-                    v.requests, dict(v.errors), v.rate_limited, v.not_modified, v.bytes,
-                    list(v.latency_buckets), v.latency_count, v.latency_sum,
+                    v.requests,
+                    dict(v.errors),
+                    v.rate_limited,
+                    v.not_modified,
+                    v.bytes,
+                    list(v.latency_buckets),
+                    v.latency_count,
+                    v.latency_sum,
                 )
                 for k, v in self._by_endpoint.items()
             }
@@ -171,8 +177,14 @@ class HttpClient:
     def close(self) -> None:
         self.session.close()
 
-    def get(self, path: str, endpoint: str, params: dict[str, Any] | None = None, etag: str | None = None,
-            decode: Callable[[memoryview], Any] = read_json) -> Response:
+    def get(
+        self,
+        path: str,
+        endpoint: str,
+        params: dict[str, Any] | None = None,
+        etag: str | None = None,
+        decode: Callable[[memoryview], Any] = read_json,
+    ) -> Response:
         """GET ``path``; ``endpoint`` is the bounded template used in metrics and logs. ``decode``
         turns the body into ``data`` (a ``ValueError`` from it is a ``decode`` error)."""
         return self.request("GET", path, endpoint, params=params, etag=etag, decode=decode)

@@ -138,8 +138,15 @@ def tune_threshold(obs: observe.Observation, current: ThresholdsConfig, for_seco
 def table(rows: list[Row]) -> str:
     head = ("threshold", "scope", "current", "proposed", "pages now", "pages proposed", "why")
     cells = [head] + [
-        (r.threshold, r.scope, propose.fmt(r.current), "—" if r.proposed is None else propose.fmt(r.proposed),
-         str(r.pages_current), str(r.pages_proposed), r.why)
+        (
+            r.threshold,
+            r.scope,
+            propose.fmt(r.current),
+            "—" if r.proposed is None else propose.fmt(r.proposed),
+            str(r.pages_current),
+            str(r.pages_proposed),
+            r.why,
+        )
         for r in rows
     ]
     widths = [max(len(c[i]) for c in cells) for i in range(len(head) - 1)]
@@ -180,11 +187,15 @@ def run(args: argparse.Namespace) -> int:
         rows += r
         changes.update(c)
     out = sys.stdout
-    out.write(f"agentwatch tune: {_iso(end - window)} to {_iso(end)} from {url}, one evaluation every {propose.fmt(step / 60)}m; "
-              f"`for` from {fors_from}\n\n")
+    out.write(
+        f"agentwatch tune: {_iso(end - window)} to {_iso(end)} from {url}, one evaluation every {propose.fmt(step / 60)}m; "
+        f"`for` from {fors_from}\n\n"
+    )
     out.write(table(rows) + "\n\n")
-    out.write("pages: firing episodes (the condition held at least the alert's `for`) per agent, summed over the agents "
-              "the scope covers, with the current and with the proposed values.\n")
+    out.write(
+        "pages: firing episodes (the condition held at least the alert's `for`) per agent, summed over the agents "
+        "the scope covers, with the current and with the proposed values.\n"
+    )
     out.write(f"not tuned (counts, durations and policy rather than variance): {', '.join(NOT_TUNED)}\n\n")
     try:
         new_text = apply.edit(text, changes)
@@ -211,6 +222,8 @@ def run(args: argparse.Namespace) -> int:
         why = f"config.file={args.config_file!r}: {exc.strerror}" if isinstance(exc, OSError) else f"invalid configuration: {exc}"
         print(f"agentwatch: {why} ({args.config_file} left untouched)", file=sys.stderr)
         return EXIT_CONFIG
-    out.write(f"\nwrote {args.config_file} (checked as check-config does); restart agentwatch to serve the new thresholds: "
-              "it reads its config only at start, and the rules pick the new values up from its next scrape\n")
+    out.write(
+        f"\nwrote {args.config_file} (checked as check-config does); restart agentwatch to serve the new thresholds: "
+        "it reads its config only at start, and the rules pick the new values up from its next scrape\n"
+    )
     return EXIT_OK

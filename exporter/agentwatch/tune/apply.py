@@ -114,7 +114,7 @@ def _set(text: str, path: tuple[str, ...], value: float) -> str:
             start, end = child.start_mark.index, child.end_mark.index
             if start == end:
                 start = end = text.index(":", key.end_mark.index) + 1
-            rest = _nested(path[depth + 1:], value)
+            rest = _nested(path[depth + 1 :], value)
             if node.flow_style:
                 return text[:start] + " " + _flow(rest).strip() + text[end:]
             head = text[:start].rstrip(" ")
@@ -124,7 +124,7 @@ def _set(text: str, path: tuple[str, ...], value: float) -> str:
             k, v = next(iter(rest.items()))
             return text[:at] + "\n" + "\n".join(_block(k, v, key.start_mark.column + 2)) + text[at:]
         node, depth = child, depth + 1
-    key, rest = path[depth], _nested(path[depth + 1:], value)
+    key, rest = path[depth], _nested(path[depth + 1 :], value)
     if node.flow_style:
         if node.value:
             at = node.value[-1][1].end_mark.index
@@ -140,9 +140,9 @@ def _realign(text: str, at: int, grown: int) -> str:
     """``text[at:]`` with the spaces before a trailing comment adjusted by ``grown``, so comments
     stay in their column (at least one space is kept)."""
     spaces = len(text[at:]) - len(text[at:].lstrip(" "))
-    if not text[at + spaces:].startswith("#") or spaces == 0:
+    if not text[at + spaces :].startswith("#") or spaces == 0:
         return text[at:]
-    return " " * max(1, spaces - grown) + text[at + spaces:]
+    return " " * max(1, spaces - grown) + text[at + spaces :]
 
 
 def lookup(data: Any, path: tuple[str, ...]) -> Any:

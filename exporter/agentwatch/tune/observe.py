@@ -15,8 +15,8 @@ from pathlib import Path
 
 import yaml
 
-from agentwatch.bundle import _duration as rule_duration
 from agentwatch.history.client import PrometheusHistory, Series
+from agentwatch.stack.bundle import _duration as rule_duration
 
 BY = "source, company, agent, role"
 # A window's step: one evaluation every 5 minutes over 14 days (Prometheus refuses more than
@@ -42,10 +42,7 @@ def _m(expr: str) -> str:
 
 
 _INTERVAL = f"({_m('agentwatch_agent_heartbeat_interval_seconds')} > 0)"
-_HB_GUARDS = (
-    f" and on({BY}) ({_m('agentwatch_agent_heartbeat_gaps')} >= 3)"
-    f" and on({BY}) ({_m('agentwatch_agent_heartbeat_enabled')} == 1)"
-)
+_HB_GUARDS = f" and on({BY}) ({_m('agentwatch_agent_heartbeat_gaps')} >= 3) and on({BY}) ({_m('agentwatch_agent_heartbeat_enabled')} == 1)"
 _THROUGHPUT = f"sum by ({BY}) (rate(agentwatch_agent_tasks_completed_total[1h]))"
 _THROUGHPUT_BASE = f"avg_over_time({_THROUGHPUT}[7d:{BASELINE_RESOLUTION}])"
 _OPEN = 'sum by ({by}) (agentwatch_agent_tasks{{status=~"todo|in_progress|in_review"}}{offset})'
@@ -77,14 +74,18 @@ class Spec:
 
 SPECS: tuple[Spec, ...] = (
     Spec(
-        "stuck_factor", "AgentTaskStuck", "above",
+        "stuck_factor",
+        "AgentTaskStuck",
+        "above",
         # both ages must exceed the factor: the smaller of the two, over the duration baseline
         f"((({_IN_PROGRESS}) <= on({BY}) ({_NO_PROGRESS})) or on({BY}) (({_NO_PROGRESS}) < on({BY}) ({_IN_PROGRESS})))"
         f" / on({BY}) ({_DURATION_BASE}) > 0",
         "in-progress age / mean task duration",
     ),
     Spec(
-        "heartbeat_missed_factor", "AgentHeartbeatMissed", "above",
+        "heartbeat_missed_factor",
+        "AgentHeartbeatMissed",
+        "above",
         f"(time() - {_m('agentwatch_agent_last_run_finished_timestamp_seconds or agentwatch_agent_last_heartbeat_timestamp_seconds')})"
         f" / on({BY}) {_INTERVAL}"
         f" and on({BY}) ({_m('agentwatch_agent_heartbeat_enabled')} == 1)"
@@ -93,32 +94,42 @@ SPECS: tuple[Spec, ...] = (
         observed=f"{_m('agentwatch_agent_heartbeat_gap_max_seconds')} / on({BY}) {_INTERVAL}{_HB_GUARDS}",
     ),
     Spec(
-        "heartbeat_irregular_factor", "AgentHeartbeatIrregular", "above",
+        "heartbeat_irregular_factor",
+        "AgentHeartbeatIrregular",
+        "above",
         f"{_m('agentwatch_agent_heartbeat_gap_mean_seconds')} / on({BY}) {_INTERVAL}{_HB_GUARDS}",
         "mean heartbeat gap / interval",
     ),
     Spec(
-        "heartbeat_gap_cv", "AgentHeartbeatIrregular", "above",
+        "heartbeat_gap_cv",
+        "AgentHeartbeatIrregular",
+        "above",
         f"{_m('agentwatch_agent_heartbeat_gap_stddev_seconds')}"
         f" / on({BY}) ({_m('agentwatch_agent_heartbeat_gap_mean_seconds')} > 0){_HB_GUARDS}",
         "heartbeat gap stddev / mean",
     ),
     Spec(
-        "burn_spike_factor", "AgentBudgetBurnSpike", "above",
+        "burn_spike_factor",
+        "AgentBudgetBurnSpike",
+        "above",
         f"sum by ({BY}) (rate(agentwatch_agent_cost_usd_total[1h])) * 86400"
         f" / on({BY}) ({_m('agentwatch_agent_budget_expected_daily_usd')} > 0)"
         f" unless on({BY}) ({_THROUGHPUT} > on({BY}) {_THROUGHPUT_BASE} * 1.5)",
         "hourly spend rate / expected daily spend",
     ),
     Spec(
-        "throughput_drop_ratio", "AgentThroughputDrop", "below",
+        "throughput_drop_ratio",
+        "AgentThroughputDrop",
+        "below",
         f"{_THROUGHPUT} / on({BY}) ({_THROUGHPUT_BASE} > 0)"
         f" and on({BY}) ({_OPEN.format(by=BY, offset='')} > 0)"
         f" and on({BY}) ({_OPEN.format(by=BY, offset='')} >= on({BY}) {_OPEN.format(by=BY, offset=' offset 1h')})",
         "hourly completions / 7-day baseline",
     ),
     Spec(
-        "escalation_spike_factor", "AgentEscalationSpike", "above",
+        "escalation_spike_factor",
+        "AgentEscalationSpike",
+        "above",
         f"{_ESCALATIONS} / on({BY}) (avg_over_time({_ESCALATIONS}[7d:{BASELINE_RESOLUTION}]) > 0)",
         "hourly unexpected escalations / 7-day baseline",
     ),

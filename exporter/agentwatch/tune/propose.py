@@ -98,8 +98,13 @@ def propose(threshold: str, direction: str, data: ScopeData, what: str, extra: d
     low = percentile(values, LOWER_PERCENTILE)
     bound = LOWER_BOUNDS.get(threshold, 0.0)
     if low < bound:
-        return Proposal(None, f"no proposal: {what}: p{LOWER_PERCENTILE} {low:.2f} {over} is under the bound {fmt(bound)}: "
-                              "healthy agents reach it, so no ratio would quiet this alert", n, data.agents)
+        return Proposal(
+            None,
+            f"no proposal: {what}: p{LOWER_PERCENTILE} {low:.2f} {over} is under the bound {fmt(bound)}: "
+            "healthy agents reach it, so no ratio would quiet this alert",
+            n,
+            data.agents,
+        )
     value = min(brief, round_away(low, "below"))
     why = f"ceiling {fmt(brief)} holds" if value == brief else f"p{LOWER_PERCENTILE} rounded down; ceiling {fmt(brief)}"
     return Proposal(value, f"{what}: p{LOWER_PERCENTILE} {low:.2f} {over}; {why} (lower is less sensitive)", n, data.agents)
@@ -130,7 +135,9 @@ def by_scope(
     if split:
         pick = min(valued, key=valued.get) if direction == "above" else max(valued, key=valued.get)
         p = per_role[pick]
-        out[None] = Proposal(p.value, f"role {pick}, the most sensitive (roles differ more than {ROLE_DIFFERENCE:g}x): {p.reason}", p.samples, p.agents)
+        out[None] = Proposal(
+            p.value, f"role {pick}, the most sensitive (roles differ more than {ROLE_DIFFERENCE:g}x): {p.reason}", p.samples, p.agents
+        )
         for r, p in per_role.items():
             if (p.value is not None and p.value != out[None].value) or r in overridden:
                 out[r] = p

@@ -19,13 +19,13 @@ from typing import Any, Callable, Iterable, Mapping
 
 import msgspec
 
-from agentwatch.analysis.delta import touched_delta
 from agentwatch.config import CanaryMarkerConfig, SourceConfig
 from agentwatch.model import Agent, CompanySnapshot, Heartbeat, Issue, Snapshot
-from agentwatch.source import parse
+from agentwatch.model.delta import touched_delta
 from agentwatch.source.http import HttpClient, Response, SourceError
-from agentwatch.source.issues import Capabilities, IssueSync
-from agentwatch.source.kept_rows import KeptOverview, KeptRows, rows_of
+from agentwatch.source.paperclip import parse
+from agentwatch.source.paperclip.issues import Capabilities, IssueSync
+from agentwatch.source.paperclip.kept_rows import KeptOverview, KeptRows, rows_of
 
 log = logging.getLogger("agentwatch.source")
 
@@ -293,8 +293,13 @@ class PaperclipSource:
 
         # Run the per-company reads side by side; the client bounds concurrency.
         tasks = {
-            "agents": agents, "runs": runs, "live_runs": live_runs, "costs": costs, "window_spend": window_spend,
-"budgets": budgets, "approvals": approvals,
+            "agents": agents,
+            "runs": runs,
+            "live_runs": live_runs,
+            "costs": costs,
+            "window_spend": window_spend,
+            "budgets": budgets,
+            "approvals": approvals,
         }
         with ThreadPoolExecutor(max_workers=4, thread_name_prefix=f"company-{self.name}") as pool:
             futures = {k: pool.submit(fn) for k, fn in tasks.items()}

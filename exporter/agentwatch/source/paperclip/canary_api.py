@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agentwatch.source import parse
 from agentwatch.source.http import HttpClient, SourceError
+from agentwatch.source.paperclip import parse
 
 
 class CanaryPermissionError(Exception):
@@ -36,9 +36,7 @@ class CanaryAPI:
             return self._label_ids[company_id]
         label_id = None
         try:
-            rows = parse.as_list(
-                self.client.get(f"/api/companies/{company_id}/labels", "/api/companies/{id}/labels").data, "labels"
-            )
+            rows = parse.as_list(self.client.get(f"/api/companies/{company_id}/labels", "/api/companies/{id}/labels").data, "labels")
             label_id = next((parse.text(r.get("id")) for r in rows if isinstance(r, dict) and r.get("name") == self.label), None)
             if label_id is None:
                 created = self.client.request(
@@ -84,9 +82,7 @@ class CanaryAPI:
     def task_state(self, issue_id: str, agent_id: str) -> TaskState:
         issue = parse.as_dict(self.client.get(f"/api/issues/{issue_id}", "/api/issues/{id}").data, "issue")
         comments = parse.as_list(
-            self.client.get(
-                f"/api/issues/{issue_id}/comments", "/api/issues/{id}/comments", params={"order": "desc", "limit": 20}
-            ).data,
+            self.client.get(f"/api/issues/{issue_id}/comments", "/api/issues/{id}/comments", params={"order": "desc", "limit": 20}).data,
             "comments",
         )
         answer = None
@@ -101,9 +97,7 @@ class CanaryAPI:
             model = model or parse.text(usage.get("model"))
             spend += parse.number(usage.get("costUsd"))
         try:
-            summary = parse.as_dict(
-                self.client.get(f"/api/issues/{issue_id}/cost-summary", "/api/issues/{id}/cost-summary").data, "cost"
-            )
+            summary = parse.as_dict(self.client.get(f"/api/issues/{issue_id}/cost-summary", "/api/issues/{id}/cost-summary").data, "cost")
             spend = max(spend, parse.cents_to_usd(summary.get("costCents")))
         except SourceError:
             pass

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agentwatch.source import parse
 from agentwatch.source.http import HttpClient
+from agentwatch.source.paperclip import parse
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,8 @@ class RemediationAPI:
         """(id, identifier) of the agent's in-progress tasks, at most ``limit``."""
         rows = parse.as_list(
             self.client.get(
-                f"/api/companies/{company_id}/issues", "/api/companies/{id}/issues",
+                f"/api/companies/{company_id}/issues",
+                "/api/companies/{id}/issues",
                 params={"assigneeAgentId": agent_id, "status": "in_progress", "limit": limit},
             ).data,
             "issues",

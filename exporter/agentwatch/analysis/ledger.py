@@ -15,8 +15,8 @@ from typing import Container
 
 from agentwatch.analysis.context import RATIO_BUCKETS, UNKNOWN, ContextWindows
 from agentwatch.analysis.histogram import Histogram
+from agentwatch.analysis.progress import UNPRODUCTIVE_LIVENESS
 from agentwatch.model import FAILED_RUN_STATUSES, Run
-from agentwatch.progress import UNPRODUCTIVE_LIVENESS
 
 MAX_DEFERRALS = 3
 RUN_DURATION_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0)

@@ -15,8 +15,8 @@ from an empty state.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections import Counter
+from dataclasses import dataclass
 from typing import Hashable, Iterable, Iterator, Mapping
 
 from agentwatch.model import Issue

@@ -14,8 +14,8 @@ from datetime import datetime, timezone
 from typing import Callable
 
 from agentwatch.model import Issue
-from agentwatch.source import parse
 from agentwatch.source.http import HttpClient, SourceError
+from agentwatch.source.paperclip import parse
 
 log = logging.getLogger("agentwatch.source")
 
@@ -89,11 +89,7 @@ class IssueSync:
         self.last_poll_requests = 0
         self.last_poll_bytes = 0
         self.parsed_new = 0
-        full = (
-            self.last_full_sync is None
-            or not self.caps.updated_since
-            or now - self.last_full_sync >= full_resync_interval
-        )
+        full = self.last_full_sync is None or not self.caps.updated_since or now - self.last_full_sync >= full_resync_interval
         if full:
             fetched = self._fetch_all(None) or []
             held, self.issues = self.issues, {issue.id: issue for issue in fetched}
@@ -191,7 +187,7 @@ class IssueSync:
             if first and since is not None:
                 self.etag = resp.etag
             ids = [parse.text(row.id) if row is not None else "" for row in page]
-            fresh = [row for row, rid in zip(page, ids) if not rid or rid not in seen]
+            fresh = [row for row, rid in zip(page, ids, strict=False) if not rid or rid not in seen]
             seen.update(ids)
             if ids and ids[-1]:
                 last_id = ids[-1]

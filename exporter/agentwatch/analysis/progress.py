@@ -39,8 +39,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
-from agentwatch.analysis.delta import IssueDelta, issue_delta
 from agentwatch.model import TERMINAL_ISSUE_STATUSES, CompanySnapshot, Issue
+from agentwatch.model.delta import IssueDelta, issue_delta
 
 UNPRODUCTIVE_LIVENESS = frozenset({"empty_response", "plan_only"})
 
@@ -65,9 +65,16 @@ class TaskProgress:
     def progressed(self, at: float, agent_id: str | None) -> "TaskProgress":
         """The same task after a progression: loop counters restart, prompt growth spans the task."""
         return TaskProgress(
-            self.issue_id, self.identifier, agent_id, at, status=self.status, model=self.model,
-            first_input_tokens=self.first_input_tokens, first_run_at=self.first_run_at,
-            last_input_tokens=self.last_input_tokens, last_run_at=self.last_run_at,
+            self.issue_id,
+            self.identifier,
+            agent_id,
+            at,
+            status=self.status,
+            model=self.model,
+            first_input_tokens=self.first_input_tokens,
+            first_run_at=self.first_run_at,
+            last_input_tokens=self.last_input_tokens,
+            last_run_at=self.last_run_at,
         )
 
 

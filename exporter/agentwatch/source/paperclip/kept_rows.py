@@ -24,7 +24,7 @@ from typing import Any, Callable, Generic, NamedTuple, TypeVar
 
 import msgspec
 
-from agentwatch.source import parse
+from agentwatch.source.paperclip import parse
 
 T = TypeVar("T")
 

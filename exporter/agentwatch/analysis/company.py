@@ -1,6 +1,6 @@
 """The analyses the poller keeps across polls for each company.
 
-Each takes in only what changed since the poll before (``analysis/delta.py``): the task
+Each takes in only what changed since the poll before (``model/delta.py``): the task
 signals (``TaskIndex``), the task progress tracker (``TaskTracker``), the dependency report
 (``DependencyIndex``) and, from the tasks the tracker touched, the loop signals (``LoopIndex``), and
 from those and the runs, the agent-level loop signals (``WorkIndex``). The context streaks
@@ -15,14 +15,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from agentwatch.analysis.delta import issue_delta
 from agentwatch.analysis.dependencies import DependencyIndex
 from agentwatch.analysis.loops import LoopIndex
+from agentwatch.analysis.progress import TaskTracker
 from agentwatch.analysis.sessions import ContextStreaks
 from agentwatch.analysis.tasks import TaskIndex
 from agentwatch.analysis.work import WorkIndex
 from agentwatch.model import CompanySnapshot, Issue
-from agentwatch.progress import TaskTracker
+from agentwatch.model.delta import issue_delta
 
 
 @dataclass

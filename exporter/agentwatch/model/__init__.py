@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 if TYPE_CHECKING:
-    from agentwatch.analysis.delta import IssueDelta
+    from agentwatch.model.delta import IssueDelta
 
 TERMINAL_ISSUE_STATUSES = frozenset({"done", "cancelled"})
 ISSUE_STATUSES = ("backlog", "todo", "in_progress", "in_review", "blocked", "done", "cancelled")
@@ -205,6 +205,21 @@ class CompanySnapshot:
     approvals: list[Approval] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class SourceCapabilities:
+    """What a source can report at all. A family fed only by a capability the source lacks is
+    absent from /metrics, not zero: a framework with no budgets has no budget series, rather than
+    budgets of 0 that look like a real, empty budget."""
+
+    budgets: bool = True  # budget policies, incidents, monthly budgets and spend per agent and company
+    schedules: bool = True  # heartbeat timers: enabled, interval, scheduler state
+    approvals: bool = True  # approval requests (expected gates and escalations)
+    costs: bool = True  # cost events: spend and tokens per agent and model
+    live_runs: bool = True  # runs in flight, listed while they run
+    window_spend: bool = True  # rolling-window spend per provider
+    task_locks: bool = True  # execution and checkout locks held by a run
+
+
 @dataclass(slots=True)
 class Snapshot:
     """One source's view of the platform after a poll."""
@@ -212,4 +227,6 @@ class Snapshot:
     source: str
     taken_at: float
     version: str = ""
+    # what the source reported about itself for this snapshot (a feature its platform lacks is off)
+    capabilities: SourceCapabilities = SourceCapabilities()
     companies: dict[str, CompanySnapshot] = field(default_factory=dict)

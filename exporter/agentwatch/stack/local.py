@@ -22,8 +22,8 @@ from pathlib import Path
 import requests
 import yaml
 
-from agentwatch.bundle import scale_time
 from agentwatch.files import write_atomic
+from agentwatch.stack.bundle import scale_time
 
 
 def free_port() -> int:
@@ -43,12 +43,12 @@ def binary(*names: str) -> str:
 def incident_receiver(workdir: Path, port: int = 0, remediation: dict | None = None):
     """The incident receiver (``agentwatch incidents``) in this process, with a fresh random shared
     secret in ``workdir/incidents_secret`` for Alertmanager's ``credentials_file``."""
-    from agentwatch.incidents.remediate import Remediator
     from agentwatch.incidents.receiver import IncidentReceiver
+    from agentwatch.incidents.remediate import Remediator
     from agentwatch.incidents.settings import RemediationSettings
     from agentwatch.incidents.store import IncidentLog
     from agentwatch.source.http import HttpClient
-    from agentwatch.source.remediation_api import RemediationAPI
+    from agentwatch.source.paperclip.remediation_api import RemediationAPI
 
     secret_file = workdir / "incidents_secret"
     write_atomic(secret_file, secrets.token_urlsafe(24), mode=0o600)
@@ -125,15 +125,21 @@ def alertmanager_config(bundle: Path, webhook_url: str, fast: bool = False, secr
 
 
 class Alertmanager:
-    def __init__(self, bundle: Path, workdir: Path, webhook_url: str, fast: bool = False, port: int | None = None,
-                 secret_file: Path | None = None) -> None:
+    def __init__(
+        self, bundle: Path, workdir: Path, webhook_url: str, fast: bool = False, port: int | None = None, secret_file: Path | None = None
+    ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         cfg = workdir / "alertmanager.yml"
         cfg.write_text(yaml.safe_dump(alertmanager_config(bundle, webhook_url, fast, secret_file)))
         self.process = Process(
-            [binary("prometheus-alertmanager", "alertmanager"), f"--config.file={cfg}", f"--storage.path={workdir / 'am-data'}",
-             f"--web.listen-address=127.0.0.1:{self.port}", "--cluster.listen-address="],
+            [
+                binary("prometheus-alertmanager", "alertmanager"),
+                f"--config.file={cfg}",
+                f"--storage.path={workdir / 'am-data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--cluster.listen-address=",
+            ],
             workdir / "alertmanager.log",
         )
         wait_ready(self.url + "/-/ready", self.process)
@@ -151,8 +157,17 @@ class Alertmanager:
 class Prometheus:
     """The shipped prometheus.yml and rules; scrape targets and the Alertmanager address rewritten."""
 
-    def __init__(self, bundle: Path, workdir: Path, targets: list[str], alertmanager: str, time_scale: float = 1,
-                 interval: str | None = None, port: int | None = None, scale_ranges: bool = True) -> None:
+    def __init__(
+        self,
+        bundle: Path,
+        workdir: Path,
+        targets: list[str],
+        alertmanager: str,
+        time_scale: float = 1,
+        interval: str | None = None,
+        port: int | None = None,
+        scale_ranges: bool = True,
+    ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         rules_dir = workdir / "rules"
@@ -178,8 +193,13 @@ class Prometheus:
         config["scrape_configs"] = scrapes
         (workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
         self.process = Process(
-            [binary("prometheus"), f"--config.file={workdir / 'prometheus.yml'}", f"--storage.tsdb.path={workdir / 'tsdb'}",
-             f"--web.listen-address=127.0.0.1:{self.port}", "--rules.alert.resend-delay=1s"],
+            [
+                binary("prometheus"),
+                f"--config.file={workdir / 'prometheus.yml'}",
+                f"--storage.tsdb.path={workdir / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--rules.alert.resend-delay=1s",
+            ],
             workdir / "prometheus.log",
         )
         wait_ready(self.url + "/-/ready", self.process)
@@ -246,8 +266,16 @@ def demo_config(bundle: Path, demo_url: str, poll_interval: str = "5s") -> dict:
 class Stack:
     """Demo (or a Paperclip URL), agentwatch, Prometheus, Alertmanager and a webhook receiver."""
 
-    def __init__(self, bundle: Path, workdir: Path, paperclip_url: str | None = None, time_scale: float = 1,
-                 interval: str | None = None, fast_alertmanager: bool = False, ports: dict[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        bundle: Path,
+        workdir: Path,
+        paperclip_url: str | None = None,
+        time_scale: float = 1,
+        interval: str | None = None,
+        fast_alertmanager: bool = False,
+        ports: dict[str, int] | None = None,
+    ) -> None:
         ports = ports or {}
         workdir.mkdir(parents=True, exist_ok=True)
         self.parts: list = []
@@ -263,11 +291,24 @@ class Stack:
                 config = demo_config(bundle, self.demo.url)
             self.exporter = Exporter(config, workdir, port=ports.get("agentwatch"))
             self.parts.append(self.exporter)
-            self.alertmanager = Alertmanager(bundle, workdir, self.webhook.url, fast=fast_alertmanager, port=ports.get("alertmanager"),
-                                             secret_file=self.webhook.secret_file)
+            self.alertmanager = Alertmanager(
+                bundle,
+                workdir,
+                self.webhook.url,
+                fast=fast_alertmanager,
+                port=ports.get("alertmanager"),
+                secret_file=self.webhook.secret_file,
+            )
             self.parts.append(self.alertmanager)
-            self.prometheus = Prometheus(bundle, workdir, [self.exporter.url.removeprefix("http://")], self.alertmanager.url,
-                                         time_scale=time_scale, interval=interval, port=ports.get("prometheus"))
+            self.prometheus = Prometheus(
+                bundle,
+                workdir,
+                [self.exporter.url.removeprefix("http://")],
+                self.alertmanager.url,
+                time_scale=time_scale,
+                interval=interval,
+                port=ports.get("prometheus"),
+            )
             self.parts.append(self.prometheus)
         except BaseException:
             self.stop()

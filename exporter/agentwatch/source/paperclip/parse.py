@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import math
-from sys import intern
 from datetime import datetime
+from sys import intern
 from typing import Any, Callable, Iterable, TypeVar
 
 import msgspec
