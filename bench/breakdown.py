@@ -25,8 +25,8 @@ from agentwatch.source.paperclip import parse
 from agentwatch.source.paperclip.client import PaperclipSource
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from measure_agentwatch import mutate_load, record_requests  # noqa: E402
-from run import HERE, SCALES, run_json, start_server  # noqa: E402
+from floor import record  # noqa: E402
+from run import HERE, SCALES, mutate_load, run_json, start_server  # noqa: E402
 
 
 def cpu(fn):
@@ -53,7 +53,7 @@ def stages(url: str) -> dict[str, float]:
     cfg = settings.sources[0]
     source = PaperclipSource(cfg, marker=settings.canary_marker)
     poller = Poller(source, cfg, settings)
-    paths = record_requests(source)
+    sent = record(source.client)
     out: dict[str, float] = {}
     plans: dict[str, list[str]] = {}
     for poll in ("full", "steady"):
@@ -61,8 +61,8 @@ def stages(url: str) -> dict[str, float]:
             mutate_load(url)
         for stage, seconds in poll_stages(poller, source).items():
             out[f"{poll}: {stage}"] = seconds
-        plans[poll] = list(paths)
-        paths.clear()
+        plans[poll] = [r.path for r in sent]
+        sent.clear()
     source.close()
     floor = run_json([str(HERE / "floor.py"), "--url", url], json.dumps(plans))
     for poll in plans:

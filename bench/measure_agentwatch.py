@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlencode
 
 import requests
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
@@ -28,6 +27,10 @@ from agentwatch.model.delta import issue_delta
 from agentwatch.poller import Poller
 from agentwatch.server import MetricsServer
 from agentwatch.source.paperclip.client import PaperclipSource
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from floor import record  # noqa: E402
+from run import check_seen, mutate_load  # noqa: E402
 
 
 def timed(fn):
@@ -60,29 +63,6 @@ def render_seconds(registry: CollectorRegistry, repeat: int = 5) -> float:
     return statistics.median(times)
 
 
-def record_requests(source: PaperclipSource) -> list[str]:
-    """Every URL the source requests (path and query), for the floor to replay."""
-    seen: list[str] = []
-    request = source.client.request
-
-    def recording(method, path, endpoint, params=None, **kw):
-        if method == "GET":
-            seen.append(path + ("?" + urlencode(params) if params else ""))
-        return request(method, path, endpoint, params=params, **kw)
-
-    source.client.request = recording
-    return seen
-
-
-def mutate_load(url: str, fraction: float = 0.01) -> dict[str, str]:
-    """``fraction`` of the load server's issues change; their new statuses. Returns a moment
-    after, so that the changes are behind the next poll's clock."""
-    resp = requests.post(f"{url}/__bench/mutate?fraction={fraction}", timeout=60)
-    resp.raise_for_status()
-    time.sleep(0.05)
-    return resp.json()["statuses"]
-
-
 def mutate_real(url: str, snapshot, fraction: float) -> dict[str, str]:
     """1 % of the issues of a real Paperclip change status, through its API; their new statuses."""
     issues = [i for cs in snapshot.companies.values() for i in cs.issues.values() if i.status in ("backlog", "todo")]
@@ -90,13 +70,6 @@ def mutate_real(url: str, snapshot, fraction: float) -> dict[str, str]:
     for issue_id, status in statuses.items():
         requests.patch(f"{url}/api/issues/{issue_id}", json={"status": status}, timeout=30).raise_for_status()
     return statuses
-
-
-def check_seen(snapshot, statuses: dict[str, str]) -> None:
-    """The steady poll must have seen every change, or it measured a poll with nothing to do."""
-    issues = {k: v for cs in snapshot.companies.values() for k, v in cs.issues.items()}
-    missed = [k for k, status in statuses.items() if k not in issues or issues[k].status != status]
-    assert not missed, f"the steady poll missed {len(missed)} of {len(statuses)} changed issues"
 
 
 def main() -> int:
@@ -109,13 +82,19 @@ def main() -> int:
     source_cfg = settings.sources[0]
     source = PaperclipSource(source_cfg, marker=settings.canary_marker)
     poller = Poller(source, source_cfg, settings)
-    paths = record_requests(source)
+    sent = record(source.client)
     out: dict = {}
 
     ok, cpu, wall = timed(poller.poll_once)
     assert ok, "the full poll failed"
-    out["full"] = {"cpu": cpu, "wall": wall, "requests": source.last_poll.requests, "bytes": source.last_poll.bytes, "paths": list(paths)}
-    paths.clear()
+    out["full"] = {
+        "cpu": cpu,
+        "wall": wall,
+        "requests": source.last_poll.requests,
+        "bytes": source.last_poll.bytes,
+        "paths": [r.path for r in sent],
+    }
+    sent.clear()
     if args.real:
         statuses = mutate_real(args.url, poller.last_snapshot, 0.01)
         time.sleep(0.05)
@@ -131,16 +110,22 @@ def main() -> int:
         "requests": source.last_poll.requests,
         "bytes": source.last_poll.bytes,
         "changed": changed,
-        "paths": list(paths),
+        "paths": [r.path for r in sent],
     }
-    paths.clear()
+    sent.clear()
     # the periodic full resync (every full_resync_interval), with the previous data still held
     # and served: the poll that sets the peak RSS of a long-running exporter
     source.resync_next_poll()
     ok, cpu, wall = timed(poller.poll_once)
     assert ok, "the resync poll failed"
     assert source.last_poll.requests == out["full"]["requests"], "the resync poll was not a full resync"
-    out["resync"] = {"cpu": cpu, "wall": wall, "requests": source.last_poll.requests, "bytes": source.last_poll.bytes, "paths": list(paths)}
+    out["resync"] = {
+        "cpu": cpu,
+        "wall": wall,
+        "requests": source.last_poll.requests,
+        "bytes": source.last_poll.bytes,
+        "paths": [r.path for r in sent],
+    }
 
     collector = AgentwatchCollector([poller])
     collector.exposition()  # a scrape

@@ -1,8 +1,11 @@
-"""The benchmark: ``python bench/run.py [--scales small,medium,large] [--repeats 3] [--json results.json]``.
+"""The benchmark: ``python bench/run.py [--scales small,medium,large] [--repeats 3] [--json results.json] [--no-churn]``.
 
 For each scale it starts the load server (the demo simulator's API over a scaled world) as its
 own process, then measures agentwatch and the floor side by side, each in a fresh process, and
-prints the table of ratios that docs/benchmarks.md records.
+prints the table of ratios that docs/benchmarks.md records. Then the churn row
+(``bench/churn.py``): the steady poll at 100 agents, polled every 5 s while 1 % of the issues
+change before each poll, against the exact floor. The other bench scripts take the load
+server's helpers from here (``start_server``, ``mutate_load``, ``check_seen``).
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import requests
 
 HERE = Path(__file__).resolve().parent
 SCALES = {"small": (10, 1_000), "medium": (100, 10_000), "large": (1_000, 100_000)}
@@ -32,6 +37,22 @@ def start_server(agents: int, issues: int) -> tuple[subprocess.Popen, str]:
             raise RuntimeError("load server did not start")
         time.sleep(0.2)
     return proc, f"http://127.0.0.1:{port_file.read_text()}"
+
+
+def mutate_load(url: str, fraction: float = 0.01) -> dict[str, str]:
+    """``fraction`` of the load server's issues change; their new statuses. Returns a moment
+    after, so that the changes are behind the next poll's clock."""
+    resp = requests.post(f"{url}/__bench/mutate?fraction={fraction}", timeout=60)
+    resp.raise_for_status()
+    time.sleep(0.05)
+    return resp.json()["statuses"]
+
+
+def check_seen(snapshot, statuses: dict[str, str]) -> None:
+    """The steady poll must have seen every change, or it measured a poll with nothing to do."""
+    issues = {k: v for cs in snapshot.companies.values() for k, v in cs.issues.items()}
+    missed = [k for k, status in statuses.items() if k not in issues or issues[k].status != status]
+    assert not missed, f"the steady poll missed {len(missed)} of {len(statuses)} changed issues"
 
 
 def run_json(args: list[str], stdin: str | None = None) -> dict:
@@ -91,6 +112,14 @@ def measure(agents: int, issues: int, repeats: int = 3) -> dict:
     }
 
 
+def churn() -> dict:
+    """``bench/churn.py``'s row, in its own processes: the steady poll under continuous churn
+    against the exact floor."""
+    path = Path(tempfile.mkdtemp()) / "churn.json"
+    subprocess.run([sys.executable, str(HERE / "churn.py"), "--json", str(path)], check=True, stdout=subprocess.DEVNULL)
+    return json.loads(path.read_text())
+
+
 def machine() -> str:
     cpu = next(
         (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
@@ -126,16 +155,23 @@ def main() -> int:
     p.add_argument("--scales", default="small,medium,large")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--json", help="also write the raw results here")
+    p.add_argument("--no-churn", action="store_true", help="leave out the churn row (bench/churn.py, about 3 minutes)")
     args = p.parse_args()
     results = []
     for name in args.scales.split(","):
         agents, issues = SCALES[name]
         print(f"measuring {name}: {agents} agents, {issues} issues", file=sys.stderr)
         results.append(measure(agents, issues, args.repeats))
+    churned = None
+    if not args.no_churn:
+        print("measuring the steady poll under churn: bench/churn.py", file=sys.stderr)
+        churned = churn()
     if args.json:
-        Path(args.json).write_text(json.dumps({"machine": machine(), "results": results}, indent=1))
+        Path(args.json).write_text(json.dumps({"machine": machine(), "results": results, "churn": churned}, indent=1))
     print(f"Machine: {machine()}\n")
     print(table(results))
+    if churned:
+        print("\n" + churned["table"])
     return 0
 
 
