@@ -1,14 +1,25 @@
-"""Shared fixtures. Tests marked ``paperclip`` run against the real Paperclip server, which the
-harness installs from npm (cached) and starts on 127.0.0.1 once per session."""
+"""Shared fixtures, and the markers kept honest.
+
+Tests marked ``paperclip`` run against the real Paperclip server, which the harness installs from
+npm (cached) and starts on 127.0.0.1 once per session. Tests marked ``prometheus`` run a real
+Prometheus, promtool, Alertmanager or amtool. The fast loop (``make test-fast``) deselects both, and
+``slow``; so a test that needs one of them and is not marked fails here, naming the marker, rather
+than slipping into the fast loop.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
+from pathlib import Path
 
 import pytest
 
 from harness.paperclip import PaperclipAPI, PaperclipServer, ensure_installed, seed_standard_company
 from replay import ReplayServer
+
+PROMETHEUS_TOOLS = frozenset({"prometheus", "promtool", "prometheus-alertmanager", "alertmanager", "amtool"})
+PAPERCLIP_FIXTURES = frozenset({"paperclip_root", "paperclip_server"})  # every real-Paperclip fixture depends on these
 
 
 @pytest.fixture(autouse=True)
@@ -25,11 +36,32 @@ def _restore_agentwatch_logger():
 
 
 def pytest_collection_modifyitems(config, items):
+    unmarked = [i.nodeid for i in items if PAPERCLIP_FIXTURES & set(getattr(i, "fixturenames", ())) and "paperclip" not in i.keywords]
+    if unmarked:
+        raise pytest.UsageError("these tests use the real Paperclip; mark them `paperclip`:\n" + "\n".join(unmarked))
     if os.environ.get("AGENTWATCH_SKIP_PAPERCLIP") == "1":
         skip = pytest.mark.skip(reason="AGENTWATCH_SKIP_PAPERCLIP=1 (local quick run only; CI never sets it)")
         for item in items:
             if "paperclip" in item.keywords:
                 item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _markers_match_what_the_test_runs(request, monkeypatch):
+    """A test that looks up a Prometheus tool (``shutil.which``, as ``harness.tools.tool`` and
+    ``agentwatch.stack.local`` do) must be marked ``prometheus``. (One that uses the real
+    Paperclip's fixtures and is not marked ``paperclip`` stops the run at collection.)"""
+    node = request.node
+    if "prometheus" in node.keywords:
+        return
+    which = shutil.which
+
+    def guarded_which(cmd, *args, **kwargs):
+        if Path(cmd).name in PROMETHEUS_TOOLS:
+            pytest.fail(f"{node.nodeid} runs {Path(cmd).name}: mark it `prometheus`", pytrace=False)
+        return which(cmd, *args, **kwargs)
+
+    monkeypatch.setattr(shutil, "which", guarded_which)
 
 
 @pytest.fixture(scope="session")

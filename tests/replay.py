@@ -65,7 +65,8 @@ class ReplayServer:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_port}"
-        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        # a short poll interval: stop() returns within 50 ms rather than the default 500
+        self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
 
     def __enter__(self) -> "ReplayServer":
         self._thread.start()
@@ -108,36 +109,25 @@ class ReplayServer:
             return self._send(h, 503, b'{"error":"Service unavailable"}')
         if fault == "slow":
             time.sleep(self.slow_seconds)
-        if fault == "500":
-            return self._send(h, 500, b'{"error":"Internal server error"}')
-        if fault == "429":
-            return self._send(h, 429, b'{"error":"Too many requests","retryAfterSeconds":1}', {"Retry-After": "1"})
-        if fault == "401":
-            return self._send(h, 401, b'{"error":"Unauthorized"}')
-        if fault == "403":
-            return self._send(h, 403, b'{"error":"Forbidden"}')
-        if fault == "401-echo":  # a platform that repeats the credential it was given in its error
-            echoed = json.dumps({"error": f"invalid token {h.headers.get('Authorization', '')}"}).encode()
-            return self._send(h, 401, echoed)
-        if any(p in query for p in self.reject_params):
-            return self._send(h, 400, b'{"error":"Unsupported query parameter"}')
-        if any(re.match(rx, parts.path) for rx in self.missing_paths):
-            return self._send(h, 404, b'{"error":"API route not found"}')
+        refusal = self._refusal(h, fault, parts.path, query)
+        if refusal is not None:
+            return self._send(h, *refusal)
         body = self.body_for(parts.path, query)
         if body is None:
             return self._send(h, 404, b'{"error":"API route not found"}')
-        if fault == "missing_fields":
-            body = _strip(body)
-        if fault == "drift":
-            body = _drift(body)
-        raw = json.dumps(body).encode()
-        if fault == "truncated":
-            raw = raw[: max(1, len(raw) // 2)]
-        if fault == "malformed":  # what a proxy in front of the platform answers
-            raw = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
-        if fault == "huge" and isinstance(body, list):
-            raw = json.dumps(body * 2000).encode()
-        self._send(h, 200, raw)
+        self._send(h, 200, _faulty_body(fault, body))
+
+    def _refusal(self, h: BaseHTTPRequestHandler, fault: str | None, path: str, query: dict) -> tuple[int, bytes, dict | None] | None:
+        """The error the server answers instead of the data: (status, body, headers), or None."""
+        if fault in REFUSALS:
+            return REFUSALS[fault]
+        if fault == "401-echo":  # a platform that repeats the credential it was given in its error
+            return 401, json.dumps({"error": f"invalid token {h.headers.get('Authorization', '')}"}).encode(), None
+        if any(p in query for p in self.reject_params):
+            return 400, b'{"error":"Unsupported query parameter"}', None
+        if any(re.match(rx, path) for rx in self.missing_paths):
+            return 404, b'{"error":"API route not found"}', None
+        return None
 
     @staticmethod
     def _send(h: BaseHTTPRequestHandler, status: int, raw: bytes, headers: dict | None = None) -> None:
@@ -151,6 +141,30 @@ class ReplayServer:
             h.wfile.write(raw)
         except (BrokenPipeError, ConnectionResetError):
             pass
+
+
+REFUSALS: dict[str | None, tuple[int, bytes, dict | None]] = {
+    "500": (500, b'{"error":"Internal server error"}', None),
+    "429": (429, b'{"error":"Too many requests","retryAfterSeconds":1}', {"Retry-After": "1"}),
+    "401": (401, b'{"error":"Unauthorized"}', None),
+    "403": (403, b'{"error":"Forbidden"}', None),
+}
+
+
+def _faulty_body(fault: str | None, body: object) -> bytes:
+    """The 200 body as the fault shapes it: fields missing or drifted, cut short, not JSON, or huge."""
+    if fault == "missing_fields":
+        body = _strip(body)
+    if fault == "drift":
+        body = _drift(body)
+    raw = json.dumps(body).encode()
+    if fault == "truncated":
+        raw = raw[: max(1, len(raw) // 2)]
+    if fault == "malformed":  # what a proxy in front of the platform answers
+        raw = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
+    if fault == "huge" and isinstance(body, list):
+        raw = json.dumps(body * 2000).encode()
+    return raw
 
 
 def _strip(body):

@@ -10,9 +10,12 @@ import pytest
 from harness.monitoring import Alertmanager, IncidentReceiver
 from harness.paperclip import wait_for
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("prometheus-alertmanager") is None and shutil.which("alertmanager") is None, reason="Alertmanager not installed"
-)
+pytestmark = [
+    pytest.mark.prometheus,
+    pytest.mark.skipif(
+        shutil.which("prometheus-alertmanager") is None and shutil.which("alertmanager") is None, reason="Alertmanager not installed"
+    ),
+]
 
 
 def alert(name, severity, failure_class, **labels):

@@ -133,3 +133,33 @@ def test_the_checks_see_a_violation(tmp_path):
     found = imports_of(sample, "agentwatch.analysis.x")
     assert {"agentwatch.exposition", "agentwatch.exposition.fleet", "requests"} <= found
     assert layer_of("agentwatch.exposition.fleet")[1] > layer_of("agentwatch.analysis.x")[1]
+
+
+MAX_FUNCTION_LINES = 60
+
+
+def long_functions(path: Path, name: str, limit: int = MAX_FUNCTION_LINES) -> list[str]:
+    """Every function (or method) of ``path`` longer than ``limit`` lines, from its ``def`` line
+    (decorators left out) to its last line, as ``module:line name (N lines)``."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            lines = (node.end_lineno or node.lineno) - node.lineno + 1
+            if lines > limit:
+                found.append(f"{name}:{node.lineno} {node.name} ({lines} lines)")
+    return found
+
+
+def test_no_function_is_longer_than_60_lines():
+    """A reader can hold a function in their head (issue 22): none over 60 lines, ``def`` to end."""
+    offenders = [f for name, path in MODULES.items() for f in long_functions(path, name)]
+    assert offenders == [], "functions over 60 lines:\n" + "\n".join(offenders)
+
+
+def test_the_size_check_counts_from_def_to_the_last_line(tmp_path):
+    """60 lines from ``def`` (the decorator not counted) pass; a method of 61 lines is named."""
+    sample = tmp_path / "x.py"
+    body = "".join(f"    x{i} = {i}\n" for i in range(59))
+    method = "".join(f"        x{i} = {i}\n" for i in range(60))
+    sample.write_text(f"@decorator\ndef fits():\n{body}\n\nclass C:\n    def too_long(self):\n{method}")
+    assert long_functions(sample, "x") == ["x:65 too_long (61 lines)"]

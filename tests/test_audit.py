@@ -175,6 +175,8 @@ def md_row(md: str, *cells: str) -> list[str]:
     return [c.strip() for c in rows[0].strip("|").split("|")]
 
 
+@pytest.mark.slow
+@pytest.mark.prometheus
 def test_report_files_and_sections(audit):
     out, html, md = audit
     for title in (
@@ -190,6 +192,8 @@ def test_report_files_and_sections(audit):
     assert "No completed task" not in md and "No agentwatch alert" not in md
 
 
+@pytest.mark.slow
+@pytest.mark.prometheus
 def test_alert_episodes_are_the_seeded_ones(audit):
     _, html, md = audit
     seeded = default_episodes(SEP.start, OCT.end)
@@ -212,6 +216,8 @@ def test_alert_episodes_are_the_seeded_ones(audit):
     assert f"{sum(stuck.values())} episode(s) on {len(stuck)} agent(s)" in html
 
 
+@pytest.mark.slow
+@pytest.mark.prometheus
 def test_durations_match_prometheus_histogram_quantile(history, audit):
     prom, _ = history
     _, _, md = audit
@@ -228,6 +234,8 @@ def test_durations_match_prometheus_histogram_quantile(history, audit):
     assert bob[-1].startswith("+") and int(bob[-1].strip("+%")) > 30
 
 
+@pytest.mark.slow
+@pytest.mark.prometheus
 def test_spend_is_the_last_value_of_the_month(history, audit):
     _, families = history
     _, _, md = audit
@@ -240,6 +248,8 @@ def test_spend_is_the_last_value_of_the_month(history, audit):
     assert "1 agent(s) at or over budget" in spend_md  # Cyd, whose loop burned 8x for hours
 
 
+@pytest.mark.slow
+@pytest.mark.prometheus
 def test_model_change_and_canary_drop(audit):
     _, html, md = audit
     change = default_model_change(SEP.start, OCT.end)
@@ -254,6 +264,8 @@ def test_model_change_and_canary_drop(audit):
     assert 'id="chart-canary"' in html
 
 
+@pytest.mark.slow
+@pytest.mark.prometheus
 def test_html_is_self_contained_and_markdown_links_its_charts(history, audit):
     prom, _ = history
     out, html, md = audit
@@ -308,6 +320,8 @@ def pixels_near(image, colour: str, tolerance: float = 0.1) -> int:
     return int((abs(image - rgb).max(axis=2) <= tolerance).sum())
 
 
+@pytest.mark.slow
+@pytest.mark.prometheus
 def test_chromium_shows_every_chart(audit, tmp_path):
     out, html, _ = audit
     shown = screenshot(out / f"{STEM}.html", tmp_path / "report.png", tmp_path / "profile")
@@ -350,6 +364,7 @@ def test_unreachable_prometheus_exits_1_naming_the_url(tmp_path, capsys):
     assert "s3cret-pw" not in err and f"prometheus.url={url!r}" in err
 
 
+@pytest.mark.prometheus
 def test_a_month_without_data_says_so_per_section(tmp_path):
     tool("promtool")
     prom = SeededPrometheus(tmp_path / "prometheus", write_openmetrics(tmp_path / "empty.om", {}))

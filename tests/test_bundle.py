@@ -48,11 +48,14 @@ def alert_rules() -> list[dict]:
     return [r for g in doc["groups"] for r in g["rules"] if "alert" in r]
 
 
+@pytest.mark.prometheus
 def test_rules_and_config_pass_promtool():
     run("check", "rules", "rules/recording.yml", "rules/alerts.yml")
     run("check", "config", "prometheus.yml")
 
 
+@pytest.mark.slow
+@pytest.mark.prometheus
 def test_promtool_unit_tests_pass():
     out = run("test", "rules", *sorted(str(p.relative_to(PROM)) for p in (PROM / "tests").glob("*.yml")))
     assert "SUCCESS" in out.stdout + out.stderr
@@ -69,6 +72,8 @@ def promtool3() -> str:
     return str(path)
 
 
+@pytest.mark.slow
+@pytest.mark.prometheus
 def test_rules_and_unit_tests_pass_on_prometheus_3():
     version = subprocess.run([promtool3(), "--version"], capture_output=True, text=True).stdout
     assert "version 3." in version, version
@@ -119,11 +124,13 @@ def amtool() -> str:
     return path
 
 
+@pytest.mark.prometheus
 def test_alertmanager_config_is_valid():
     result = subprocess.run([amtool(), "check-config", "alertmanager.yml"], capture_output=True, text=True, cwd=AM)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.prometheus
 @pytest.mark.parametrize("rule", alert_rules(), ids=lambda r: r["alert"])
 def test_each_alert_routes_to_its_receivers(rule):
     cls, sev = rule["labels"]["failure_class"], rule["labels"]["severity"]
@@ -155,6 +162,7 @@ def test_no_runbook_without_an_alert():
     assert sorted(p.stem for p in (ROOT / "docs" / "runbooks").glob("*.md")) == sorted(ALERTS)
 
 
+@pytest.mark.prometheus
 def test_rules_command_rewrites_the_links_and_stays_valid(tmp_path):
     import sys
 

@@ -44,14 +44,47 @@ def compose(*args: str, file: Path = ROOT / "docker-compose.yml", env: dict | No
 
 @pytest.fixture(scope="module")
 def model() -> dict:
-    result = compose("config", "--format", "json")
+    """The whole file, the services of the ``tools`` profile (``audit``) included."""
+    result = compose("--profile", "tools", "config", "--format", "json")
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
 
 def test_the_compose_file_is_valid():
-    result = compose("config", "-q")
-    assert result.returncode == 0, result.stderr
+    for profile in ([], ["--profile", "tools"]):
+        result = compose(*profile, "config", "-q")
+        assert result.returncode == 0, result.stderr
+
+
+def dockerfile_stages() -> dict[str, str]:
+    """Each stage of the Dockerfile by name: its ``FROM`` line and the lines up to the next."""
+    text = (ROOT / "Dockerfile").read_text()
+    stages = re.split(r"^(?=FROM )", text, flags=re.M)[1:]
+    return {re.match(r"FROM \S+ AS (\S+)", stage).group(1): stage for stage in stages}
+
+
+def test_each_service_installs_what_it_runs(model):
+    """The exporter image (the default target) holds the plain package; only the audit tool's image
+    has the `audit` extra (matplotlib), and the audit is the only service that runs it."""
+    stages = dockerfile_stages()
+    assert list(stages)[-1] == "exporter", "the last stage is the default target: the plain exporter"
+    assert "--from=build " in stages["exporter"] and re.search(r"RUN pip install [^\n]* \.$", stages["build"], re.M)
+    assert "--from=build-audit " in stages["audit"] and "'.[audit]'" in stages["build-audit"].replace('"', "'")
+    services = model["services"]
+    for name, service in services.items():
+        if "build" not in service:
+            continue
+        runs_audit = "audit" in (service.get("entrypoint") or []) + (service.get("command") or [])
+        assert service["build"]["target"] == ("audit" if runs_audit else "exporter"), name
+    assert services["audit"]["build"]["target"] == "audit" and "tools" in services["audit"]["profiles"]
+
+
+def test_the_images_built_here_are_tagged_with_the_package_version(model):
+    from agentwatch import __version__
+
+    for name, service in model["services"].items():
+        if "build" in service:
+            assert service["image"].endswith(f":{__version__}"), (name, service["image"])
 
 
 def test_the_validation_catches_a_broken_file(tmp_path):

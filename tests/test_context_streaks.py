@@ -4,7 +4,9 @@ Paperclip's timer wakes, kept across polls; and their place in the context famil
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -130,8 +132,7 @@ def test_a_run_older_than_the_newest_taken_in_is_not_taken_in_later():
     run of an agent at a time) is left out, so that the streak stays in time order."""
     late = timer(1, 500000, status="running")
     s = streaks_of([timer(0, 8000), late, timer(2, 9000)])
-    late.status = "succeeded"
-    s.update([timer(0, 8000), late, timer(2, 9000), timer(3, 10000)], AGENTS)
+    s.update([timer(0, 8000), replace(late, status="succeeded"), timer(2, 9000), timer(3, 10000)], AGENTS)
     assert values(s) == (8000, 10000, 3)
 
 
@@ -240,6 +241,7 @@ def reference(runs: list[Run]) -> dict[str, tuple[str, int, int, int]]:
     return {a: tuple(v) for a, v in out.items()}
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(histories())
 def test_streaks_over_polls_of_moving_windows_are_the_streaks_of_the_whole_history(drawn):

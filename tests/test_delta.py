@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 
 from agentwatch.model import Issue
@@ -46,6 +47,7 @@ def test_pairs_give_each_changed_or_removed_issue_before_and_after():
     assert sorted(delta.pairs()) == sorted([("b", b, b2), ("d", None, d), ("c", c, None)])
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(issue_polls())
 def test_delta_matches_the_two_polls(polls):

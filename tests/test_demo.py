@@ -156,6 +156,7 @@ def test_every_fault_shows_in_the_exposition(server):
     assert value("agentwatch_agent_tasks", "Sam", status="todo") > 5
 
 
+@pytest.mark.slow
 def test_the_model_changes_and_canaries_are_answered(server):
     import requests
 

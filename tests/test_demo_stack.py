@@ -17,7 +17,11 @@ from agentwatch.stack.local import Stack
 from harness.paperclip import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.skipif(shutil.which("prometheus") is None, reason="Prometheus not installed")
+pytestmark = [
+    pytest.mark.prometheus,
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("prometheus") is None, reason="Prometheus not installed"),
+]
 
 CLASSES = {
     "heartbeat",

@@ -140,12 +140,14 @@ def held(index: DependencyIndex) -> tuple:
     return resolved, children, set(index._component)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(issue_polls(max_polls=8), st.data())
 def test_the_index_reports_what_analyse_does_after_every_poll(polls, data):
     each_poll_checked(polls, data)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(linked_polls(), st.data())
 def test_the_index_reports_what_analyse_does_on_closely_linked_issues(polls, data):
@@ -311,3 +313,36 @@ def test_a_dependent_that_stops_listing_a_done_blocker_leaves_no_link_behind():
     fresh = DependencyIndex()
     fresh._take(second, agents_of(alice="idle"), None)
     assert held(index) == held(fresh) and not index._resolved_by
+
+
+def test_a_blocker_listed_twice_is_linked_once_whichever_dependent_lists_it_first():
+    """A done blocker's dependents are held once each: a dependent that lists it twice, taken in
+    after another dependent of it, leaves what an index from nothing holds (found by the property
+    above)."""
+    first = {
+        "b": Issue("b", "B", "todo", blocked_by=("c",)),
+        "c": Issue("c", "C", "done"),
+        "d": Issue("d", "D", "todo"),
+    }
+    second = {**first, "d": Issue("d", "D", "todo", blocked_by=("c", "c"))}
+    index = DependencyIndex()
+    index.update(issue_delta(None, first), {})
+    generation = index.generation
+    index.update(issue_delta(first, second), {})
+    fresh = DependencyIndex()
+    fresh._take(second, {}, None)
+    assert held(index) == held(fresh) and index._resolved_by == {"c": ["b", "d"]}
+    assert index.generation == generation  # a link to a done blocker changes no report
+
+
+def test_the_report_is_a_value_and_the_generation_moves_with_it():
+    issues = {"a": Issue("a", "A", "todo", blocked_by=("x",)), "x": Issue("x", "X", "cancelled")}
+    index = DependencyIndex()
+    index.update(issue_delta(None, issues), {})
+    report, generation = index.report(NOW), index.generation
+    with pytest.raises(TypeError):
+        report.stalled_by_cause["cycle"] = 1  # type: ignore[index]
+    later = {**issues, "x": Issue("x", "X", "done")}
+    index.update(issue_delta(issues, later), {})
+    assert index.generation > generation and index.report(NOW).stalled_tasks == 0
+    assert report.stalled_tasks == 1 and dict(report.stalled_by_cause) == {"cancelled_blocker": 1}

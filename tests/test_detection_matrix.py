@@ -20,6 +20,8 @@ from detection.scenarios import ci_subset
 
 pytestmark = [
     pytest.mark.paperclip,
+    pytest.mark.prometheus,
+    pytest.mark.slow,
     pytest.mark.skipif(shutil.which("prometheus") is None, reason="Prometheus not installed"),
 ]
 

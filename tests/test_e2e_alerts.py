@@ -19,6 +19,8 @@ from harness.paperclip import wait_for
 
 pytestmark = [
     pytest.mark.paperclip,
+    pytest.mark.prometheus,
+    pytest.mark.slow,
     pytest.mark.skipif(shutil.which("prometheus") is None, reason="Prometheus not installed"),
 ]
 

@@ -26,12 +26,11 @@ import yaml
 
 from agentwatch.config import Thresholds
 from harness.dashboards import annotation_queries, dashboards, panel_queries, substitute, variable_queries
+from harness.tools import tool
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "grafana"))
 import build_dashboards  # noqa: E402
-
-from harness.tools import tool
 
 DS_UID = "agentwatch-prometheus"
 SCHEMA_DIR = Path(os.environ.get("AGENTWATCH_GRAFANA_SCHEMA_DIR", "/var/tmp/agentwatch-grafana-schema"))
@@ -243,6 +242,7 @@ def all_queries() -> list[tuple[str, str, str]]:
     return list(panel_queries()) + list(annotation_queries()) + selectors
 
 
+@pytest.mark.prometheus
 def test_every_query_parses(tmp_path):
     queries = all_queries()
     assert len(queries) > 60
@@ -253,6 +253,7 @@ def test_every_query_parses(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.prometheus
 def test_the_syntax_check_bites(tmp_path):
     path = tmp_path / "broken.yml"
     path.write_text(yaml.safe_dump({"groups": [{"name": "g", "rules": [{"record": "r", "expr": "sum(rate(x[5m])"}]}]}))

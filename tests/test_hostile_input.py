@@ -4,7 +4,6 @@ poll-to-exposition path, label values that try to break the text format (checked
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import time
@@ -21,26 +20,19 @@ from prometheus_client.utils import floatToGoString
 from agentwatch.analysis.histogram import Histogram
 from agentwatch.analysis.ledger import RunLedger
 from agentwatch.config import Settings
-from agentwatch.exposition.families import Families, format_value, join_rendered
+from agentwatch.exposition.families import Families, Family, format_value, join_rendered
 from agentwatch.exposition.fleet import FleetBuilder
 from agentwatch.model import CompanySnapshot, Snapshot
+from agentwatch.source import SchemaError
 from agentwatch.source.paperclip import parse
 from agentwatch.source.paperclip.kept_rows import KeptOverview, KeptRows, ParsedRows, rows_of
 from harness.exporter import parse_exposition
 from replay import COMPANY_ID, load
+from source_kits import PAPERCLIP
 from test_faults import Clock, make_exporter
 from test_golden import promtool_check, render
 
-PARSERS = {
-    "api_companies.json": parse.company,
-    "api_companies_{companyId}_agents.json": parse.agent,
-    "api_instance_scheduler-heartbeats.json": parse.scheduler_heartbeat,
-    "api_companies_{companyId}_issues__view-compact.json": parse.issue,
-    "api_companies_{companyId}_heartbeat-runs__limit-50.json": parse.run,
-    "api_companies_{companyId}_costs_by-agent-model.json": parse.cost_row,
-    "api_companies_{companyId}_costs_window-spend.json": parse.window_spend,
-    "api_companies_{companyId}_approvals.json": parse.approval,
-}
+PARSERS = PAPERCLIP.parsers  # every parser of the source; test_source_conformance.py runs them per source
 NASTY = ['"', "\\", "\n", 'a"b\\c\nd', "", " ", "💥", "名前", "\u2028", "\x00", "{}", 'le="1"', "# HELP x", "a" * 300]
 
 json_values = st.recursive(
@@ -59,27 +51,6 @@ def recorded_keys(fixture: str) -> list[str]:
     rows = load(fixture)
     rows = rows if isinstance(rows, list) else [rows]
     return sorted({k for r in rows if isinstance(r, dict) for k in r})
-
-
-@pytest.mark.parametrize("fixture", sorted(PARSERS))
-def test_parsers_never_raise(fixture):
-    parser = PARSERS[fixture]
-    keys = recorded_keys(fixture)
-    recorded = [r for r in load(fixture) if isinstance(r, dict)]
-
-    @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-    @given(
-        base=st.sampled_from(recorded) if recorded else st.just({}),
-        changes=st.dictionaries(st.sampled_from(keys) if keys else st.text(), json_values, max_size=6),
-        drop=st.lists(st.sampled_from(keys) if keys else st.text(), max_size=4),
-    )
-    def check(base, changes, drop):
-        row = {k: v for k, v in copy.deepcopy(base).items() if k not in drop}
-        row.update(changes)
-        parsed = parser(row)  # no exception escapes: a row is parsed or dropped (None)
-        assert parsed is None or isinstance(parsed, tuple) or type(parsed).__module__ == "agentwatch.model"
-
-    check()
 
 
 @settings(max_examples=200, deadline=None)
@@ -310,7 +281,7 @@ def test_the_kept_budgets_overview_agrees_with_json_loads_on_any_document():
                 for name, d in (("kept", read), ("plain", plain)):
                     try:
                         outcome[name] = overview_parsed(d)
-                    except parse.SchemaError:
+                    except SchemaError:
                         outcome[name] = "SchemaError"
                 assert outcome["kept"] == outcome["plain"]
             else:
@@ -384,19 +355,20 @@ def test_families_write_what_client_python_writes(samples, doc):
     """``Families`` formats its lines itself, from plain labels or labels written once
     (``LabelSet``), with or without one further label; ``generate_latest`` over the same
     families as client_python ``Metric`` objects writes the very same bytes."""
-    ours, theirs = Families(), {}
+    ours, theirs, families = Families(), {}, {}
     for kind, name, labels, value, written, extra in samples:
         name = f"{kind}_{name}"
         given_labels = ours.labels(labels) if written else labels
+        family_name = name + "_info" if kind == "info" else name
+        family = families.setdefault(family_name, Family(family_name, "gauge" if kind == "info" else kind, doc))
         if kind == "histogram":
-            ours.histogram(name, doc, given_labels, (0.5, 10.0), (0, 1), 2, abs(value))
+            ours.histogram(family, given_labels, (0.5, 10.0), (0, 1), 2, abs(value))
         elif kind == "info":
-            ours.info(name, doc, given_labels)
+            ours.add(family, given_labels, 1.0)
         else:
-            getattr(ours, kind)(name, doc, given_labels, value, extra)
+            ours.add(family, given_labels, value, extra)
             if extra is not None:
                 labels = {**labels, extra[0]: extra[1]}
-        family_name = name + "_info" if kind == "info" else name
         metric = theirs.setdefault(family_name, Metric(family_name, doc, "gauge" if kind == "info" else kind))
         if kind == "histogram":
             for le, n in (("0.5", 0), ("10.0", 1), ("+Inf", 2)):
@@ -426,11 +398,11 @@ def test_values_are_written_as_client_python_writes_them(value):
 def test_labels_written_once_cannot_change_under_their_lines():
     written = Families().labels({"agent": "a", "role": "r"})
     for change in (
-        lambda l: l.__setitem__("agent", "b"),
-        lambda l: l.update(role="x"),
-        lambda l: l.pop("agent"),
-        lambda l: l.clear(),
-        lambda l: l.setdefault("zone", "z"),
+        lambda labels: labels.__setitem__("agent", "b"),
+        lambda labels: labels.update(role="x"),
+        lambda labels: labels.pop("agent"),
+        lambda labels: labels.clear(),
+        lambda labels: labels.setdefault("zone", "z"),
     ):
         with pytest.raises(TypeError):
             change(written)
@@ -461,6 +433,7 @@ def test_histogram_buckets_count_every_value_at_or_below_their_bound(values, buc
     assert one_by_one.counts == [sum(1 for v in values if v not in finite and v <= bound) for bound in buckets]
 
 
+@pytest.mark.prometheus
 def test_hostile_label_values_still_render_a_valid_exposition(server):
     """Names with quotes, newlines, backslashes, tabs, unicode and length, from the platform itself:
     the /metrics body passes ``promtool check metrics`` and every value parses back intact; a

@@ -128,6 +128,7 @@ def test_a_restart_keeps_the_log_the_dedup_and_human_edits(tmp_path):
         again.stop()
 
 
+@pytest.mark.prometheus
 def test_real_alertmanager_delivers_with_the_secret_and_the_log_dedups_its_repeats(tmp_path):
     receiver = IncidentReceiver(tmp_path)
     am = Alertmanager(tmp_path, receiver.url, secret_file=receiver.secret_file)

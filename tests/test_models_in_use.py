@@ -38,14 +38,20 @@ def test_a_change_is_dated_and_a_poll_with_nothing_new_changes_nothing():
     a1 = agent("a1")
     costs = [cost("a1", "sonnet", 1.0)]
     tracker.update(company("a", a1, costs=costs), 200.0)
-    state = tracker.agents["a1"]
-    assert (state.current, state.changed_at) == ("sonnet", 100.0)  # the first observation is no change
+    first, generation = tracker.agents["a1"], tracker.generation
+    assert (first.current, first.changed_at) == ("sonnet", 100.0)  # the first observation is no change
     tracker.update(company("a", a1, costs=costs), 230.0)  # the same rows again
+    state = tracker.agents["a1"]
+    assert state is first and tracker.generation == generation  # nothing new: the same value
     assert (state.recorded_model, state.changed_at, state.costs) == ("sonnet", 100.0, {"sonnet": 1.0})
     tracker.update(company("a", a1, costs=[*costs, cost("a1", "haiku", 0.5)]), 260.0)  # a new model costs money
+    state = tracker.agents["a1"]
     assert (state.recorded_model, state.changed_at) == ("haiku", 260.0)
+    assert first.recorded_model == "sonnet" and tracker.generations()["a1"] > generation  # a new value, the old one stays
     run = Run("r1", "a", "a1", "succeeded", finished_at=250.0, model="opus")
     tracker.update(company("a", a1, costs=[*costs, cost("a1", "haiku", 0.5)], runs=[run]), 290.0)  # a run on another
+    state = tracker.agents["a1"]
     assert (state.recorded_model, state.changed_at) == ("opus", 290.0)
     tracker.update(company("a", replace(a1, model="opus"), costs=[*costs, cost("a1", "haiku", 0.5)], runs=[run]), 320.0)
+    state = tracker.agents["a1"]
     assert (state.current, state.changed_at) == ("opus", 320.0)  # the adapter now says so: a change of its own

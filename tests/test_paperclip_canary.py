@@ -57,6 +57,7 @@ def canary_setup(paperclip_api, paperclip_root, paperclip_server, tmp_path_facto
         yield {"api": api, "company": c, "carl": carl, "hank": hank, "exp": exp, "root": paperclip_root}
 
 
+@pytest.mark.slow
 def test_canary_goes_from_pass_to_fail_after_a_model_change(canary_setup):
     api, exp, carl, root = canary_setup["api"], canary_setup["exp"], canary_setup["carl"], canary_setup["root"]
     labels = {"canary": "arithmetic", "agent": "Canary Carl"}

@@ -24,7 +24,7 @@ import pytest
 from harness.exporter import ExporterProcess
 from harness.paperclip import wait_for
 
-pytestmark = pytest.mark.paperclip
+pytestmark = [pytest.mark.paperclip, pytest.mark.slow]  # waits for timer wakes on real runs
 
 WINDOW = 200000  # claude-sonnet-4-5
 RAE_SESSION = "3f2b8c1e-5d4a-4b6f-9e21-7c0d1a2b3c4d"

@@ -18,7 +18,7 @@ import pytest
 from harness.exporter import ExporterProcess
 from harness.paperclip import wait_for
 
-pytestmark = pytest.mark.paperclip
+pytestmark = [pytest.mark.paperclip, pytest.mark.slow]  # waits for loops and pressure to build on real runs
 
 LOOP_MIN_AGE = 15  # seconds, instead of 4 h
 LOOP_MIN_CALLS = 4  # instead of 20

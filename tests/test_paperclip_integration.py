@@ -139,6 +139,7 @@ def test_budget_hard_stop_and_approvals_match_the_api(exporter, seeded, papercli
     assert s.get_value("agentwatch_approval_oldest_pending_age_seconds", type="hire_agent") >= 0
 
 
+@pytest.mark.slow
 def test_new_runs_are_counted_once_by_source_status_and_error(exporter, seeded, paperclip_api):
     """Runs finished before the exporter started are not counted; each new run is counted once."""
     c, qa = seeded.company_id, seeded.agents["qa"]
@@ -167,6 +168,7 @@ def test_new_runs_are_counted_once_by_source_status_and_error(exporter, seeded, 
     assert s.get_value("agentwatch_agent_run_duration_seconds_count", agent="Qa Bot") >= 3
 
 
+@pytest.mark.prometheus
 def test_the_live_exposition_passes_promtool(exporter):
     promtool = shutil.which("promtool")
     if promtool is None:

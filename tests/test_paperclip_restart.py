@@ -19,7 +19,7 @@ from agentwatch.source.paperclip.client import PaperclipSource
 from harness.exporter import parse_exposition
 from harness.paperclip import PaperclipAPI, PaperclipServer, wait_for
 
-pytestmark = pytest.mark.paperclip
+pytestmark = [pytest.mark.paperclip, pytest.mark.slow]  # restarts the server mid-poll: ~30 s
 
 
 def test_a_restart_mid_poll_marks_the_source_down_and_recovers(paperclip_root, caplog):

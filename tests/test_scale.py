@@ -21,6 +21,7 @@ from agentwatch.config import Settings
 from agentwatch.demo.server import DemoServer
 from agentwatch.model.delta import issue_delta
 from agentwatch.poller import Poller
+from agentwatch.source.http import SourceError
 from agentwatch.source.paperclip.client import PaperclipSource
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
@@ -152,7 +153,7 @@ def test_the_source_reports_the_changes_of_a_poll_that_failed_half_way_with_the_
             failing["on"] = True
             if resync:
                 source.resync_next_poll()
-            with pytest.raises(Exception):
+            with pytest.raises(SourceError):
                 source.poll(time.time())
             failing["on"] = False
             with world.lock:

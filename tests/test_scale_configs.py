@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SCALE = ROOT / "deploy" / "scale"
 
 
+@pytest.mark.prometheus
 def test_the_sharded_prometheus_config_is_valid(tmp_path):
     shutil.copy(SCALE / "prometheus-sharded.yml", tmp_path / "prometheus.yml")
     shutil.copytree(ROOT / "prometheus" / "rules", tmp_path / "rules")
@@ -22,6 +23,7 @@ def test_the_sharded_prometheus_config_is_valid(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.prometheus
 def test_the_alertmanager_config_for_the_ha_cluster_is_valid():
     result = subprocess.run(
         [tool("amtool"), "check-config", str(ROOT / "alertmanager" / "alertmanager.yml")], capture_output=True, text=True

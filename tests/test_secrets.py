@@ -49,6 +49,7 @@ def config(tmp_path, url: str, token_file, **extra) -> str:
     return str(path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["logfmt", "json"])
 def test_the_token_never_leaves_the_process(tmp_path, server, token_file, fmt):
     outputs: dict[str, str] = {}
@@ -65,7 +66,7 @@ def test_the_token_never_leaves_the_process(tmp_path, server, token_file, fmt):
         for fault in (None, "401", "403", "401-echo", "500", "truncated", None):
             server.fault = fault
             polls = len(server.requests)
-            wait_for(lambda: len(server.requests) > polls + 2, timeout=30)
+            wait_for(lambda polls=polls: len(server.requests) > polls + 2, timeout=30)
             outputs[f"/metrics during {fault}"] = requests.get(url + "/metrics", timeout=10).text
         outputs["/"] = requests.get(url + "/", timeout=10).text
     finally:

@@ -55,9 +55,10 @@ def oracle(cs: CompanySnapshot, now: float) -> dict:
                 stale[(agent, kind)] += 1
     hists = {}
     for agent, values in durations.items():
-        hists[agent] = h = Histogram(tuple(b * 1000 for b in TASK_DURATION_BUCKETS))
+        h = Histogram(tuple(b * 1000 for b in TASK_DURATION_BUCKETS))
         for v in values:
             h.observe(v)
+        hists[agent] = h.snapshot()
     return {
         "by_agent": by_agent,
         "by_status": by_status,
@@ -85,6 +86,7 @@ def as_dict(signals) -> dict:
     }
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(issue_polls(), st.lists(st.floats(0, 5000), min_size=5, max_size=5))
 def test_kept_across_polls_equals_from_scratch_and_the_definitions(polls, steps):
@@ -134,3 +136,50 @@ def test_durations_sum_stays_exact_through_many_polls():
         before = issues
     durations = index.signals(company(issues), NOW).durations["alice"]
     assert (durations.count, durations.total) == (1, 3599700)
+
+
+def test_signals_are_a_snapshot_that_later_updates_leave_alone():
+    index = TaskIndex()
+    first = {"a": Issue("a", "A", "done", assignee_agent_id="alice", started_at=0.0, completed_at=60.0)}
+    index.update(IssueDelta.everything(first))
+    before = index.signals(company(first), NOW)
+    kept = as_dict(before)
+    with pytest.raises(TypeError):
+        before.by_agent["alice"]["done"] = 5  # type: ignore[index]
+    with pytest.raises(TypeError):
+        before.by_status["todo"] = 1  # type: ignore[index]
+    second = {**first, "b": Issue("b", "B", "done", assignee_agent_id="alice", started_at=0.0, completed_at=30.0)}
+    index.update(issue_delta(first, second))
+    after = index.signals(company(second), NOW)
+    assert as_dict(before) == kept and before.durations["alice"].count == 1  # as it was handed out
+    assert after.completed["alice"] == 2 and after.durations["alice"].count == 2
+
+
+def test_generations_move_with_what_changed_and_only_then():
+    index = TaskIndex()
+    first = {
+        "a": Issue("a", "A", "todo", assignee_agent_id="alice"),
+        "b": Issue("b", "B", "done", assignee_agent_id="bob", started_at=0.0, completed_at=60.0),
+    }
+    index.update(IssueDelta.everything(first))
+    s1 = index.signals(company(first), NOW)
+    assert s1.generation == index.generation > 0
+    # only updatedAt moved: nothing the index holds changed
+    second = {**first, "a": Issue("a", "A", "todo", assignee_agent_id="alice", updated_at=5.0)}
+    index.update(issue_delta(first, second))
+    s2 = index.signals(company(second), NOW)
+    assert (s2.generation, s2.queue_generations, s2.completion_generations) == (
+        s1.generation,
+        s1.queue_generations,
+        s1.completion_generations,
+    )
+    # alice's task starts: her queue moves on, bob's queue and completions stay
+    third = {**second, "a": Issue("a", "A", "in_progress", assignee_agent_id="alice", started_at=10.0)}
+    index.update(issue_delta(second, third))
+    s3 = index.signals(company(third), NOW)
+    assert s3.generation > s2.generation
+    assert s3.queue_generations["alice"] > s2.queue_generations["alice"]
+    assert s3.queue_generations["bob"] == s2.queue_generations["bob"]
+    assert s3.completion_generations["bob"] == s2.completion_generations["bob"]
+    # another index has generations of its own, from its own counter
+    assert TaskIndex().generation == 0

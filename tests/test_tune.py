@@ -275,6 +275,8 @@ def _replayed(families, names, agents, fn):
     return out
 
 
+@pytest.mark.slow
+@pytest.mark.prometheus
 def test_dry_run_prints_table_and_diff_and_leaves_the_file(seeded, capsys, cfg):
     url, families = seeded
     rc, out, err = _run(capsys, url, "--config.file", str(cfg))
@@ -329,6 +331,8 @@ def test_dry_run_prints_table_and_diff_and_leaves_the_file(seeded, capsys, cfg):
     assert "nothing written" in out and cfg.read_text() == SMALL
 
 
+@pytest.mark.slow
+@pytest.mark.prometheus
 def test_write_applies_once_and_is_idempotent(seeded, capsys, cfg, tmp_path):
     url, _ = seeded
     cfg.chmod(0o600)
@@ -351,6 +355,8 @@ def test_write_applies_once_and_is_idempotent(seeded, capsys, cfg, tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name != "agentwatch.yml"]  # no temporary files left
 
 
+@pytest.mark.slow
+@pytest.mark.prometheus
 def test_write_that_fails_check_config_leaves_the_file(seeded, capsys, tmp_path):
     url, _ = seeded
     cfg = tmp_path / "agentwatch.yml"
@@ -365,6 +371,8 @@ def test_write_that_fails_check_config_leaves_the_file(seeded, capsys, tmp_path)
     assert cfg.read_text() == original and [p.name for p in tmp_path.iterdir()] == ["agentwatch.yml"]
 
 
+@pytest.mark.slow
+@pytest.mark.prometheus
 def test_without_a_config_file_prints_a_snippet(seeded, capsys):
     url, _ = seeded
     rc, out, err = _run(capsys, url)

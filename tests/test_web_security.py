@@ -155,6 +155,8 @@ def test_tls_and_basic_auth_with_a_real_tls_client(tmp_path, certs, server, hash
     assert PASSWORD not in (tmp_path / "agentwatch.log").read_text()
 
 
+@pytest.mark.slow
+@pytest.mark.prometheus
 def test_real_prometheus_scrapes_over_tls_with_basic_auth(tmp_path, certs, server, hashed):
     localstack.binary("prometheus")
     web = web_config(tmp_path / "web.yml", certs, {"prometheus": hashed})

@@ -12,6 +12,9 @@
 
 Flags follow the Prometheus exporter convention: ``--config.file``,
 ``--web.listen-address``, ``--log.level``, ``--log.format``.
+
+Each command imports what it runs when it runs: ``check-config`` and the tools never load the
+poller, the analysis or the exposition, so they start in a fraction of the exporter's time.
 """
 
 from __future__ import annotations
@@ -21,17 +24,18 @@ import logging
 import signal
 import sys
 import threading
-
-from prometheus_client import CollectorRegistry
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from agentwatch import __version__, config, logs, memory, webconfig
-from agentwatch.canary.runner import CanaryRunner
-from agentwatch.canary.suite import load_suite
-from agentwatch.exposition.collector import AgentwatchCollector
-from agentwatch.poller import Poller
-from agentwatch.source.http import HttpClient, SourceError
-from agentwatch.source.paperclip.canary_api import CanaryAPI, CanaryPermissionError
-from agentwatch.source.paperclip.client import PaperclipSource
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+    from agentwatch.canary.runner import CanaryRunner
+    from agentwatch.exposition.collector import AgentwatchCollector
+    from agentwatch.model import Snapshot
+    from agentwatch.poller import Poller
 
 log = logging.getLogger("agentwatch")
 
@@ -56,6 +60,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--log.level", dest="log_level", choices=("debug", "info", "warning", "error"))
     p.add_argument("--log.format", dest="log_format", choices=("logfmt", "json"))
+    p.add_argument("--version", action="version", version=f"agentwatch {__version__}")
+    _bundle_flags(p)
+    _tool_flags(p)
+    return p
+
+
+def _bundle_flags(p: argparse.ArgumentParser) -> None:
+    """The flags of ``rules``, ``demo`` and ``stack``: the bundle's files and the local stack."""
     p.add_argument("--rules.file", dest="rules_file", default="prometheus/rules/alerts.yml", help="for `rules`")
     p.add_argument("--runbook.base-url", dest="runbook_base", metavar="URL", help="for `rules`: where the runbooks are served")
     p.add_argument("--dashboard.base-url", dest="dashboard_base", metavar="URL", help="for `rules`: your Grafana URL")
@@ -77,6 +89,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--paperclip.url", dest="paperclip_url", metavar="URL", help="for `stack`: your Paperclip instead of the demo")
     p.add_argument("--state.dir", dest="state_dir", default=".stack", metavar="DIR", help="for `stack`: data, configs and logs")
+
+
+def _tool_flags(p: argparse.ArgumentParser) -> None:
+    """The flags of the operator tools: ``incidents``, ``tune`` and ``audit``."""
     p.add_argument(
         "--incidents.listen-address", dest="incidents_listen", metavar="HOST:PORT", help="for `incidents`: default 127.0.0.1:9096"
     )
@@ -111,11 +127,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--month", dest="month", metavar="YYYY-MM", help="for `audit`: the month to report on")
     p.add_argument("--out.dir", dest="out_dir", default="reports", metavar="DIR", help="for `audit`: where the report is written")
-    p.add_argument("--version", action="version", version=f"agentwatch {__version__}")
-    return p
 
 
 def build_pollers(settings: config.Settings) -> list[Poller]:
+    from agentwatch.poller import Poller
+    from agentwatch.source.paperclip.client import PaperclipSource
+
     pollers = []
     for source_config in settings.sources:
         for secret in (source_config.token, source_config.canary.token):
@@ -126,8 +143,18 @@ def build_pollers(settings: config.Settings) -> list[Poller]:
     return pollers
 
 
+def _latest_snapshot(poller: Poller) -> Callable[[], Snapshot | None]:
+    """What the canary runner calls for the poller's latest snapshot."""
+    return lambda: poller.last_snapshot
+
+
 def build_runners(settings: config.Settings, pollers: list[Poller]) -> dict[str, CanaryRunner]:
     """One canary runner per source that enables it. Raises ``ConfigError`` for a bad suite."""
+    from agentwatch.canary.runner import CanaryRunner
+    from agentwatch.canary.suite import load_suite
+    from agentwatch.source.http import HttpClient
+    from agentwatch.source.paperclip.canary_api import CanaryAPI
+
     runners = {}
     for poller in pollers:
         cfg = poller.config.canary
@@ -140,7 +167,7 @@ def build_runners(settings: config.Settings, pollers: list[Poller]) -> dict[str,
             suite,
             CanaryAPI(client, label=settings.canary_marker.label),
             poller.source.name,
-            lambda p=poller: p.last_snapshot,
+            _latest_snapshot(poller),
             title_prefix=settings.canary_marker.title_prefix,
             check_interval=cfg.check_interval,
             model_of=poller.models.current,
@@ -150,6 +177,8 @@ def build_runners(settings: config.Settings, pollers: list[Poller]) -> dict[str,
 
 def check_canary_access(runners: dict[str, CanaryRunner]) -> None:
     """Fail at start-up when a canary token cannot write; a platform that is down is checked later."""
+    from agentwatch.source.http import SourceError
+
     for runner in runners.values():
         try:
             runner.api.check_write_access([])
@@ -161,6 +190,10 @@ def check_canary_access(runners: dict[str, CanaryRunner]) -> None:
 
 def build_registry(pollers: list[Poller], runners: dict[str, CanaryRunner] | None = None) -> CollectorRegistry:
     """A client_python registry over the collector (for ``generate_latest`` and the tests)."""
+    from prometheus_client import CollectorRegistry
+
+    from agentwatch.exposition.collector import AgentwatchCollector
+
     registry = CollectorRegistry(auto_describe=False)
     registry.register(AgentwatchCollector(pollers, runners=runners))
     return registry
@@ -168,32 +201,36 @@ def build_registry(pollers: list[Poller], runners: dict[str, CanaryRunner] | Non
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.command == "rules":
-        from agentwatch.stack.bundle import with_links
+    tool = TOOLS.get(args.command)
+    return tool(args) if tool is not None else run_exporter(args)
 
-        try:
-            text = open(args.rules_file).read()
-        except OSError as exc:
-            print(f"agentwatch: rules.file={args.rules_file!r}: {exc.strerror}", file=sys.stderr)
-            return EXIT_CONFIG
-        from agentwatch.stack.bundle import scale_time
 
-        sys.stdout.write(scale_time(with_links(text, args.runbook_base, args.dashboard_base), args.time_scale))
-        return 0
-    if args.command == "demo":
-        return run_demo(args)
-    if args.command == "stack":
-        return run_stack(args)
-    if args.command == "incidents":
-        return run_incidents(args)
-    if args.command == "tune":
-        from agentwatch.tune import run
+def run_rules(args: argparse.Namespace) -> int:
+    from agentwatch.stack.bundle import scale_time, with_links
 
-        return run(args)
-    if args.command == "audit":
-        from agentwatch.audit import run
+    try:
+        text = open(args.rules_file).read()
+    except OSError as exc:
+        print(f"agentwatch: rules.file={args.rules_file!r}: {exc.strerror}", file=sys.stderr)
+        return EXIT_CONFIG
+    sys.stdout.write(scale_time(with_links(text, args.runbook_base, args.dashboard_base), args.time_scale))
+    return 0
 
-        return run(args)
+
+def run_tune(args: argparse.Namespace) -> int:
+    from agentwatch.tune import run
+
+    return run(args)
+
+
+def run_audit(args: argparse.Namespace) -> int:
+    from agentwatch.audit import run  # matplotlib only once the charts are drawn: see agentwatch.audit
+
+    return run(args)
+
+
+def run_exporter(args: argparse.Namespace) -> int:
+    """``serve``, ``once`` and ``check-config``: the exporter itself."""
     overrides = {
         "listen_address": args.listen_address,
         "log_level": args.log_level,
@@ -212,6 +249,9 @@ def main(argv: list[str] | None = None) -> int:
         names = ", ".join(s.name for s in settings.sources)
         print(f"configuration OK: {len(settings.sources)} source(s): {names}")
         return 0
+    from agentwatch.exposition.collector import AgentwatchCollector
+    from agentwatch.source.paperclip.canary_api import CanaryPermissionError
+
     pollers = build_pollers(settings)
     try:
         runners = build_runners(settings, pollers)
@@ -265,9 +305,8 @@ def run_demo(args: argparse.Namespace) -> int:
 def run_incidents(args: argparse.Namespace) -> int:
     from agentwatch.incidents import settings as incidents_settings
     from agentwatch.incidents.receiver import IncidentReceiver
-    from agentwatch.incidents.remediate import Remediator
+    from agentwatch.incidents.remediate import Remediator, platform_api
     from agentwatch.incidents.store import IncidentLog
-    from agentwatch.source.paperclip.remediation_api import RemediationAPI
 
     logs.setup(args.log_level or "info", args.log_format or "logfmt")
     overrides = {"listen_address": args.incidents_listen, "dir": args.incidents_dir, "secret_file": args.incidents_secret_file}
@@ -280,15 +319,15 @@ def run_incidents(args: argparse.Namespace) -> int:
     for secret in (settings.secret, policy.token):
         if secret:
             logs.register_secret(secret.get_secret_value())
-    api = None
-    if policy.enabled:
-        token = policy.token.get_secret_value() if policy.token else None
-        api = RemediationAPI(HttpClient(policy.paperclip_url, token=token, timeout=policy.timeout))
     try:
         host, port = config.split_listen_address(settings.listen_address)
         store = IncidentLog(settings.dir)
         receiver = IncidentReceiver(
-            store, Remediator(policy, store, api), settings.secret.get_secret_value() if settings.secret else None, host=host, port=port
+            store,
+            Remediator(policy, store, platform_api(policy)),
+            settings.secret.get_secret_value() if settings.secret else None,
+            host=host,
+            port=port,
         )
     except OSError as exc:
         print(f"agentwatch: incidents: {exc.strerror or exc}", file=sys.stderr)
@@ -382,6 +421,17 @@ def serve(
         p.stop()
     log.info("stopped")
     return 0
+
+
+# the commands around the exporter; any other runs the exporter itself (``run_exporter``)
+TOOLS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "rules": run_rules,
+    "demo": run_demo,
+    "stack": run_stack,
+    "incidents": run_incidents,
+    "tune": run_tune,
+    "audit": run_audit,
+}
 
 
 if __name__ == "__main__":

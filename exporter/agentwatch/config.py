@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 DEFAULT_LISTEN_ADDRESS = "0.0.0.0:10133"
@@ -117,9 +118,13 @@ class SourceConfig(StrictModel):
 
     @model_validator(mode="after")
     def _token(self) -> "SourceConfig":
+        self.read_token_file()
+        return self
+
+    def read_token_file(self) -> None:
+        """Read ``token_file`` into ``token``, unless a token is given."""
         if self.token_file is not None and self.token is None:
             self.token = SecretStr(read_token(self.token_file))
-        return self
 
 
 class EscalationConfig(StrictModel):
@@ -265,7 +270,7 @@ class Settings(BaseSettings):
             if self.paperclip_token_file:
                 first.token_file = self.paperclip_token_file
                 first.token = None
-                first._token()
+                first.read_token_file()
             if self.paperclip_token:
                 first.token = self.paperclip_token
         names = [s.name for s in self.sources]
@@ -297,7 +302,8 @@ def split_listen_address(value: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)
 
 
-def _describe(error: dict, data: dict) -> str:
+def describe_error(error: ErrorDetails) -> str:
+    """One pydantic error as ``key=value: message``, with secrets and nested values hidden."""
     loc = [str(p) for p in error.get("loc", ())]
     key = ".".join(loc) or "(root)"
     value = error.get("input")
@@ -347,6 +353,6 @@ def build(model: type[M], data: dict[str, Any]) -> M:
         return model(**data)
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
-        raise ConfigError(_describe(errors[0], data)) from None
+        raise ConfigError(describe_error(errors[0])) from None
     except ValueError as exc:  # raised outside field validation (e.g. a model validator)
         raise ConfigError(str(exc)) from None

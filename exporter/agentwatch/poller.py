@@ -12,7 +12,6 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from agentwatch.analysis.company import CompanyAnalyses
 from agentwatch.analysis.ledger import RunLedger
@@ -21,18 +20,10 @@ from agentwatch.config import Settings, SourceConfig
 from agentwatch.exposition.families import Rendered
 from agentwatch.exposition.fleet import FleetBuilder
 from agentwatch.model import Snapshot
-from agentwatch.source.http import RequestStats, SourceError
-from agentwatch.source.paperclip.parse import SchemaError
+from agentwatch.source import Source, SourceError
+from agentwatch.source.http import RequestStats
 
 log = logging.getLogger("agentwatch.poller")
-
-
-class Source(Protocol):
-    name: str
-
-    def poll(self, now: float | None = None) -> Snapshot: ...
-
-    def close(self) -> None: ...
 
 
 @dataclass
@@ -76,8 +67,7 @@ class Poller:
 
     @property
     def request_stats(self) -> RequestStats | None:
-        client = getattr(self.source, "client", None)
-        return getattr(client, "stats", None)
+        return self.source.request_stats
 
     @property
     def last_snapshot(self) -> Snapshot | None:
@@ -98,24 +88,21 @@ class Poller:
             self.track(snapshot, now)
             families, dropped = self.builder.build(snapshot, self.ledger, now, self.analyses, self.models)
             rendered = families.render()  # here, so that a scrape never renders the fleet
-        except SourceError as exc:
+        except SourceError as exc:  # the platform is down or misbehaving (a SchemaError among them)
             kind, message = exc.kind, str(exc)
-        except SchemaError as exc:
-            kind, message = "schema", str(exc)
         except Exception as exc:  # a bug must not kill the poller; it is counted and logged
             kind, message = "internal", f"{type(exc).__name__}: {exc}"
             log.debug("poll failed with an internal error", exc_info=True, extra={"source": self.source.name})
         duration = time.perf_counter() - started
-        stats = getattr(self.source, "last_poll", None)
+        stats = self.source.last_poll
         with self._lock:
             st = self.state
             st.polls += 1
             st.last_poll_duration = duration
-            if stats is not None:
-                st.last_poll_requests = stats.requests
-                st.last_poll_bytes = stats.bytes
-                for endpoint, n in stats.dropped_rows.items():
-                    st.dropped_rows[endpoint] = st.dropped_rows.get(endpoint, 0) + n
+            st.last_poll_requests = stats.requests
+            st.last_poll_bytes = stats.bytes
+            for endpoint, n in stats.dropped_rows.items():
+                st.dropped_rows[endpoint] = st.dropped_rows.get(endpoint, 0) + n
             if kind is None:
                 assert snapshot is not None
                 st.up = True

@@ -356,7 +356,9 @@ def _sessions(runs: list[dict]) -> str:
     runs = sorted(runs, key=lambda r: r.get("createdAt") or "")
     if not any("sessionIdAfter" in r for r in runs):
         return "the runs carry no session ids"
-    resumed = sum(1 for a, b in zip(runs, runs[1:], strict=False) if b.get("sessionIdBefore") and b.get("sessionIdBefore") == a.get("sessionIdAfter"))
+    resumed = sum(
+        1 for a, b in zip(runs, runs[1:], strict=False) if b.get("sessionIdBefore") and b.get("sessionIdBefore") == a.get("sessionIdAfter")
+    )
     fresh = sum(1 for r in runs if not r.get("sessionIdBefore"))
     kinds = sorted({f"{r.get('invocationSource')}{'+issue' if (r.get('contextSnapshot') or {}).get('issueId') else ''}" for r in runs})
     return f"runs {'/'.join(kinds)}: {resumed} resumed the previous run's session, {fresh} started with none"

@@ -187,7 +187,9 @@ def _work(fleet: _Fleet, rng: random.Random, agent: Agent, base: dict, tasks: li
             {**base, "le": "+Inf" if math.isinf(le) else str(le)},
             [(t, cumulative[le][n]) for t, n in zip(fleet.hist_times, done, strict=False)],
         )
-    fleet.add("agentwatch_agent_task_duration_seconds_sum", "gauge", base, [(t, total[n]) for t, n in zip(fleet.hist_times, done, strict=False)])
+    fleet.add(
+        "agentwatch_agent_task_duration_seconds_sum", "gauge", base, [(t, total[n]) for t, n in zip(fleet.hist_times, done, strict=False)]
+    )
     fleet.add("agentwatch_agent_task_duration_seconds_count", "gauge", base, [(t, n) for t, n in zip(fleet.hist_times, done, strict=False)])
 
 

@@ -93,7 +93,12 @@ def families() -> dict:
             add("agentwatch_agent_heartbeat_gap_mean_seconds", "gauge", base, [(t, s[1]) for t, s in zip(times, stats, strict=False)])
             add("agentwatch_agent_heartbeat_gap_stddev_seconds", "gauge", base, [(t, s[2]) for t, s in zip(times, stats, strict=False)])
             add("agentwatch_agent_heartbeat_gap_max_seconds", "gauge", base, [(t, s[3]) for t, s in zip(times, stats, strict=False)])
-            add("agentwatch_agent_last_run_finished_timestamp_seconds", "gauge", base, [(t, s[4]) for t, s in zip(times, stats, strict=False)])
+            add(
+                "agentwatch_agent_last_run_finished_timestamp_seconds",
+                "gauge",
+                base,
+                [(t, s[4]) for t, s in zip(times, stats, strict=False)],
+            )
             # tasks: in progress back to back, completions into the histogram and the counter
             tasks = _tasks(rng)
             ends = [e for _, e in tasks]

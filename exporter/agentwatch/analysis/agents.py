@@ -1,4 +1,9 @@
-"""Per-agent signals from runs: heartbeat gaps, failure streaks, phantom `running` status."""
+"""Per-agent signals from runs: heartbeat gaps, failure streaks, phantom `running` status.
+
+Each is worked out from the runs of the poll alone (the API's window of newest runs), so it
+keeps no state: an irregular heartbeat, a streak of failures at the newest end, and an agent
+that says it is running with no live run are what the alerts on an agent's health read.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from dataclasses import dataclass
 from agentwatch.model import FAILED_RUN_STATUSES, CompanySnapshot, Run
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class GapStats:
     count: int
     mean: float
@@ -33,8 +38,9 @@ def heartbeat_gaps(runs: list[Run], sources: frozenset[str] = frozenset({"timer"
     Only timer runs are scheduled heartbeats; assignment and on-demand wakes are not.
     ``runs`` must be one agent's runs, oldest first. None when fewer than two wakes.
     """
-    starts = [r.started_at if r.started_at is not None else r.created_at for r in runs if r.invocation_source in sources]
-    starts = [s for s in starts if s is not None]
+    starts = [
+        s for r in runs if r.invocation_source in sources and (s := r.started_at if r.started_at is not None else r.created_at) is not None
+    ]
     if len(starts) < 2:
         return None
     gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]

@@ -8,6 +8,9 @@ from those and the runs, the agent-level loop signals (``WorkIndex``). The conte
 ``update`` takes the delta the source reports with the snapshot when it
 starts from the issues the previous poll took in, works it out by object identity against those
 issues otherwise, and hands it to each.
+
+Each index hands out read-only values and has a ``generation`` of its own (``views``): the
+exposition reads them after ``update`` and never writes to them.
 """
 
 from __future__ import annotations

@@ -80,10 +80,13 @@ from __future__ import annotations
 import heapq
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
+from types import MappingProxyType
+from typing import Collection, Generic, Iterable, Mapping, Sequence, TypeVar
 
+import msgspec
 import networkx as nx
 
+from agentwatch.analysis.views import Generations
 from agentwatch.model import TERMINAL_ISSUE_STATUSES, Agent, Issue
 from agentwatch.model.delta import IssueDelta, add_count
 
@@ -101,8 +104,7 @@ _RANK = {cause: i for i, cause in enumerate(CAUSES)}
 RESOLVED = "done"  # the only status of a blocker that resolves it
 
 
-@dataclass(frozen=True, slots=True)
-class StalledChain:
+class StalledChain(msgspec.Struct, frozen=True, gc=False):  # a struct: cheap to make, per chain analysed
     head: str  # issue id of the most downstream stalled dependent
     identifier: str
     cause: str
@@ -110,18 +112,35 @@ class StalledChain:
     since: float | None  # when the chain's stuck end last changed (approximates when it got stuck)
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class DependencyReport:
+    """The dependency report at one moment: a value, read-only, that no later update changes."""
+
     nodes: int = 0
     edges: int = 0
     missing_edges: int = 0
     cycles: int = 0
     issues_in_cycles: int = 0
     longest_chain: int = 0
-    stalled_by_cause: Counter = field(default_factory=Counter)  # chain heads by cause
+    stalled_by_cause: Mapping[str, int] = field(default_factory=dict)  # chain heads by cause
     stalled_tasks: int = 0
-    heads: list[StalledChain] = field(default_factory=list)  # oldest first, capped at top_n
+    heads: tuple[StalledChain, ...] = ()  # oldest first, capped at top_n
     oldest_stalled_since: float | None = None
+
+
+class _Totals:
+    """The sums over the components that ``DependencyIndex`` adds components to and takes them out of."""
+
+    __slots__ = ("nodes", "edges", "missing_edges", "cycles", "issues_in_cycles", "stalled_tasks", "stalled_by_cause")
+
+    def __init__(self) -> None:
+        self.nodes = 0
+        self.edges = 0
+        self.missing_edges = 0
+        self.cycles = 0
+        self.issues_in_cycles = 0
+        self.stalled_tasks = 0
+        self.stalled_by_cause: Counter[str] = Counter()
 
 
 def analyse(issues: Mapping[str, Issue], agents: Mapping[str, Agent], now: float, top_n: int = 10) -> DependencyReport:
@@ -133,7 +152,8 @@ def analyse(issues: Mapping[str, Issue], agents: Mapping[str, Agent], now: float
 
 
 class _Component:
-    """One weakly connected component of the graph, and its part of the report."""
+    """One weakly connected component of the graph, and its part of the report (an accumulator
+    while ``_walk`` fills it in, left alone once the index holds it)."""
 
     __slots__ = ("nodes", "edges", "missing_edges", "cycles", "issues_in_cycles", "longest_chain", "stalled_tasks", "heads")
 
@@ -148,17 +168,29 @@ class _Component:
         self.heads: tuple[StalledChain, ...] = ()
 
 
+# what _derive finds: dependent -> the issues that hold it; dependent -> its blockers not in the
+# list; and the components of the graph that the derivation replaces
+_Derived = tuple[dict[str, list[str]], dict[str, int], Collection[_Component]]
+
+
 class DependencyIndex:
     """The dependency report of one company's issues, kept across polls (see the module's
     docstring): ``update`` with each poll's ``IssueDelta``, ``report`` when it is asked for.
 
     Between polls it holds, besides the issues mapping it last took in (the poll's own): each
     node's component with that component's part of the report, each parent's open children,
-    each done blocker's open dependents, and the set of available agents."""
+    each done blocker's open dependents, and the set of available agents. ``generation`` moves
+    on with every update that changes any of that."""
 
     def __init__(self) -> None:
         self._base: Mapping[str, Issue] | None = None  # the ``after`` last taken in; None: start over
+        self._generations = Generations()
         self._clear()
+
+    @property
+    def generation(self) -> int:
+        """Moves on with every update that changes what ``report`` gives (but for ``now``)."""
+        return self._generations.current
 
     def _clear(self) -> None:
         self._component: dict[str, _Component] = {}  # node -> its component
@@ -167,8 +199,8 @@ class DependencyIndex:
         self._resolved_by: dict[str, str | list[str]] = {}
         self._available: frozenset[str] = frozenset()  # agents that can move an end assigned to them
         # the sums over components; the longest chain by a count of each component's longest
-        self._totals = DependencyReport()
-        self._longest: Counter = Counter()
+        self._totals = _Totals()
+        self._longest: Counter[int] = Counter()
         self._heads: dict[str, StalledChain] = {}  # head id -> chain, of every component
         # blocked tasks whose block has no owner and lists no blocker (``_ownerless``): those not
         # in the graph are stalled chains of their own
@@ -184,6 +216,7 @@ class DependencyIndex:
             # half-way, the indexes hold part of this poll: the next update starts over, and
             # until then the report is an empty one rather than a mix of two polls
             self._clear()
+            self._generations.advance()
             raise
         self._base = delta.after
 
@@ -196,27 +229,38 @@ class DependencyIndex:
             holders, missing, dropped = self._derive_everything(issues)
         else:
             holders, missing, dropped = self._derive_changes(delta, self._available ^ available)
+        ownerless_changed = self._take_ownerless(issues, delta)
         # the new components first, over the entries of the dropped ones: most of their nodes and
         # heads are the same, and a dict that deletes and inserts the same keys poll after poll
         # grows to twice its size (CPython does not shrink it)
-        ownerless = self._ownerless
-        if delta is None:
-            ownerless.update((i.id, i) for i in issues.values() if i.status == "blocked" and _ownerless(i))
-        else:
-            for iid, _, new in delta.pairs():
-                if new is not None and new.status == "blocked" and _ownerless(new):
-                    ownerless[iid] = new
-                else:
-                    ownerless.pop(iid, None)
         component = self._component
-        for comp in _analyse(holders, missing, issues, agents, self._open_children, component):
+        added = _analyse(holders, missing, issues, agents, self._open_children, component)
+        for comp in added:
             self._count(comp, 1)
         for comp in dropped:
             self._count(comp, -1)
             for node in comp.nodes:
                 if component.get(node) is comp:  # not in the graph any more
                     del component[node]
+        if delta is None or added or dropped or ownerless_changed:
+            self._generations.advance()
         self._available = available
+
+    def _take_ownerless(self, issues: Mapping[str, Issue], delta: IssueDelta | None) -> bool:
+        """The blocked tasks whose block has no owner, brought up to date from ``delta`` (None:
+        from every issue, into an empty index); whether any changed."""
+        ownerless = self._ownerless
+        if delta is None:
+            ownerless.update((i.id, i) for i in issues.values() if i.status == "blocked" and _ownerless(i))
+            return True
+        changed = False
+        for iid, _, new in delta.pairs():
+            if new is not None and new.status == "blocked" and _ownerless(new):
+                ownerless[iid] = new
+                changed = True
+            elif ownerless.pop(iid, None) is not None:
+                changed = True
+        return changed
 
     def report(self, now: float, top_n: int = 10) -> DependencyReport:
         """The report on the issues and agents last taken in: the stalled chains' heads oldest
@@ -238,9 +282,9 @@ class DependencyIndex:
             cycles=t.cycles,
             issues_in_cycles=t.issues_in_cycles,
             longest_chain=max(self._longest, default=0),
-            stalled_by_cause=by_cause,
+            stalled_by_cause=MappingProxyType(by_cause),
             stalled_tasks=t.stalled_tasks + len(alone),
-            heads=ordered[:top_n] if top_n >= 0 else ordered,
+            heads=tuple(ordered[:top_n] if top_n >= 0 else ordered),
             oldest_stalled_since=ordered[0].since if ordered else None,
         )
 
@@ -262,7 +306,7 @@ class DependencyIndex:
             elif self._heads.get(head.head) is head:
                 del self._heads[head.head]
 
-    def _derive_everything(self, issues: Mapping[str, Issue]) -> tuple[dict[str, list[str]], dict[str, int], tuple]:
+    def _derive_everything(self, issues: Mapping[str, Issue]) -> _Derived:
         """Every dependent's holders and unknown blockers (none dropped), the indexes built from
         nothing."""
         values = issues.values()
@@ -278,17 +322,32 @@ class DependencyIndex:
         _derive([i for i in values if i.blocked_by or i.status == "blocked"], issues, children, holders_of, missing_of, self._resolved_by)
         return holders_of, missing_of, ()
 
-    def _derive_changes(self, delta: IssueDelta, flipped: frozenset[str]) -> tuple[dict[str, list[str]], dict[str, int], set[_Component]]:
+    def _derive_changes(self, delta: IssueDelta, flipped: frozenset[str]) -> _Derived:
         """The holders and unknown blockers of every dependent in the components that ``delta``
         (and the agents whose availability ``flipped``) touch, and those components; the indexes
         brought up to date."""
-        before, after = delta.before, delta.after
-        children, resolved_by, component = self._open_children, self._resolved_by, self._component
+        touched = self._touch(delta)
+        component = self._component
+        dropped = {component[iid] for iid in touched if iid in component}
+        if flipped:
+            after = delta.after
+            for node, comp in component.items():
+                issue = after.get(node)
+                if issue is not None and issue.assignee_agent_id in flipped:
+                    dropped.add(comp)
+        holders_of, missing_of = self._rederive(delta, touched, dropped)
+        return holders_of, missing_of, dropped
+
+    def _touch(self, delta: IssueDelta) -> set[str]:
+        """The issues whose edges or end ``delta`` may have changed: the changed ones, the parents
+        whose open children changed (``_open_children`` brought up to date) and the dependents of
+        a blocker that stopped being done."""
+        children, resolved_by = self._open_children, self._resolved_by
         touched: set[str] = set()
         for iid, old, new in delta.pairs():
             touched.add(iid)
             old_parent, new_parent = _open_parent(old), _open_parent(new)
-            if old_parent != new_parent or old_parent is not None and old.is_canary != new.is_canary:
+            if old_parent != new_parent or (old_parent is not None and _canary(old) != _canary(new)):
                 # its parent's edges from open children, and whether it has any
                 if old_parent is not None:
                     _unlink_child(children, old_parent, iid)
@@ -298,15 +357,14 @@ class DependencyIndex:
                     touched.add(new_parent)
             if old is not None and old.status == RESOLVED and (new is None or new.status != RESOLVED):
                 touched.update(_linked(resolved_by, iid))
-        dropped = {component[iid] for iid in touched if iid in component}
-        if flipped:
-            for node, comp in component.items():
-                issue = after.get(node)
-                if issue is not None and issue.assignee_agent_id in flipped:
-                    dropped.add(comp)
+        return touched
 
-        # the edges into every issue of the region, derived again, in rounds: a round's edges from
-        # a component left alone so far bring it into the next round
+    def _rederive(self, delta: IssueDelta, touched: set[str], dropped: set[_Component]) -> tuple[dict[str, list[str]], dict[str, int]]:
+        """The edges into every issue of ``touched`` and of the ``dropped`` components, derived
+        again in rounds: a round's edges from a component left alone so far drop it too, and
+        bring its nodes into the next round. ``_resolved_by`` is brought up to date."""
+        before, after = delta.before, delta.after
+        children, component = self._open_children, self._component
         holders_of: dict[str, list[str]] = {}
         missing_of: dict[str, int] = {}
         was_resolved: dict[str, str | list[str]] = {}
@@ -321,18 +379,27 @@ class DependencyIndex:
             batch = set()
             for holders in found.values():
                 for blocker in holders:
-                    comp = component.get(blocker)
-                    if comp is not None and comp not in dropped:
-                        dropped.add(comp)
-                        batch.update(n for n in comp.nodes if n not in seen)
+                    joined = component.get(blocker)
+                    if joined is not None and joined not in dropped:
+                        dropped.add(joined)
+                        batch.update(n for n in joined.nodes if n not in seen)
             seen |= batch
-        for blocker in was_resolved:
-            for dependent in _linked(was_resolved, blocker):
-                _unlink(resolved_by, blocker, dependent)
-        for blocker in resolved:
-            for dependent in _linked(resolved, blocker):
-                _link(resolved_by, blocker, dependent)
-        return holders_of, missing_of, dropped
+        _relink(self._resolved_by, was_resolved, resolved)
+        return holders_of, missing_of
+
+
+def _canary(issue: Issue | None) -> bool:
+    return issue is not None and issue.is_canary
+
+
+def _relink(resolved_by: dict[str, str | list[str]], was: dict[str, str | list[str]], now: dict[str, str | list[str]]) -> None:
+    """In ``resolved_by``, the links of ``was`` replaced with those of ``now``."""
+    for blocker in was:
+        for dependent in _linked(was, blocker):
+            _unlink(resolved_by, blocker, dependent)
+    for blocker in now:
+        for dependent in _linked(now, blocker):
+            _link(resolved_by, blocker, dependent)
 
 
 def _open_parent(issue: Issue | None) -> str | None:
@@ -384,6 +451,25 @@ def _derive(
                 missing_of[iid] = missing
 
 
+# A unit of the pass in topological order: an issue id when the graph has no cycle, else the
+# number networkx gives a strongly connected component of the condensation
+_Unit = TypeVar("_Unit", str, int)
+
+
+@dataclass(frozen=True, slots=True)
+class _Units(Generic[_Unit]):
+    """What the pass goes over: the units in topological order, each one's predecessors and,
+    when the graph has a cycle, each one's issues (``members``) and which are cycles."""
+
+    order: list[_Unit]
+    preds: Mapping[_Unit, Sequence[_Unit]]
+    members: Mapping[_Unit, tuple[str, ...]] | None
+    cyclic: frozenset[_Unit]
+
+    def issues_of(self, unit: _Unit) -> tuple[str, ...]:
+        return (str(unit),) if self.members is None else self.members[unit]
+
+
 def _analyse(
     holders_of: Mapping[str, list[str]],
     missing_of: Mapping[str, int],
@@ -396,32 +482,84 @@ def _analyse(
     hold it; ``missing_of``: how many of its blockers are not in the list), each with its part of
     the report, and each node's entered in ``component_of``. The graph must be closed under the
     whole graph's edges (whole components)."""
+    components = [_Component(nodes) for nodes in _weak_components(holders_of)]
+    component_of.update({node: comp for comp in components for node in comp.nodes})
+    for dependent, holders in holders_of.items():
+        component_of[dependent].edges += len(holders)
+    for dependent, missing in missing_of.items():
+        component_of[dependent].missing_edges += missing
+    # usually there is no cycle: then the topological order exists, every unit of the pass is
+    # one issue, and the graph is its own condensation
+    order = _topological_order(holders_of)
+    if order is not None:
+        _walk(_Units(order, holders_of, None, frozenset()), issues, agents, open_children, component_of)
+    else:
+        _walk_condensed(holders_of, issues, agents, open_children, component_of)
+    return components
+
+
+def _weak_components(holders_of: Mapping[str, list[str]]) -> list[tuple[str, ...]]:
+    """The nodes of each weakly connected component of the graph whose edges are ``holders_of``
+    (a plain walk: the graphs analysed at a poll are some hundred small components)."""
+    linked: dict[str, list[str]] = {}
+    for dependent, holders in holders_of.items():
+        linked.setdefault(dependent, []).extend(holders)
+        for holder in holders:
+            linked.setdefault(holder, []).append(dependent)
+    seen: set[str] = set()
+    components = []
+    for start in linked:
+        if start in seen:
+            continue
+        seen.add(start)
+        nodes, i = [start], 0
+        while i < len(nodes):
+            for node in linked[nodes[i]]:
+                if node not in seen:
+                    seen.add(node)
+                    nodes.append(node)
+            i += 1
+        components.append(tuple(nodes))
+    return components
+
+
+def _topological_order(holders_of: Mapping[str, list[str]]) -> list[str] | None:
+    """The nodes with every node after the issues that hold it (Kahn's algorithm), or None when
+    the graph has a cycle. ``holders_of`` lists each holder of a dependent once."""
+    waiting = {dependent: len(holders) for dependent, holders in holders_of.items()}
+    held: dict[str, list[str]] = {}  # holder -> the dependents it holds
+    for dependent, holders in holders_of.items():
+        for holder in holders:
+            held.setdefault(holder, []).append(dependent)
+    order = [node for node in held if node not in waiting]  # the ends
+    for node in order:  # the list grows as the dependents come free
+        for dependent in held.get(node, ()):
+            left = waiting[dependent] - 1
+            waiting[dependent] = left
+            if not left:
+                order.append(dependent)
+    return order if len(order) == len(held.keys() | waiting.keys()) else None
+
+
+def _walk_condensed(
+    holders_of: Mapping[str, list[str]],
+    issues: Mapping[str, Issue],
+    agents: Mapping[str, Agent],
+    open_children: Mapping[str, list[str]],
+    component_of: dict[str, _Component],
+) -> None:
+    """``_walk`` over the condensation of a graph with a cycle: its strongly connected
+    components, in topological order."""
     graph = nx.DiGraph()
     graph.add_edges_from([(blocker, dependent) for dependent, holders in holders_of.items() for blocker in holders])
     condensed = graph
     try:
-        components = [_Component(tuple(nodes)) for nodes in nx.weakly_connected_components(graph)]
-        component_of.update({node: comp for comp in components for node in comp.nodes})
-        for dependent, holders in holders_of.items():
-            component_of[dependent].edges += len(holders)
-        for dependent, missing in missing_of.items():
-            component_of[dependent].missing_edges += missing
-        try:
-            # usually there is no cycle: then the topological order exists, every unit of the
-            # pass is one issue, and the graph is its own condensation
-            order = list(nx.topological_sort(graph))
-            preds: Mapping = holders_of
-            members: dict | None = None
-            cyclic: set = set()
-        except nx.NetworkXUnfeasible:
-            sccs = list(nx.strongly_connected_components(graph))
-            condensed = nx.condensation(graph, sccs)
-            order = list(nx.topological_sort(condensed))
-            preds = {c: list(condensed.pred[c]) for c in condensed}
-            members = {c: tuple(nodes) for c, nodes in enumerate(sccs)}
-            cyclic = {c for c, nodes in members.items() if len(nodes) > 1 or graph.has_edge(nodes[0], nodes[0])}
-        _walk(order, preds, members, cyclic, issues, agents, open_children, component_of)
-        return components
+        sccs = list(nx.strongly_connected_components(graph))
+        condensed = nx.condensation(graph, sccs)
+        members = {c: tuple(nodes) for c, nodes in enumerate(sccs)}
+        cyclic = frozenset(c for c, nodes in members.items() if len(nodes) > 1 or graph.has_edge(nodes[0], nodes[0]))
+        preds = {c: list(condensed.pred[c]) for c in condensed}
+        _walk(_Units(list(nx.topological_sort(condensed)), preds, members, cyclic), issues, agents, open_children, component_of)
     finally:
         # nx.condensation leaves both graphs in reference cycles: free their nodes and edges now
         # rather than at the garbage collector's next full pass, during a later poll
@@ -430,33 +568,31 @@ def _analyse(
 
 
 def _walk(
-    order: list,
-    preds: Mapping,
-    members: dict | None,
-    cyclic: set,
+    units: _Units[_Unit],
     issues: Mapping[str, Issue],
     agents: Mapping[str, Agent],
     open_children: Mapping[str, list[str]],
     component_of: dict[str, _Component],
 ) -> None:
-    """One pass over the units (issues, or strongly connected components when there is a cycle:
-    ``members``, ``cyclic``) in topological ``order``, that adds each unit's part of the report
-    to its component's."""
-    cause: dict = {}
-    since: dict = {}
-    depth: dict = {}
-    held: set = set()  # units with a stalled dependent downstream
-    stalled: list = []
-    for unit in order:
+    """One pass over the units in topological order, that adds each unit's part of the report
+    to its component's: its own cause and the most severe cause upstream, its depth, and the
+    stalled chains' heads."""
+    cause: dict[_Unit, str | None] = {}
+    since: dict[_Unit, float | None] = {}
+    depth: dict[_Unit, int] = {}
+    held: set[_Unit] = set()  # units with a stalled dependent downstream
+    stalled: list[_Unit] = []
+    members, cyclic = units.members, units.cyclic
+    for unit in units.order:
         if members is None:  # without a cycle, a unit is an issue (no 1-tuple of it is made)
-            first, size = unit, 1
+            first, size = str(unit), 1
         else:
             first, size = members[unit][0], len(members[unit])
-        ups = preds.get(unit, ())
+        ups = units.preds.get(unit, ())
         comp = component_of[first]
         if unit in cyclic:
             own: str | None = "cycle"
-            own_since = max((issues[n].updated_at or 0.0 for n in members[unit] if n in issues), default=None)
+            own_since = _cycle_since(units.issues_of(unit), issues)
             comp.cycles += 1
             comp.issues_in_cycles += size
         elif not ups:
@@ -486,30 +622,46 @@ def _walk(
             comp.stalled_tasks += size
             stalled.append(unit)
     for unit in stalled:
-        if unit in held:
-            continue  # a downstream dependent is the head of this chain
-        head_id = unit if members is None else min(members[unit])
-        comp = component_of[head_id]
-        head = issues.get(head_id)
-        started = since[unit]
-        if head is not None and head.created_at is not None:
-            started = max(started or head.created_at, head.created_at)
-        comp.heads += (
-            StalledChain(
-                head=head_id,
-                identifier=head.identifier if head else head_id[:8],
-                cause=cause[unit],
-                length=depth[unit],
-                since=started,
-            ),
-        )
+        if unit not in held:  # else a downstream dependent is the head of this chain
+            head_id = str(unit) if members is None else min(members[unit])
+            _add_head(head_id, issues, component_of, cause[unit], since[unit], depth[unit])
+
+
+def _cycle_since(nodes: tuple[str, ...], issues: Mapping[str, Issue]) -> float | None:
+    """When a cycle last changed: the latest update of its issues."""
+    return max((issues[n].updated_at or 0.0 for n in nodes if n in issues), default=None)
+
+
+def _add_head(
+    head_id: str,
+    issues: Mapping[str, Issue],
+    component_of: dict[str, _Component],
+    cause: str | None,
+    since: float | None,
+    length: int,
+) -> None:
+    """The stalled chain whose head (the first issue of its most downstream unit) is ``head_id``,
+    to its component's heads."""
+    head = issues.get(head_id)
+    started = since
+    if head is not None and head.created_at is not None:
+        started = max(started or head.created_at, head.created_at)
+    component_of[head_id].heads += (
+        StalledChain(
+            head=head_id,
+            identifier=head.identifier if head else head_id[:8],
+            cause=str(cause),
+            length=length,
+            since=started,
+        ),
+    )
 
 
 def _oldest_first(heads: Iterable[StalledChain], now: float, top_n: int) -> list[StalledChain]:
     """The chains oldest first (an unknown age counts as ``now``): the first ``top_n``, at least
     one (the oldest dates the report), or all when ``top_n`` is negative."""
 
-    def key(h: StalledChain) -> tuple:
+    def key(h: StalledChain) -> tuple[float, str, str]:
         return (h.since if h.since is not None else now, h.identifier, h.head)
 
     if top_n < 0:
@@ -555,13 +707,12 @@ def _unknown_last(since: float | None) -> float:
 
 
 def _link(index: dict[str, str | list[str]], key: str, value: str) -> None:
-    """Add ``value`` under ``key``."""
+    """Add ``value`` under ``key``, once."""
     held = index.setdefault(key, value)
-    if held is value:
-        return  # the first (or the same again: a blocker listed twice)
-    if type(held) is str:
-        index[key] = [held, value]
-    else:
+    if isinstance(held, str):
+        if held != value:  # else the first, or the same again: a blocker listed twice
+            index[key] = [held, value]
+    elif value not in held:
         held.append(value)
 
 
@@ -570,7 +721,7 @@ def _linked(index: dict[str, str | list[str]], key: str) -> list[str]:
     held = index.get(key)
     if held is None:
         return []
-    return [held] if type(held) is str else held
+    return [held] if isinstance(held, str) else held
 
 
 def _unlink(index: dict[str, str | list[str]], key: str, value: str) -> None:
@@ -578,7 +729,7 @@ def _unlink(index: dict[str, str | list[str]], key: str, value: str) -> None:
     held = index.get(key)
     if held is None:
         return
-    if type(held) is str:
+    if isinstance(held, str):
         if held == value:
             del index[key]
     elif value in held:

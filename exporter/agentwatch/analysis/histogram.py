@@ -1,4 +1,8 @@
-"""A cumulative histogram that values can enter and leave."""
+"""A cumulative histogram that values can enter and leave, and its frozen snapshot.
+
+``Histogram`` is an accumulator an index keeps and updates in place; what an index hands out is
+a ``HistogramSnapshot``, a frozen copy that a later observation cannot change.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,18 @@ from bisect import bisect_left
 from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Iterable
+
+import msgspec
+
+
+class HistogramSnapshot(msgspec.Struct, frozen=True, gc=False):
+    """A histogram's state at one moment: the same fields as ``Histogram``, read-only (a struct:
+    cheap to make, as an index makes one for every histogram that changed)."""
+
+    buckets: tuple[float, ...]
+    counts: tuple[int, ...]
+    count: int
+    total: float
 
 
 @dataclass
@@ -25,6 +41,10 @@ class Histogram:
 
     def copy(self) -> "Histogram":
         return Histogram(self.buckets, list(self.counts), self.count, self.total)
+
+    def snapshot(self) -> "HistogramSnapshot":
+        """The histogram as it is now, frozen."""
+        return HistogramSnapshot(self.buckets, tuple(self.counts), self.count, self.total)
 
     def observe(self, value: float, times: int = 1) -> None:
         self.count += times

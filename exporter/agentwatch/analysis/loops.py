@@ -4,19 +4,27 @@ A task *looks like a loop* when it has gone longer than ``loop_min_age`` without
 progression (see ``agentwatch.analysis.progress``) and has had more than ``loop_min_calls`` runs or
 LLM calls since. Both come from ``thresholds`` in the config, per agent; the defaults are the
 brief's: 4 hours and 20 calls.
+
+``LoopIndex`` keeps, per agent, what of its in-progress tasks does not move with the clock, and
+works it out again only for the agents whose tasks the tracker's last update touched. Its
+``signals`` are a snapshot (fresh frozen values each call); its ``generation`` and each agent's
+(``generations``) move on whenever what it keeps for them changes.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Callable, Iterable, Mapping
 
+import msgspec
+
 from agentwatch.analysis.progress import TaskProgress, TaskTracker
+from agentwatch.analysis.views import EntityGenerations, Generations
 
 
-@dataclass
-class LoopSignals:
+class LoopSignals(msgspec.Struct, frozen=True, gc=False):  # a struct: some hundred are made a poll
     looping_tasks: int = 0
     max_runs_without_progress: int = 0
     max_calls_without_progress: int = 0
@@ -25,7 +33,7 @@ class LoopSignals:
     unproductive_runs: int = 0
 
 
-def looks_like_loop(task: TaskProgress, now: float, min_age: float, min_calls: int) -> bool:
+def looks_like_loop(task: TaskProgress, now: float, min_age: float, min_calls: float) -> bool:
     return now - task.progressed_at > min_age and max(len(task.runs), task.llm_calls) > min_calls
 
 
@@ -73,10 +81,24 @@ class LoopIndex:
         self._agent_of: dict[str, str] = {}  # issue id -> the agent it is held under
         self._kept: dict[str, _AgentTasks] = {}
         self._updates: int | None = None  # the tracker's updates when last taken in
+        self._generations = Generations()
+        self._agent_generations: EntityGenerations[str] = EntityGenerations(self._generations)
+
+    @property
+    def generation(self) -> int:
+        """Moves on whenever what the index keeps of any agent's tasks changes."""
+        return self._generations.current
+
+    def generations(self) -> Mapping[str, int]:
+        """Per agent, the generation what the index keeps of its tasks last moved to (absent:
+        none kept since the index was made); a snapshot."""
+        return self._agent_generations.snapshot()
 
     def update(self, tracker: TaskTracker) -> None:
+        touched: Iterable[str] | None
         touched, taken, self._updates = tracker.touched, self._updates, None  # None until taken in
         if touched is None or taken is None or tracker.updates != taken + 1:
+            self._agent_generations.mark_all(())
             self._tasks, self._agent_of, self._kept = {}, {}, {}
             touched = tracker.tasks.keys()
         self._take(touched, tracker.tasks)
@@ -98,36 +120,39 @@ class LoopIndex:
                 dirty.add(task.agent_id)
         for agent in dirty:
             held = tasks.get(agent)
-            if held:
-                self._kept[agent] = _AgentTasks.of(held.values())
-            else:
+            kept = _AgentTasks.of(held.values()) if held else None
+            if kept is None:
                 tasks.pop(agent, None)
-                self._kept.pop(agent, None)
+            if kept != self._kept.get(agent):
+                if kept is None:
+                    del self._kept[agent]
+                else:
+                    self._kept[agent] = kept
+                self._agent_generations.mark(agent)
 
-    def newest_progressions(self) -> dict[str, float]:
+    def newest_progressions(self) -> Mapping[str, float]:
         """Per agent with a task in progress, the latest progression of any of those tasks."""
-        return {agent: kept.newest_progressed_at for agent, kept in self._kept.items()}
+        return MappingProxyType({agent: kept.newest_progressed_at for agent, kept in self._kept.items()})
 
-    def signals(self, now: float, limits: Callable[[str], tuple[float, float]]) -> dict[str, LoopSignals]:
+    def signals(self, now: float, limits: Callable[[str], tuple[float, float]]) -> Mapping[str, LoopSignals]:
         """Per agent id with a task in progress; ``limits(agent_id)`` gives that agent's
-        (loop_min_age, loop_min_calls)."""
+        (loop_min_age, loop_min_calls). A snapshot: the values are frozen, the mapping is new."""
         out: dict[str, LoopSignals] = {}
         for agent, kept in self._kept.items():
             age = now - kept.oldest_progressed_at
-            s = out[agent] = LoopSignals(
-                max_runs_without_progress=kept.max_runs,
-                max_calls_without_progress=kept.max_calls,
-                oldest_progress_age=age if age > 0.0 else 0.0,
-                unproductive_runs=kept.unproductive_runs,
+            looping = [t for t in kept.candidates if looks_like_loop(t, now, *limits(agent))] if kept.candidates else None
+            out[agent] = LoopSignals(
+                len(looping) if looping else 0,
+                kept.max_runs,
+                kept.max_calls,
+                age if age > 0.0 else 0.0,
+                math.fsum(t.spend_usd for t in looping) if looping else 0.0,  # in any order, the same sum
+                kept.unproductive_runs,
             )
-            if kept.candidates:
-                looping = [t for t in kept.candidates if looks_like_loop(t, now, *limits(agent))]
-                s.looping_tasks = len(looping)
-                s.looping_spend_usd = math.fsum(t.spend_usd for t in looping)  # in any order, the same sum
-        return out
+        return MappingProxyType(out)
 
 
-def loop_signals(tasks: Iterable[TaskProgress], now: float, limits: Callable[[str], tuple[float, float]]) -> dict[str, LoopSignals]:
+def loop_signals(tasks: Iterable[TaskProgress], now: float, limits: Callable[[str], tuple[float, float]]) -> Mapping[str, LoopSignals]:
     """The signals of ``tasks`` from scratch (what a ``LoopIndex`` holding them gives)."""
     index, held = LoopIndex(), {task.issue_id: task for task in tasks}
     index._take(held, held)

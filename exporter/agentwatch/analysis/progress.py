@@ -37,22 +37,31 @@ own time, which a clamp to an earlier time cannot raise.)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Iterable, Mapping
 
-from agentwatch.model import TERMINAL_ISSUE_STATUSES, CompanySnapshot, Issue
+import msgspec
+from msgspec.structs import replace
+
+from agentwatch.analysis.views import Generations
+from agentwatch.model import TERMINAL_ISSUE_STATUSES, CompanySnapshot, Issue, Run
 from agentwatch.model.delta import IssueDelta, issue_delta
 
 UNPRODUCTIVE_LIVENESS = frozenset({"empty_response", "plan_only"})
 
 
-@dataclass(slots=True)
-class TaskProgress:
+class TaskProgress(msgspec.Struct, frozen=True, gc=False):
+    """One open task as the tracker holds it at one poll: a value, replaced when it changes. A
+    frozen msgspec struct rather than a frozen dataclass: a walk of every issue makes tens of
+    thousands, and a struct is made in C (it holds only strings, numbers and a frozenset of
+    strings, so never a cycle: the garbage collector can leave it alone)."""
+
     issue_id: str
     identifier: str
     agent_id: str | None
     progressed_at: float
     status: str = "in_progress"
-    runs: frozenset[str] | set[str] = frozenset()  # a set from the first run on: most open tasks have none
+    runs: frozenset[str] = frozenset()  # the runs on it since its last progression, by id
     llm_calls: int = 0
     spend_usd: float = 0.0
     unproductive_runs: int = 0
@@ -62,14 +71,15 @@ class TaskProgress:
     last_input_tokens: int | None = None
     last_run_at: float | None = None
 
-    def progressed(self, at: float, agent_id: str | None) -> "TaskProgress":
-        """The same task after a progression: loop counters restart, prompt growth spans the task."""
+    def progressed(self, at: float, agent_id: str | None, status: str | None = None) -> TaskProgress:
+        """The same task after a progression (in ``status``, by default its own): loop counters
+        restart, prompt growth spans the task."""
         return TaskProgress(
             self.issue_id,
             self.identifier,
             agent_id,
             at,
-            status=self.status,
+            status=self.status if status is None else status,
             model=self.model,
             first_input_tokens=self.first_input_tokens,
             first_run_at=self.first_run_at,
@@ -82,7 +92,8 @@ class TaskTracker:
     """Keeps a ``TaskProgress`` for every open task of one company (loops count only those in progress)."""
 
     def __init__(self) -> None:
-        self.tasks: dict[str, TaskProgress] = {}
+        self._tasks: dict[str, TaskProgress] = {}
+        self._tasks_view: Mapping[str, TaskProgress] = MappingProxyType(self._tasks)
         self._base: Mapping[str, Issue] | None = None  # the issues last taken in; None: evaluate all
         # the createdAt of each parent's newest child, over all its children that have one (0.0
         # and less left out): kept across polls, a task seen again needs all its children
@@ -90,13 +101,29 @@ class TaskTracker:
         # the issues whose last evaluation depended on the time of the poll (a dict: kept in order)
         self._volatile: dict[str, None] = {}
         # what the last update may have changed, for what is kept from the tasks (``LoopIndex``):
-        # the ids of the tasks it added, replaced, changed in place or dropped (None: any task);
-        # ``updates`` counts the updates that completed
-        self.touched: set[str] | None = None
+        # the ids of the tasks it added, replaced or dropped (None: any task); ``updates`` counts
+        # the updates that completed
+        self.touched: frozenset[str] | None = None
         self.updates = 0
+        self._generations = Generations()
         # the ids of the tasks a run with a prompt size reached, and perhaps of a few that have
         # gone since: few of the open tasks, so the context signals need not walk them all
         self._prompted: dict[str, None] = {}
+
+    @property
+    def tasks(self) -> Mapping[str, TaskProgress]:
+        """Every open task by issue id: a read-only view, valid until the next ``update`` (the
+        tasks in it are frozen values, which stay valid for good)."""
+        return self._tasks_view
+
+    @property
+    def generation(self) -> int:
+        """Moves on with every update that adds, replaces or drops a task."""
+        return self._generations.current
+
+    def _hold(self, tasks: dict[str, TaskProgress]) -> None:
+        self._tasks = tasks
+        self._tasks_view = MappingProxyType(tasks)
 
     def update(self, cs: CompanySnapshot, now: float, delta: IssueDelta | None = None) -> None:
         """Takes in one poll. ``delta`` is what changed from the issues of the previous poll to
@@ -110,13 +137,14 @@ class TaskTracker:
         self.touched = None
         if delta is None and base is not None:
             delta = issue_delta(base, issues)
+        touched: set[str] | None
         if delta is not None and delta.follows(base):
             touched = self._evaluate_delta(delta, now)
         else:
             self._evaluate_all(issues, now)
             touched = None
-        self._fold_runs(cs, touched)
-        tasks = self.tasks
+        fold_runs(self._tasks, cs.runs, touched, self._prompted)
+        tasks = self._tasks
         if touched is None:
             self._prompted = {iid: None for iid, task in tasks.items() if task.last_input_tokens is not None}
         else:
@@ -124,12 +152,14 @@ class TaskTracker:
                 if iid not in tasks:
                     self._prompted.pop(iid, None)
         self._base = issues
-        self.touched = touched
+        self.touched = None if touched is None else frozenset(touched)
+        if touched is None or touched:
+            self._generations.advance()
         self.updates += 1
 
     def prompted(self) -> list[TaskProgress]:
         """The open tasks with the prompt size of a run (``last_input_tokens``)."""
-        tasks = self.tasks
+        tasks = self._tasks
         return [task for iid in self._prompted if (task := tasks.get(iid)) is not None and task.last_input_tokens is not None]
 
     def _evaluate_all(self, issues: Mapping[str, Issue], now: float) -> None:
@@ -137,11 +167,8 @@ class TaskTracker:
         self._newest = _newest_children(issues.values(), {})
         current: dict[str, TaskProgress] = {}
         volatile: dict[str, None] = {}
-        restatus: list[tuple[TaskProgress, str]] = []
-        self._evaluate(issues.values(), now, current, volatile, restatus)
-        for task, status in restatus:
-            task.status = status
-        self.tasks = current
+        self._evaluate(issues.values(), now, current, volatile)
+        self._hold(current)
         self._volatile = volatile
 
     def _evaluate_delta(self, delta: IssueDelta, now: float) -> set[str]:
@@ -163,21 +190,18 @@ class TaskTracker:
                 dirty[was[0]] = None
                 if was[1] == newest.get(was[0]):
                     recount = True  # the parent's newest child has gone: the next newest is not held
-            if is_ is not None:
+            if is_ is not None and new is not None:
                 dirty[is_[0]] = None
-                born.append(new)  # type: ignore[arg-type]
+                born.append(new)
         if recount:  # seldom: a newest child removed, reparented or made older
             self._newest = _newest_children(after.values(), {})
         else:
             _newest_children(born, newest)
         updated: dict[str, TaskProgress] = {}
         volatile: dict[str, None] = {}
-        restatus: list[tuple[TaskProgress, str]] = []
-        self._evaluate([after[iid] for iid in dirty if iid in after], now, updated, volatile, restatus)
+        self._evaluate([after[iid] for iid in dirty if iid in after], now, updated, volatile)
         # nothing held has changed until here: an evaluation that raises leaves the tasks as they were
-        for task, status in restatus:
-            task.status = status
-        tasks = self.tasks
+        tasks = self._tasks
         for iid in dirty:
             task = updated.get(iid)
             if task is not None:
@@ -187,20 +211,12 @@ class TaskTracker:
         self._volatile = volatile  # every issue held volatile was dirty, so evaluated again
         return set(dirty)
 
-    def _evaluate(
-        self,
-        issues: Iterable[Issue],
-        now: float,
-        out: dict[str, TaskProgress],
-        volatile: dict[str, None],
-        restatus: list[tuple[TaskProgress, str]],
-    ) -> None:
+    def _evaluate(self, issues: Iterable[Issue], now: float, out: dict[str, TaskProgress], volatile: dict[str, None]) -> None:
         """The task of each open issue of ``issues`` into ``out``, against the tasks held, which it
-        leaves as they are: the status to set on a held task that stays goes to ``restatus``. The
-        issues whose task depends on ``now`` go to ``volatile``. The one evaluation of an issue,
-        for a walk of every issue and for an incremental one alike."""
+        leaves as they are. The issues whose task depends on ``now`` go to ``volatile``. The one
+        evaluation of an issue, for a walk of every issue and for an incremental one alike."""
         newest_child = self._newest.get
-        held = self.tasks
+        held = self._tasks
         terminal = TERMINAL_ISSUE_STATUSES
         for issue in issues:
             status = issue.status
@@ -217,63 +233,125 @@ class TaskTracker:
                 progressed = now
             if progressed is now:  # no timestamp to go by, or one (or a child) in the future
                 volatile[iid] = None
-            agent = issue.assignee_agent_id
             prev = held.get(iid)
             if prev is None:
-                task = TaskProgress(iid, issue.identifier, agent, progressed, status=status)
-            elif prev.agent_id != agent or prev.status != status:  # a handoff or a status change
-                if now > prev.progressed_at:
-                    task = prev.progressed(now, agent)
-                    task.status = status
-                else:  # the clock has not moved past the last progression
-                    task = prev
-                    if prev.status != status:
-                        restatus.append((prev, status))
-                    if prev.agent_id != agent:
-                        volatile[iid] = None  # a handoff still to count: at the next poll
-            elif issue.started_at is not None and status == "in_progress" and issue.started_at >= progressed:
-                # what moves it on is not startedAt, which Paperclip re-stamps with the status
-                # unchanged (see above), but only a new subtask
-                again = child if child < now else now
-                if again > prev.progressed_at:  # never back
-                    task = prev.progressed(again, agent)
-                    task.status = status
-                else:
-                    task = prev
-            elif progressed > prev.progressed_at:  # never back
-                task = prev.progressed(progressed, agent)
-                task.status = status
+                out[iid] = TaskProgress(iid, issue.identifier, issue.assignee_agent_id, progressed, status=status)
             else:
-                task = prev
-            out[iid] = task
+                out[iid] = _again(prev, issue, progressed, child, now, volatile)
 
-    def _fold_runs(self, cs: CompanySnapshot, touched: set[str] | None = None) -> None:
-        """The runs of the window into their open tasks; the ids of the tasks they reach go into
-        ``touched`` (None: not kept)."""
-        for run in sorted(cs.runs, key=lambda r: (r.created_at or 0.0, r.id)):
-            task = self.tasks.get(run.issue_id or "")
-            if task is None or run.live:
-                continue
-            if touched is not None:
-                touched.add(task.issue_id)
-            when = run.created_at or run.started_at or 0.0
-            if run.input_tokens is not None:  # prompt growth spans the whole task
-                self._prompted[task.issue_id] = None
-                if task.first_run_at is None or when < task.first_run_at:
-                    task.first_input_tokens, task.first_run_at = run.input_tokens, when
-                if task.last_run_at is None or when > task.last_run_at:
-                    task.last_input_tokens, task.last_run_at = run.input_tokens, when
-                    task.model = run.model or task.model
-            if when < task.progressed_at or run.id in task.runs:
-                continue
-            if not task.runs:
-                task.runs = set()
-            task.runs.add(run.id)
-            if run.liveness_state in UNPRODUCTIVE_LIVENESS or run.retry_of_run_id:
-                task.unproductive_runs += 1
-            if run.input_tokens is not None or run.cost_usd is not None:
-                task.llm_calls += 1
-                task.spend_usd += run.cost_usd or 0.0
+
+def _again(prev: TaskProgress, issue: Issue, progressed: float, child: float, now: float, volatile: dict[str, None]) -> TaskProgress:
+    """The held task ``prev`` of ``issue`` evaluated again: ``progressed`` is the issue's own
+    progression time (clamped to ``now``) and ``child`` its newest child's createdAt."""
+    agent, status = issue.assignee_agent_id, issue.status
+    if prev.agent_id != agent or prev.status != status:  # a handoff or a status change
+        if now > prev.progressed_at:
+            return prev.progressed(now, agent, status)
+        if prev.agent_id != agent:  # the clock has not moved past the last progression
+            volatile[issue.id] = None  # a handoff still to count: at the next poll
+        return prev if prev.status == status else replace(prev, status=status)
+    if issue.started_at is not None and status == "in_progress" and issue.started_at >= progressed:
+        # what moves it on is not startedAt, which Paperclip re-stamps with the status unchanged
+        # (see above), but only a new subtask
+        again = child if child < now else now
+        return prev.progressed(again, agent, status) if again > prev.progressed_at else prev  # never back
+    return prev.progressed(progressed, agent, status) if progressed > prev.progressed_at else prev  # never back
+
+
+@dataclass(slots=True)
+class _RunFold:
+    """What the runs of one poll change of one task (an accumulator), gathered before the task
+    is replaced once."""
+
+    progressed_at: float
+    runs: set[str]
+    llm_calls: int
+    spend_usd: float
+    unproductive_runs: int
+    model: str
+    first_input_tokens: int | None
+    first_run_at: float | None
+    last_input_tokens: int | None
+    last_run_at: float | None
+
+    @classmethod
+    def of(cls, t: TaskProgress) -> _RunFold:
+        return cls(
+            t.progressed_at,
+            set(t.runs),
+            t.llm_calls,
+            t.spend_usd,
+            t.unproductive_runs,
+            t.model,
+            t.first_input_tokens,
+            t.first_run_at,
+            t.last_input_tokens,
+            t.last_run_at,
+        )
+
+    def take(self, run: Run, when: float) -> None:
+        if run.input_tokens is not None:  # prompt growth spans the whole task
+            if self.first_run_at is None or when < self.first_run_at:
+                self.first_input_tokens, self.first_run_at = run.input_tokens, when
+            if self.last_run_at is None or when > self.last_run_at:
+                self.last_input_tokens, self.last_run_at = run.input_tokens, when
+                self.model = run.model or self.model
+        if when < self.progressed_at or run.id in self.runs:
+            return
+        self.runs.add(run.id)
+        if run.liveness_state in UNPRODUCTIVE_LIVENESS or run.retry_of_run_id:
+            self.unproductive_runs += 1
+        if run.input_tokens is not None or run.cost_usd is not None:
+            self.llm_calls += 1
+            self.spend_usd += run.cost_usd or 0.0
+
+    def task(self, task: TaskProgress) -> TaskProgress:
+        return replace(
+            task,
+            runs=frozenset(self.runs),
+            llm_calls=self.llm_calls,
+            spend_usd=self.spend_usd,
+            unproductive_runs=self.unproductive_runs,
+            model=self.model,
+            first_input_tokens=self.first_input_tokens,
+            first_run_at=self.first_run_at,
+            last_input_tokens=self.last_input_tokens,
+            last_run_at=self.last_run_at,
+        )
+
+
+def _changes(state: TaskProgress | _RunFold, run: Run, when: float) -> bool:
+    """Whether ``run`` changes what ``state`` holds of its task (most runs of a window were
+    folded in at an earlier poll, and change nothing)."""
+    if run.input_tokens is not None:
+        if state.first_run_at is None or when < state.first_run_at or state.last_run_at is None or when > state.last_run_at:
+            return True
+    return not (when < state.progressed_at or run.id in state.runs)
+
+
+def fold_runs(tasks: dict[str, TaskProgress], runs: Iterable[Run], touched: set[str] | None, prompted: dict[str, None]) -> None:
+    """The runs of the window into their open tasks, each task that they change replaced once;
+    its id goes into ``touched`` (None: not kept). The ids of the tasks that a run with a prompt
+    size reached go into ``prompted``."""
+    folds: dict[str, _RunFold] = {}
+    for run in sorted(runs, key=lambda r: (r.created_at or 0.0, r.id)):
+        task = tasks.get(run.issue_id or "")
+        if task is None or run.live:
+            continue
+        iid = task.issue_id
+        when = run.created_at or run.started_at or 0.0
+        if run.input_tokens is not None:
+            prompted[iid] = None
+        fold = folds.get(iid)
+        if not _changes(task if fold is None else fold, run, when):
+            continue
+        if fold is None:
+            fold = folds[iid] = _RunFold.of(task)
+        fold.take(run, when)
+    for iid, fold in folds.items():
+        tasks[iid] = fold.task(tasks[iid])
+        if touched is not None:
+            touched.add(iid)
 
 
 def _as_child(issue: Issue | None) -> tuple[str, float] | None:

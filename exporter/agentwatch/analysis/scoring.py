@@ -10,15 +10,24 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 MAX_ANSWER_CHARS = 64 * 1024
 _NUMBER = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?")
-_JSON_TYPES = {"string": str, "number": (int, float), "integer": int, "boolean": bool, "object": dict, "array": list, "null": type(None)}
+_JSON_TYPES: dict[str, type | tuple[type, ...]] = {
+    "string": str,
+    "number": (int, float),
+    "integer": int,
+    "boolean": bool,
+    "object": dict,
+    "array": list,
+    "null": type(None),
+}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Score:
     passed: bool
     value: float
@@ -53,24 +62,24 @@ def _first_json_object(text: str) -> Any:
         return json.loads(text)
     except ValueError:
         pass
-    start = text.find("{")
-    while start != -1:
-        depth = 0
-        for i in range(start, len(text)):
-            if text[i] == "{":
-                depth += 1
-            elif text[i] == "}":
-                depth -= 1
-                if depth == 0:
-                    try:
-                        return json.loads(text[start : i + 1])
-                    except ValueError:
-                        break
-        start = text.find("{", start + 1)
+    # each "{" and the "}" that brings the depth back to its own, in one pass: scanning on from
+    # every "{" in turn took quadratic time on a hostile answer ("{" * 64k: minutes)
+    closing: dict[int, int] = {}
+    opened: list[int] = []
+    for i, ch in enumerate(text):
+        if ch == "{":
+            opened.append(i)
+        elif ch == "}" and opened:
+            closing[opened.pop()] = i
+    for start in sorted(closing):
+        try:
+            return json.loads(text[start : closing[start] + 1])
+        except ValueError:
+            continue
     return None
 
 
-def json_keys(answer: str, keys: dict[str, str] | list[str]) -> Score:
+def json_keys(answer: str, keys: Mapping[str, str] | list[str]) -> Score:
     """The answer holds a JSON object with these keys (a list), or these keys of these JSON types (a mapping)."""
     data = _first_json_object(_clip(answer))
     wanted = dict.fromkeys(keys, "") if isinstance(keys, list) else dict(keys)

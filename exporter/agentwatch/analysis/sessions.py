@@ -33,19 +33,25 @@ which deduplicates the overlapping windows the API returns (only the newest N ru
 and lets the window move past old runs. A run that finishes after a newer run of the same agent
 was taken in is left out (Paperclip runs one run of an agent at a time, so this is rare). The
 streak of an agent gone from the snapshot goes with it.
+
+Each streak is a frozen value, replaced when a run continues it. ``streaks`` is a read-only
+view of the agents' current streaks, valid until the next ``update``; ``generation`` and each
+agent's (``generations``) move on whenever its streak is replaced or goes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from types import MappingProxyType
 from typing import Iterable, Mapping
 
+from agentwatch.analysis.views import EntityGenerations, Generations
 from agentwatch.model import Run
 
 SHRINK_TOLERANCE = 0.1  # a prompt up to 10 % smaller than the previous one still continues a streak
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Streak:
     """An agent's current context streak."""
 
@@ -76,13 +82,32 @@ class ContextStreaks:
     """Each agent's current context streak, for one company, kept across polls."""
 
     def __init__(self) -> None:
-        self.streaks: dict[str, Streak] = {}
+        self._streaks: dict[str, Streak] = {}
+        self._view: Mapping[str, Streak] = MappingProxyType(self._streaks)
+        self._generations = Generations()
+        self._agent_generations: EntityGenerations[str] = EntityGenerations(self._generations)
+
+    @property
+    def streaks(self) -> Mapping[str, Streak]:
+        """Each agent's current streak: a read-only view, valid until the next ``update`` (the
+        streaks in it are frozen values)."""
+        return self._view
+
+    @property
+    def generation(self) -> int:
+        """Moves on whenever any agent's streak is replaced or goes."""
+        return self._generations.current
+
+    def generations(self) -> Mapping[str, int]:
+        """Per agent, the generation its streak last moved to (absent: never); a snapshot."""
+        return self._agent_generations.snapshot()
 
     def update(self, runs: Iterable[Run], agents: Mapping[str, object]) -> None:
         """Takes in one poll's window of runs; ``agents``: the company's agents (by id) now."""
-        streaks = self.streaks
+        streaks = self._streaks
         for gone in [aid for aid in streaks if aid not in agents]:
             del streaks[gone]
+            self._agent_generations.mark(gone)
         fresh = []
         for run in runs:
             if not _candidate(run) or run.agent_id not in agents:
@@ -98,9 +123,15 @@ class ContextStreaks:
             if held is None or not _continues(held, run, tokens):
                 streaks[run.agent_id] = Streak(run.model, tokens, tokens, 1, _when(run), run.id, run.session_id_after)
             else:
-                held.last_input_tokens = tokens
-                held.runs += 1
-                held.last_at, held.last_run_id, held.last_session = _when(run), run.id, run.session_id_after
+                streaks[run.agent_id] = replace(
+                    held,
+                    last_input_tokens=tokens,
+                    runs=held.runs + 1,
+                    last_at=_when(run),
+                    last_run_id=run.id,
+                    last_session=run.session_id_after,
+                )
+            self._agent_generations.mark(run.agent_id)
 
 
 def _continues(streak: Streak, run: Run, tokens: int) -> bool:

@@ -23,24 +23,28 @@ without progression and more than ``loop_min_calls`` runs or LLM calls since.
 
 The state is kept across polls (the API lists only the newest runs): per agent with work, its
 point of progression (never moved back) and the runs since it, by id. An agent without work
-holds nothing.
+holds nothing. ``signals`` hands out a snapshot (fresh frozen values each call); ``generation``
+and each agent's (``generations``) move on whenever what is held for the agent changes.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Callable, Mapping
 
-from agentwatch.analysis.progress import TaskTracker
+import msgspec
+
+from agentwatch.analysis.progress import TaskProgress, TaskTracker
+from agentwatch.analysis.views import EntityGenerations, Generations
 from agentwatch.model import CompanySnapshot, Issue
 from agentwatch.model.delta import IssueDelta
 
 MAX_RUNS_HELD = 5000  # per agent: the oldest runs without progression past this are counted, not held
 
 
-@dataclass(frozen=True, slots=True)
-class WorkSignals:
+class WorkSignals(msgspec.Struct, frozen=True, gc=False):  # a struct: some hundred are made a poll
     runs_without_progress: int = 0
     llm_calls_without_progress: int = 0
     spend_without_progress_usd: float = 0.0
@@ -49,7 +53,7 @@ class WorkSignals:
 
 
 @dataclass(slots=True)
-class _AgentWork:
+class _AgentWork:  # an accumulator: what ``WorkIndex`` holds of one agent
     progressed_at: float
     runs: dict[str, tuple[float, bool, float]] = field(default_factory=dict)  # id -> (end, LLM call, cost)
     # the LLM calls and the spend of the runs without progression, those past MAX_RUNS_HELD included
@@ -57,25 +61,29 @@ class _AgentWork:
     spend: float = 0.0
     dropped_runs: int = 0  # runs past MAX_RUNS_HELD, still counted
 
-    def advance(self, at: float) -> None:
-        """Progression at ``at``: the runs that ended by then are no longer without progression."""
+    def advance(self, at: float) -> bool:
+        """Progression at ``at``: the runs that ended by then are no longer without progression.
+        Whether it moved the point of progression."""
         if at <= self.progressed_at:
-            return
+            return False
         self.progressed_at = at
         self.runs = {rid: held for rid, held in self.runs.items() if held[0] > at}
         self.calls = sum(1 for _, call, _ in self.runs.values() if call)
         self.spend = math.fsum(cost for _, _, cost in self.runs.values())
         self.dropped_runs = 0
+        return True
 
-    def add(self, run_id: str, end: float, llm_call: bool, cost: float) -> None:
+    def add(self, run_id: str, end: float, llm_call: bool, cost: float) -> bool:
+        """A run that ended at ``end``, held if it ended after the progression; whether it was."""
         if end <= self.progressed_at or run_id in self.runs:
-            return
+            return False
         self.runs[run_id] = (end, llm_call, cost)
         self.calls += llm_call
         self.spend += cost
         if len(self.runs) > MAX_RUNS_HELD:  # the oldest is counted still, not held
             del self.runs[min(self.runs, key=lambda rid: self.runs[rid][0])]
             self.dropped_runs += 1
+        return True
 
     def signals(self, now: float, min_age: float, min_calls: float) -> WorkSignals:
         runs = len(self.runs) + self.dropped_runs
@@ -97,6 +105,17 @@ class WorkIndex:
         self._parked: dict[str, dict[str, None]] = {}  # agent -> its parked tasks' ids
         self._base: Mapping[str, Issue] | None = None
         self._work: dict[str, _AgentWork] = {}
+        self._generations = Generations()
+        self._agent_generations: EntityGenerations[str] = EntityGenerations(self._generations)
+
+    @property
+    def generation(self) -> int:
+        """Moves on whenever what is held for any agent changes."""
+        return self._generations.current
+
+    def generations(self) -> Mapping[str, int]:
+        """Per agent, the generation what is held for it last moved to (absent: never); a snapshot."""
+        return self._agent_generations.snapshot()
 
     def update(self, cs: CompanySnapshot, delta: IssueDelta, tracker: TaskTracker, in_progress: Mapping[str, float]) -> None:
         """Takes in one poll: ``delta`` from the last poll's issues to ``cs.issues``, the tracker
@@ -112,22 +131,33 @@ class WorkIndex:
                 self._move(iid, None, parked(issue))
         self._base = delta.after
         tasks = tracker.tasks
+        self._progress(self._points(tasks, in_progress))
+        self._fold(cs, tasks)
+
+    def _points(self, tasks: Mapping[str, TaskProgress], in_progress: Mapping[str, float]) -> dict[str, float]:
+        """Per agent with work, its point of progression: the latest of its tasks in progress and
+        of its parked tasks."""
         points: dict[str, float] = dict(in_progress)
         for agent, ids in self._parked.items():
             for iid in ids:
                 task = tasks.get(iid)
                 if task is not None and task.progressed_at > points.get(agent, -math.inf):
                     points[agent] = task.progressed_at
-        work = self._work
-        for agent in [a for a in work if a not in points]:  # no work any more: nothing held
+        return points
+
+    def _progress(self, points: Mapping[str, float]) -> None:
+        """The work held brought to ``points``: the agents without work any more hold nothing."""
+        work, marked = self._work, self._agent_generations
+        for agent in [a for a in work if a not in points]:
             del work[agent]
+            marked.mark(agent)
         for agent, at in points.items():
             held = work.get(agent)
             if held is None:
                 work[agent] = _AgentWork(at)
-            else:
-                held.advance(at)
-        self._fold(cs, tasks)
+                marked.mark(agent)
+            elif held.advance(at):
+                marked.mark(agent)
 
     def _move(self, iid: str, was: str | None, is_: str | None) -> None:
         if was == is_:
@@ -140,13 +170,13 @@ class WorkIndex:
         if is_ is not None:
             self._parked.setdefault(is_, {})[iid] = None
 
-    def _fold(self, cs: CompanySnapshot, tasks: Mapping) -> None:
+    def _fold(self, cs: CompanySnapshot, tasks: Mapping[str, TaskProgress]) -> None:
         """The finished runs of the window into the work of their agents: a run on a task that is
         no longer an open task of its agent moves the work on at its end, a run on an open task of
         its agent at that task's progression (it may have progressed since); then the runs that
         ended after their agent's progression are held."""
-        work = self._work
-        ended: list[tuple[_AgentWork, str, float, bool, float]] = []
+        work, changed = self._work, set()
+        ended: list[tuple[str, _AgentWork, str, float, bool, float]] = []
         for run in cs.runs:
             held = work.get(run.agent_id)
             if held is None or run.live:
@@ -157,13 +187,20 @@ class WorkIndex:
             if run.issue_id:
                 task = tasks.get(run.issue_id)
                 if task is None or task.agent_id != run.agent_id:
-                    held.advance(end)
+                    if held.advance(end):
+                        changed.add(run.agent_id)
                     continue
-                held.advance(task.progressed_at)
-            ended.append((held, run.id, end, run.input_tokens is not None or run.cost_usd is not None, run.cost_usd or 0.0))
-        for held, run_id, end, llm_call, cost in ended:
-            held.add(run_id, end, llm_call, cost)
+                if held.advance(task.progressed_at):
+                    changed.add(run.agent_id)
+            llm_call = run.input_tokens is not None or run.cost_usd is not None
+            ended.append((run.agent_id, held, run.id, end, llm_call, run.cost_usd or 0.0))
+        for agent, held, run_id, end, llm_call, cost in ended:
+            if held.add(run_id, end, llm_call, cost):
+                changed.add(agent)
+        for agent in changed:
+            self._agent_generations.mark(agent)
 
-    def signals(self, now: float, limits: Callable[[str], tuple[float, float]]) -> dict[str, WorkSignals]:
-        """Per agent with work; ``limits(agent_id)`` gives (loop_min_age, loop_min_calls)."""
-        return {agent: held.signals(now, *limits(agent)) for agent, held in self._work.items()}
+    def signals(self, now: float, limits: Callable[[str], tuple[float, float]]) -> Mapping[str, WorkSignals]:
+        """Per agent with work; ``limits(agent_id)`` gives (loop_min_age, loop_min_calls). A
+        snapshot: the values are frozen, the mapping is new."""
+        return MappingProxyType({agent: held.signals(now, *limits(agent)) for agent, held in self._work.items()})

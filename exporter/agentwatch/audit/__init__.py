@@ -26,6 +26,7 @@ log = logging.getLogger("agentwatch.audit")
 
 EXIT_USAGE = 2
 EXIT_PROMETHEUS = 1
+INSTALL_AUDIT = "the audit draws its charts with matplotlib, an extra: pip install 'agentwatch[audit]'"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,6 +41,9 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         from agentwatch.audit import charts  # matplotlib: needs a writable cache directory (MPLCONFIGDIR)
+    except ImportError as exc:  # the plain install has no plotting stack
+        print(f"agentwatch: audit: {exc.name or exc} is not installed: {INSTALL_AUDIT}", file=sys.stderr)
+        return EXIT_USAGE
     except OSError as exc:
         print(f"agentwatch: audit: {exc}", file=sys.stderr)
         return 1

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 
 import matplotlib
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from agentwatch.audit.report import Key, Report, agent_key
@@ -43,14 +44,14 @@ def time_unit(seconds: float) -> tuple[float, str]:
     return 1.0, "seconds"
 
 
-def _figure(height: float) -> tuple[Figure, object]:
+def _figure(height: float) -> tuple[Figure, Axes]:
     fig = Figure(figsize=(WIDTH, height), layout="constrained")
     ax = fig.add_subplot()
     _style(ax)
     return fig, ax
 
 
-def _style(ax) -> None:
+def _style(ax: Axes) -> None:
     ax.spines[["top", "right"]].set_visible(False)
     ax.tick_params(colors=INK, labelsize=9)
     ax.grid(axis="x" if ax.name == "rectilinear" else "both", color="#e6e6e6", linewidth=0.8)
@@ -144,7 +145,7 @@ def ages(report: Report) -> Figure | None:
     return fig
 
 
-def _dates(ax, report: Report) -> None:
+def _dates(ax: Axes, report: Report) -> None:
     days = range(int(report.start), int(report.end), 86400 * 5)
     ax.set_xticks(list(days), [datetime.fromtimestamp(d, tz=timezone.utc).strftime("%d %b") for d in days])
     ax.set_xlim(report.start, report.end)
@@ -181,12 +182,13 @@ def slowest(report: Report) -> Figure | None:
     rows = report.slowest_by_age
     if not rows:
         return None
-    div, unit = time_unit(rows[0].max)
+    oldest = [r.max or 0.0 for r in rows]  # every row of slowest_by_age has a max
+    div, unit = time_unit(oldest[0])
     fig, ax = _figure(_hbar_height(len(rows)))
     ys = range(len(rows))[::-1]
-    ax.barh(list(ys), [r.max / div for r in rows], 0.6, color=COLOURS["slowest"], label="oldest in-progress task")
+    ax.barh(list(ys), [v / div for v in oldest], 0.6, color=COLOURS["slowest"], label="oldest in-progress task")
     p95 = {r.key: r.this.p95 for r in report.agent_durations}
-    ticks = [(y, p95[r.key] / div) for y, r in zip(ys, rows, strict=False) if p95.get(r.key)]
+    ticks = [(y, v / div) for y, r in zip(ys, rows, strict=False) if (v := p95.get(r.key))]
     if ticks:
         ax.plot(
             [x for _, x in ticks],
@@ -205,12 +207,13 @@ def slowest(report: Report) -> Figure | None:
 
 
 def spend(report: Report) -> Figure | None:
-    rows = [r for r in report.spend if r.spend is not None]
-    if not rows:
+    spent = [(r, r.spend) for r in report.spend if r.spend is not None]
+    if not spent:
         return None
+    rows = [r for r, _ in spent]
     fig, ax = _figure(_hbar_height(len(rows)))
     ys = _versus(
-        ax, [label(r.key, report) for r in rows], [r.prev_spend or 0 for r in rows], [r.spend for r in rows], COLOURS["spend"], report
+        ax, [label(r.key, report) for r in rows], [r.prev_spend or 0 for r in rows], [v for _, v in spent], COLOURS["spend"], report
     )
     budgets = [(y + 0.2, r.budget) for y, r in zip(ys, rows, strict=False) if r.budget]
     if budgets:
@@ -224,11 +227,11 @@ def spend(report: Report) -> Figure | None:
             linestyle="none",
             label="monthly budget",
         )
-    for y, r in zip(ys, rows, strict=False):
+    for y, (r, v) in zip(ys, spent, strict=False):
         if r.ratio is not None:
             ax.annotate(
                 f"{r.ratio * 100:.0f}%",
-                (max(r.spend, r.budget), y),
+                (max(v, r.budget or 0.0), y),
                 xytext=(6, 0),
                 textcoords="offset points",
                 va="center",
@@ -265,7 +268,7 @@ def canary(report: Report) -> Figure | None:
     if rest:  # the agents without a model change, averaged, as the reference
         pooled = []
         for i, (t, _) in enumerate(daily[rest[0]]):
-            values = [daily[k][i][1] for k in rest if daily[k][i][1] is not None]
+            values = [v for k in rest if (v := daily[k][i][1]) is not None]
             if values:
                 pooled.append((t + 43200, 100 * sum(values) / len(values)))
         ax.plot([t for t, _ in pooled], [v for _, v in pooled], color=PREVIOUS, linewidth=2, label="other agents (mean)")

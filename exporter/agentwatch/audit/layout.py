@@ -225,7 +225,8 @@ def _spend(report: Report) -> Section:
         s.empty = f"No spend recorded in {report.month}: `agentwatch_agent_spend_month_usd` has no sample."
         return s
     s.charts = ["spend"]
-    spent, budget = sum(r.spend for r in rows), sum(r.budget or 0 for r in rows)
+    spent = sum(r.spend for r in report.spend if r.spend is not None)
+    budget = sum(r.budget or 0 for r in rows)
     over = [r for r in rows if r.ratio is not None and r.ratio >= 1]
     s.notes.append(
         f"Fleet: {usd(spent)} spent of {usd(budget)} budgeted ({pct(spent / budget if budget else None)}); "

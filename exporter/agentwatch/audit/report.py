@@ -6,6 +6,7 @@ import math
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from agentwatch.audit.queries import ALERT_STEP, HOUR, MonthData
 from agentwatch.audit.stats import bucket_quantile, counter_increases, episodes, sample_quantile, values_within
@@ -16,6 +17,7 @@ SCORED = ("pass", "fail", "timeout", "error")  # canary outcomes that count; `sk
 STUCK_ALERT = "AgentTaskStuck"
 AROUND_CHANGE = 7 * 86400.0  # canary pass rate compared over this long before and after a change
 TOP = 10
+Name = TypeVar("Name", str, Key)  # what an EpisodeCount counts: an alert or a failure class (str), or an agent (Key)
 
 
 def agent_key(labels: dict[str, str]) -> Key:
@@ -68,10 +70,10 @@ class AlertEpisode:
 
 
 @dataclass(frozen=True)
-class EpisodeCount:
+class EpisodeCount(Generic[Name]):
     """The firing episodes of one alert, one failure class, or one agent (``name`` is its Key)."""
 
-    name: str | Key
+    name: Name
     episodes: int
     hours: float
     longest: float  # hours
@@ -132,10 +134,10 @@ class Report:
     agent_durations: list[DurationRow] = field(default_factory=list)
     role_ages: list[AgeRow] = field(default_factory=list)
     agent_ages: list[AgeRow] = field(default_factory=list)
-    stuck: list[EpisodeCount] = field(default_factory=list)
+    stuck: list[EpisodeCount[Key]] = field(default_factory=list)
     stuck_episodes: list[AlertEpisode] = field(default_factory=list)
-    alerts: list[EpisodeCount] = field(default_factory=list)
-    classes: list[EpisodeCount] = field(default_factory=list)
+    alerts: list[EpisodeCount[str]] = field(default_factory=list)
+    classes: list[EpisodeCount[str]] = field(default_factory=list)
     spend: list[SpendRow] = field(default_factory=list)
     model_changes: list[ModelChange] = field(default_factory=list)
     canary_daily: dict[Key, list[tuple[float, float | None]]] = field(default_factory=dict)
@@ -144,13 +146,13 @@ class Report:
 
     @property
     def slowest_by_age(self) -> list[AgeRow]:
-        rows = [r for r in self.agent_ages if r.max]
-        return sorted(rows, key=lambda r: -r.max)[:TOP]
+        rows = [(r.max, r) for r in self.agent_ages if r.max]
+        return [r for _, r in sorted(rows, key=lambda pair: -pair[0])][:TOP]
 
     @property
     def slowest_by_p95(self) -> list[DurationRow]:
-        rows = [r for r in self.agent_durations if r.this.p95 is not None]
-        return sorted(rows, key=lambda r: -r.this.p95)[:TOP]
+        rows = [(r.this.p95, r) for r in self.agent_durations if r.this.p95 is not None]
+        return [r for _, r in sorted(rows, key=lambda pair: -pair[0])][:TOP]
 
 
 def build(this: MonthData, prev: MonthData, month: str, previous: str, partial: bool, source: str) -> Report:
@@ -279,13 +281,13 @@ def alert_episodes(series: list[Series], step: float = ALERT_STEP) -> list[Alert
     return sorted(out, key=lambda e: (e.start, e.alertname))
 
 
-def episode_counts(now: list[AlertEpisode], prev: list[AlertEpisode], key: Callable[[AlertEpisode], str | Key]) -> list[EpisodeCount]:
+def episode_counts(now: list[AlertEpisode], prev: list[AlertEpisode], key: Callable[[AlertEpisode], Name]) -> list[EpisodeCount[Name]]:
     """Episodes grouped by ``key`` (alert name, failure class, agent): most first."""
-    groups: dict = defaultdict(lambda: ([], []))
+    groups: dict[Name, tuple[list[AlertEpisode], list[AlertEpisode]]] = defaultdict(lambda: ([], []))
     for i, eps in enumerate((now, prev)):
         for e in eps:
             groups[key(e)][i].append(e)
-    rows = []
+    rows: list[EpisodeCount[Name]] = []
     for name, (mine, before) in groups.items():
         hours = [(e.end - e.start) / HOUR for e in mine]
         labels = (mine or before)[0].labels

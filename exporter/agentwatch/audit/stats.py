@@ -51,17 +51,17 @@ def episodes(times: Iterable[float], step: float) -> list[tuple[float, float]]:
     """Firing episodes from the evaluation times at which a range query (step ``step``) returned the
     series: a gap of more than one step ends an episode. Each is (first, last + step), so an
     episode seen at a single step lasts one step."""
+    ordered = sorted(times)
+    if not ordered:
+        return []
     spans: list[tuple[float, float]] = []
-    first = last = None
-    for t in sorted(times):
-        if last is not None and t - last > step * 1.5:
+    first = last = ordered[0]
+    for t in ordered[1:]:
+        if t - last > step * 1.5:
             spans.append((first, last + step))
-            first = None
-        if first is None:
             first = t
         last = t
-    if first is not None:
-        spans.append((first, last + step))
+    spans.append((first, last + step))
     return spans
 
 

@@ -197,8 +197,8 @@ def issue_row(w: World, i: IssueSim, compact: bool, blocked_by: bool) -> dict:
 @route("GET", "/api/companies/(?P<cid>[^/]+)/issues")
 def issues(w: World, q, body) -> Response:
     rows = w.sorted_issues()
-    if q.get("afterId"):
-        rows = rows[_after(w, rows, q["afterId"]) :]
+    if q.get("afterId"):  # keyset paging resumes at the first issue with an id above afterId
+        rows = rows[bisect.bisect_right(w.sorted_issue_ids(), q["afterId"]) :]
     if q.get("status"):
         wanted = set(q["status"].split(","))
         rows = [i for i in rows if i.status in wanted]
@@ -212,15 +212,6 @@ def issues(w: World, q, body) -> Response:
     page = rows[offset : offset + limit]
     compact = q.get("view") == "compact"
     return 200, [issue_row(w, i, compact, q.get("includeBlockedBy") == "true") for i in page]
-
-
-def _after(w: World, rows: list[IssueSim], after_id: str) -> int:
-    """Where keyset paging resumes: the first issue with an id above ``after_id``."""
-    ids = getattr(w, "_sorted_ids", None)
-    if ids is None or getattr(w, "_sorted_ids_key", None) != w._sorted_key:
-        ids = w._sorted_ids = [i.id for i in rows]
-        w._sorted_ids_key = w._sorted_key
-    return bisect.bisect_right(ids, after_id)
 
 
 @route("POST", "/api/companies/(?P<cid>[^/]+)/issues")

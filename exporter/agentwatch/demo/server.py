@@ -19,6 +19,8 @@ from agentwatch.demo.world import World
 
 log = logging.getLogger("agentwatch.demo")
 
+STOP_WITHIN = 0.05  # seconds: how long stop() may wait for the serving thread to notice
+
 # the flaky instance is down for two minutes every ten, from minute four (times pace)
 FLAKY_OUTAGES = tuple((240 + 600 * k, 360 + 600 * k) for k in range(144))
 
@@ -36,8 +38,7 @@ class DemoServer:
     ) -> None:
         """``intercept(method, path, query)`` may answer a request itself (status, payload), or
         return None to let the worlds answer (the benchmark records and mutates through it)."""
-        self.worlds = worlds if worlds is not None else make_worlds(pace)
-        worlds = self.worlds
+        self.worlds = served = worlds if worlds is not None else make_worlds(pace)
 
         class Handler(BaseHTTPRequestHandler):
             server_version = "agentwatch-demo"
@@ -58,7 +59,7 @@ class DemoServer:
                         return
                 query = dict(parse_qsl(parts.query))
                 answer = intercept(method, parts.path, query) if intercept else None
-                status, payload = answer or api.handle(worlds[prefix], method, parts.path[len(prefix) :], query, body)
+                status, payload = answer or api.handle(served[prefix], method, parts.path[len(prefix) :], query, body)
                 self._send(status, payload, method == "GET")
 
             def _send(self, status: int, payload, validate: bool = False) -> None:
@@ -90,7 +91,7 @@ class DemoServer:
         self.url = f"http://{host}:{self.httpd.server_port}"
 
     def serve_forever(self) -> None:
-        self.httpd.serve_forever()
+        self.httpd.serve_forever(poll_interval=STOP_WITHIN)
 
     def start(self) -> "DemoServer":
         threading.Thread(target=self.serve_forever, daemon=True, name="demo-http").start()

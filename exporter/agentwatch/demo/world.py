@@ -179,6 +179,10 @@ class World:
         self._seq = itertools.count()
         self._numbers = itertools.count(1)
         self._ids = itertools.count(1)
+        self._sorted: list[IssueSim] = []
+        self._sorted_key: tuple[int, float] | None = None
+        self._sorted_ids: list[str] = []
+        self._sorted_ids_key: tuple[int, float] | None = None
         cast_rows = {"full": FULL_CAST, "healthy": HEALTHY_CAST}.get(cast, ())
         for spec in cast_rows:
             self._add_agent(*spec)
@@ -435,7 +439,7 @@ class World:
 
     def create_issue(self, body: dict) -> IssueSim:
         with self.lock:
-            labels = [self.labels[l]["name"] for l in body.get("labelIds") or [] if l in self.labels]
+            labels = [self.labels[label_id]["name"] for label_id in body.get("labelIds") or [] if label_id in self.labels]
             issue = self._new_issue(
                 str(body.get("title") or "Untitled"),
                 body.get("assigneeAgentId") or None,
@@ -473,15 +477,16 @@ class World:
 
     def create_label(self, name: str, color: str) -> dict:
         with self.lock:
+            label_id = self._next_id("label")
             label = {
-                "id": self._next_id("label"),
+                "id": label_id,
                 "companyId": self.company_id,
                 "name": name,
                 "color": color,
                 "createdAt": iso(self.now),
                 "updatedAt": iso(self.now),
             }
-            self.labels[label["id"]] = label
+            self.labels[label_id] = label
             return label
 
     # -- reads -----------------------------------------------------------------------------
@@ -489,10 +494,18 @@ class World:
     def sorted_issues(self) -> list[IssueSim]:
         """Issues by id, cached until an issue is added or changes."""
         key = (len(self.issues), max((i.updated_at for i in self.issues.values()), default=0.0))
-        if getattr(self, "_sorted_key", None) != key:
+        if self._sorted_key != key:
             self._sorted = sorted(self.issues.values(), key=lambda i: i.id)
             self._sorted_key = key
         return self._sorted
+
+    def sorted_issue_ids(self) -> list[str]:
+        """The ids of ``sorted_issues()``, for keyset paging; cached with it."""
+        rows = self.sorted_issues()
+        if self._sorted_ids_key != self._sorted_key:
+            self._sorted_ids = [i.id for i in rows]
+            self._sorted_ids_key = self._sorted_key
+        return self._sorted_ids
 
     def _live(self) -> list[RunSim]:
         return [self.runs[r] for r in self.run_order[-400:] if self.runs[r].status == "running"]

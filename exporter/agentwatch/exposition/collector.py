@@ -10,8 +10,35 @@ from prometheus_client.core import Metric
 
 from agentwatch import __version__
 from agentwatch.exposition.canary import canary_families
-from agentwatch.exposition.families import Families, Rendered, join_rendered, parse_rendered
+from agentwatch.exposition.families import Families, Family, Rendered, join_rendered, parse_rendered
 from agentwatch.source.http import LATENCY_BUCKETS
+
+BUILD_INFO = Family("agentwatch_build_info", "gauge", "agentwatch build information.")
+UP = Family("agentwatch_up", "gauge", "1 when the last poll of the source succeeded.")
+THRESHOLD = Family("agentwatch_threshold", "gauge", "Default alert thresholds from the config (per agent: agentwatch_agent_threshold).")
+LAST_SUCCESSFUL_POLL = Family(
+    "agentwatch_last_successful_poll_timestamp_seconds", "gauge", "Time of the last successful poll of the source."
+)
+SNAPSHOT_AGE = Family(
+    "agentwatch_snapshot_age_seconds",
+    "gauge",
+    "Age of the data served for the source (grows while polls fail; -1 before the first success).",
+)
+POLL_DURATION = Family("agentwatch_poll_duration_seconds", "gauge", "Duration of the last poll.")
+POLL_REQUESTS = Family("agentwatch_poll_requests", "gauge", "HTTP requests made by the last poll.")
+POLL_RESPONSE_BYTES = Family("agentwatch_poll_response_bytes", "gauge", "Response bytes read by the last poll.")
+POLLS = Family("agentwatch_polls", "counter", "Polls of the source.")
+POLL_FAILURES = Family("agentwatch_poll_failures", "counter", "Failed polls by kind of error.")
+SOURCE_INFO = Family("agentwatch_source_info", "gauge", "The platform behind the source.")
+DROPPED_SERIES = Family("agentwatch_dropped_series", "gauge", "Series left out by the cardinality guard in the last poll.")
+SERIES_DROPPED = Family("agentwatch_series_dropped", "counter", "Series left out by the cardinality guard, summed over polls.")
+DROPPED_ROWS = Family("agentwatch_source_dropped_rows", "counter", "API rows dropped because they lacked an id.")
+SOURCE_REQUESTS = Family("agentwatch_source_requests", "counter", "HTTP requests to the platform per endpoint.")
+RATE_LIMITED = Family("agentwatch_source_rate_limited", "counter", "HTTP 429 answers per endpoint.")
+NOT_MODIFIED = Family("agentwatch_source_not_modified", "counter", "HTTP 304 answers (ETag hits) per endpoint.")
+SOURCE_RESPONSE_BYTES = Family("agentwatch_source_response_bytes", "counter", "Response bytes per endpoint.")
+REQUEST_DURATION = Family("agentwatch_source_request_duration_seconds", "histogram", "Platform request latency per endpoint.")
+REQUEST_ERRORS = Family("agentwatch_source_request_errors", "counter", "Failed platform requests by endpoint and kind.")
 
 
 class AgentwatchCollector:
@@ -37,7 +64,7 @@ class AgentwatchCollector:
         last good poll."""
         now = self.clock()
         own = Families()
-        own.info("agentwatch_build", "agentwatch build information.", {"version": __version__, "python_version": platform.python_version()})
+        own.add(BUILD_INFO, {"version": __version__, "python_version": platform.python_version()}, 1.0)
         canaries: list[Rendered] = []
         states = []
         for poller in self.pollers:
@@ -54,58 +81,40 @@ class AgentwatchCollector:
     @staticmethod
     def _source(f: Families, st, now: float, request_stats) -> None:
         src = {"source": st.name}
-        f.gauge("agentwatch_up", "1 when the last poll of the source succeeded.", src, 1.0 if st.up else 0.0)
+        f.add(UP, src, 1.0 if st.up else 0.0)
         for name, value in st.thresholds.items():
-            f.gauge(
-                "agentwatch_threshold",
-                "Default alert thresholds from the config (per agent: agentwatch_agent_threshold).",
-                {**src, "threshold": name},
-                value,
-            )
-        f.declare("agentwatch_last_successful_poll_timestamp_seconds", "Time of the last successful poll of the source.", "gauge")
+            f.add(THRESHOLD, {**src, "threshold": name}, value)
+        f.declare(LAST_SUCCESSFUL_POLL)
         if st.last_success is not None:
-            f.gauge("agentwatch_last_successful_poll_timestamp_seconds", "", src, st.last_success)
-        f.gauge(
-            "agentwatch_snapshot_age_seconds",
-            "Age of the data served for the source (grows while polls fail; -1 before the first success).",
-            src,
-            now - st.snapshot_taken_at if st.snapshot_taken_at is not None else -1.0,
-        )
-        f.gauge("agentwatch_poll_duration_seconds", "Duration of the last poll.", src, st.last_poll_duration)
-        f.gauge("agentwatch_poll_requests", "HTTP requests made by the last poll.", src, st.last_poll_requests)
-        f.gauge("agentwatch_poll_response_bytes", "Response bytes read by the last poll.", src, st.last_poll_bytes)
-        f.counter("agentwatch_polls", "Polls of the source.", src, st.polls)
-        f.declare("agentwatch_poll_failures", "Failed polls by kind of error.", "counter")
-        for kind, n in sorted(st.failures.items()):
-            f.counter("agentwatch_poll_failures", "", {**src, "kind": kind}, n)
+            f.add(LAST_SUCCESSFUL_POLL, src, st.last_success)
+        f.add(SNAPSHOT_AGE, src, now - st.snapshot_taken_at if st.snapshot_taken_at is not None else -1.0)
+        f.add(POLL_DURATION, src, st.last_poll_duration)
+        f.add(POLL_REQUESTS, src, st.last_poll_requests)
+        f.add(POLL_RESPONSE_BYTES, src, st.last_poll_bytes)
+        f.add(POLLS, src, st.polls)
+        _counts(f, POLL_FAILURES, src, "kind", st.failures)
         if st.platform_version:
-            f.info("agentwatch_source", "The platform behind the source.", {**src, "platform": "paperclip", "version": st.platform_version})
-        f.declare("agentwatch_dropped_series", "Series left out by the cardinality guard in the last poll.", "gauge")
-        for kind, n in sorted(st.dropped_series.items()):
-            f.gauge("agentwatch_dropped_series", "", {**src, "kind": kind}, n)
-        f.declare("agentwatch_series_dropped", "Series left out by the cardinality guard, summed over polls.", "counter")
-        for kind, n in sorted(st.dropped_series_total.items()):
-            f.counter("agentwatch_series_dropped", "", {**src, "kind": kind}, n)
-        f.declare("agentwatch_source_dropped_rows", "API rows dropped because they lacked an id.", "counter")
-        for endpoint, n in sorted(st.dropped_rows.items()):
-            f.counter("agentwatch_source_dropped_rows", "", {**src, "endpoint": endpoint}, n)
-        if request_stats is None:
-            return
-        for endpoint, es in sorted(request_stats.snapshot().items()):
-            labels = {**src, "endpoint": endpoint}
-            f.counter("agentwatch_source_requests", "HTTP requests to the platform per endpoint.", labels, es.requests)
-            f.counter("agentwatch_source_rate_limited", "HTTP 429 answers per endpoint.", labels, es.rate_limited)
-            f.counter("agentwatch_source_not_modified", "HTTP 304 answers (ETag hits) per endpoint.", labels, es.not_modified)
-            f.counter("agentwatch_source_response_bytes", "Response bytes per endpoint.", labels, es.bytes)
-            f.histogram(
-                "agentwatch_source_request_duration_seconds",
-                "Platform request latency per endpoint.",
-                labels,
-                LATENCY_BUCKETS,
-                es.latency_buckets,
-                es.latency_count,
-                es.latency_sum,
-            )
-            f.declare("agentwatch_source_request_errors", "Failed platform requests by endpoint and kind.", "counter")
-            for kind, n in sorted(es.errors.items()):
-                f.counter("agentwatch_source_request_errors", "", {**labels, "kind": kind}, n)
+            f.add(SOURCE_INFO, {**src, "platform": "paperclip", "version": st.platform_version}, 1.0)
+        _counts(f, DROPPED_SERIES, src, "kind", st.dropped_series)
+        _counts(f, SERIES_DROPPED, src, "kind", st.dropped_series_total)
+        _counts(f, DROPPED_ROWS, src, "endpoint", st.dropped_rows)
+        if request_stats is not None:
+            _requests(f, src, request_stats)
+
+
+def _counts(f: Families, family: Family, src: dict[str, str], label: str, counts: dict[str, int]) -> None:
+    """``family`` declared, with one series per key of ``counts`` (sorted) under ``label``."""
+    f.declare(family)
+    for key, n in sorted(counts.items()):
+        f.add(family, {**src, label: key}, n)
+
+
+def _requests(f: Families, src: dict[str, str], request_stats) -> None:
+    for endpoint, es in sorted(request_stats.snapshot().items()):
+        labels = {**src, "endpoint": endpoint}
+        f.add(SOURCE_REQUESTS, labels, es.requests)
+        f.add(RATE_LIMITED, labels, es.rate_limited)
+        f.add(NOT_MODIFIED, labels, es.not_modified)
+        f.add(SOURCE_RESPONSE_BYTES, labels, es.bytes)
+        f.histogram(REQUEST_DURATION, labels, LATENCY_BUCKETS, es.latency_buckets, es.latency_count, es.latency_sum)
+        _counts(f, REQUEST_ERRORS, labels, "kind", es.errors)

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from agentwatch.incidents.events import AlertEvent
 from agentwatch.incidents.settings import RemediationSettings
 from agentwatch.incidents.store import IncidentLog
-from agentwatch.source.http import SourceError
+from agentwatch.source.http import HttpClient, SourceError
 from agentwatch.source.paperclip.remediation_api import RemediationAPI
 
 log = logging.getLogger("agentwatch.incidents")
@@ -53,6 +53,14 @@ def comment_text(agent: str, event: AlertEvent) -> str:
         f"Runbook: {event.annotations.get('runbook_url') or 'see the agentwatch runbooks'}. "
         f"Incident `{event.incident}`. Resume the agent once the cause is understood."
     )
+
+
+def platform_api(policy: RemediationSettings) -> RemediationAPI | None:
+    """The client the remediator pauses and comments through, with its own URL and token; None when off."""
+    if not policy.enabled or policy.paperclip_url is None:
+        return None
+    token = policy.token.get_secret_value() if policy.token else None
+    return RemediationAPI(HttpClient(policy.paperclip_url, token=token, timeout=policy.timeout))
 
 
 class Remediator:

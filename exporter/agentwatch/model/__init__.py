@@ -22,7 +22,7 @@ FAILED_RUN_STATUSES = frozenset({"failed", "timed_out"})
 AGENT_STATUSES = ("active", "idle", "running", "paused", "error", "pending_approval", "terminated")
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Company:
     id: str
     name: str
@@ -31,7 +31,7 @@ class Company:
     spent_monthly_usd: float = 0.0
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Heartbeat:
     """An agent's heartbeat schedule (``runtimeConfig.heartbeat``)."""
 
@@ -40,7 +40,7 @@ class Heartbeat:
     scheduler_active: bool | None = None
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Agent:
     id: str
     company_id: str
@@ -60,7 +60,7 @@ class Agent:
     run_timeout_seconds: float = 0.0  # the adapter's own limit on one run (0 = none)
 
 
-class Issue(msgspec.Struct, gc=False):  # parse.issue passes the fields positionally: keep their order
+class Issue(msgspec.Struct, frozen=True, gc=False):  # parse.issue passes the fields positionally: keep their order
     """A msgspec struct rather than a dataclass: 100k of them stay out of the garbage collector's
     passes (they hold only strings, tuples and numbers, so never a cycle) and are 16 bytes smaller."""
 
@@ -85,7 +85,7 @@ class Issue(msgspec.Struct, gc=False):  # parse.issue passes the fields position
     recovery: str | None = None
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Run:
     id: str
     company_id: str
@@ -119,7 +119,7 @@ class Run:
         return max(0.0, self.finished_at - self.started_at)
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class CostRow:
     """All-time spend of one agent on one model (``costs/by-agent-model``)."""
 
@@ -135,7 +135,7 @@ class CostRow:
     output_tokens: int = 0
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class WindowSpend:
     company_id: str
     provider: str
@@ -143,7 +143,7 @@ class WindowSpend:
     cost_usd: float
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class BudgetPolicy:
     id: str
     company_id: str
@@ -160,7 +160,7 @@ class BudgetPolicy:
     pause_reason: str = ""
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class BudgetIncident:
     id: str
     company_id: str
@@ -172,7 +172,7 @@ class BudgetIncident:
     created_at: float | None = None
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Approval:
     id: str
     company_id: str
@@ -184,7 +184,11 @@ class Approval:
 
 @dataclass(slots=True)
 class CompanySnapshot:
-    """Everything read about one company in one poll."""
+    """Everything read about one company in one poll.
+
+    A container, not a row: the source fills it field by field while it polls (the issues and
+    their delta last), so it stays mutable; once the source's ``poll`` has returned it, nothing
+    changes it. The rows it holds are frozen."""
 
     company: Company
     agents: dict[str, Agent] = field(default_factory=dict)
@@ -222,7 +226,11 @@ class SourceCapabilities:
 
 @dataclass(slots=True)
 class Snapshot:
-    """One source's view of the platform after a poll."""
+    """One source's view of the platform after a poll.
+
+    Mutable for the same reason as ``CompanySnapshot``: the source adds the companies as their
+    reads complete, then the schedules and the capabilities that held; after ``poll`` nothing
+    changes it."""
 
     source: str
     taken_at: float

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Hashable, Iterable, Iterator, Mapping
+from typing import Any, Hashable, Iterable, Iterator, Mapping
 
 from agentwatch.model import Issue
 
@@ -85,7 +85,7 @@ def touched_delta(before: Mapping[str, Issue], after: Mapping[str, Issue], touch
     return IssueDelta(before, after, tuple(changed), tuple(removed))
 
 
-def add_count(counter: Counter, key: Hashable, n: int) -> None:
+def add_count(counter: Counter[Any], key: Hashable, n: int) -> None:
     """Add ``n`` (negative: take it out) to a count kept across polls, and drop the count at zero,
     so that a kept count equals the same count worked out from scratch (``Counter`` equality
     tells a zero from an absent key)."""

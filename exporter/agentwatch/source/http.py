@@ -15,9 +15,11 @@ from typing import Any, Callable
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
 from agentwatch import __version__
+from agentwatch.source.base import SourceError as SourceError  # re-exported: the client's error
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 # a thread keeps the buffer it reads bodies into up to this size: a page of 1,000 issues is about
@@ -30,26 +32,16 @@ def read_json(body: memoryview) -> Any:
     return json.loads(bytes(body))
 
 
-class SourceError(Exception):
-    """A request failed. ``kind`` is a bounded label value for the error counter."""
-
-    def __init__(self, kind: str, endpoint: str, message: str, status: int | None = None):
-        super().__init__(f"{endpoint}: {message}")
-        self.kind = kind
-        self.endpoint = endpoint
-        self.status = status
-
-
 class CappedRetry(Retry):
     """urllib3 ``Retry`` that honours ``Retry-After`` but never sleeps longer than ``max_retry_after``."""
 
     max_retry_after: float = 30.0
 
-    def get_retry_after(self, response):  # type: ignore[override]
+    def get_retry_after(self, response: BaseHTTPResponse) -> float | None:
         value = super().get_retry_after(response)
         return None if value is None else min(value, self.max_retry_after)
 
-    def new(self, **kw):  # keep the cap on the copies urllib3 makes
+    def new(self, **kw: Any) -> CappedRetry:  # keep the cap on the copies urllib3 makes
         new = super().new(**kw)
         new.max_retry_after = self.max_retry_after
         return new
@@ -202,68 +194,60 @@ class HttpClient:
         """Send one request and decode the JSON answer. Only GETs are retried.
 
         Raises ``SourceError`` with a kind of ``timeout``, ``connection``, ``http_<code>``,
-        ``rate_limited``, ``too_large`` or ``decode``.
+        ``rate_limited``, ``too_large`` or ``decode``; each request, failed or not, is counted
+        in ``stats``.
         """
-        headers = {"If-None-Match": etag} if etag else None
         started = time.perf_counter()
         status: int | None = None
-        nbytes = 0
         raw: memoryview | None = None
         error: str | None = None
         try:
             with self._slots:
-                try:
-                    resp = self.session.request(
-                        method,
-                        self.base_url + path,
-                        params=params,
-                        headers=headers,
-                        json=body,
-                        timeout=self.timeout,
-                        stream=True,
-                    )
-                except requests.exceptions.Timeout:
-                    error = "timeout"
-                    raise SourceError("timeout", endpoint, f"no answer within {self.timeout:g}s") from None
-                except requests.exceptions.RetryError as exc:
-                    error = "rate_limited" if "429" in str(exc) else "http_5xx"
-                    raise SourceError(error, endpoint, "gave up after retries") from None
-                except requests.exceptions.ConnectionError as exc:
-                    error = "timeout" if "timed out" in str(exc).lower() else "connection"
-                    raise SourceError(error, endpoint, "connection failed") from None
-                except requests.exceptions.RequestException as exc:
-                    error = "connection"
-                    raise SourceError("connection", endpoint, type(exc).__name__) from None
-                try:
-                    status = resp.status_code
-                    raw = self._read(resp, endpoint)
-                except requests.exceptions.RequestException:
-                    error = "timeout"
-                    raise SourceError("timeout", endpoint, "reading the body failed") from None
-                except SourceError as exc:
-                    error = exc.kind
-                    raise
-                finally:
-                    resp.close()
-            nbytes = len(raw)
-            if status == 304:
-                return Response(304, None, etag, nbytes)
-            if status == 429:
-                error = "rate_limited"
-                raise SourceError("rate_limited", endpoint, "HTTP 429", status)
-            if status >= 400:
-                error = "http_5xx" if status >= 500 else f"http_{status}" if status in (401, 403, 404) else "http_4xx"
-                raise SourceError(error, endpoint, f"HTTP {status}{_error_text(raw)}", status)
-            try:
-                data = decode(raw) if raw else None
-            except (ValueError, UnicodeDecodeError):
-                error = "decode"
-                raise SourceError("decode", endpoint, "response is not valid JSON", status) from None
-            return Response(status, data, resp.headers.get("ETag"), nbytes)
+                resp = self._send(method, path, endpoint, params, etag, body)
+                status = resp.status_code
+                raw = self._body(resp, endpoint)
+            return _answer(status, raw, etag, resp.headers.get("ETag"), endpoint, decode)
+        except SourceError as exc:
+            error = exc.kind
+            raise
         finally:
+            nbytes = 0 if raw is None else len(raw)
             if raw is not None:
                 raw.release()  # the buffer is this thread's again
             self.stats.observe(endpoint, time.perf_counter() - started, nbytes, status, error)
+
+    def _send(self, method: str, path: str, endpoint: str, params: dict[str, Any] | None, etag: str | None, body: Any) -> requests.Response:
+        """The response, its body not yet read; a failure to get one is a ``SourceError``."""
+        headers = {"If-None-Match": etag} if etag else None
+        try:
+            return self.session.request(
+                method,
+                self.base_url + path,
+                params=params,
+                headers=headers,
+                json=body,
+                timeout=self.timeout,
+                stream=True,
+            )
+        except requests.exceptions.Timeout:
+            raise SourceError("timeout", endpoint, f"no answer within {self.timeout:g}s") from None
+        except requests.exceptions.RetryError as exc:
+            kind = "rate_limited" if "429" in str(exc) else "http_5xx"
+            raise SourceError(kind, endpoint, "gave up after retries") from None
+        except requests.exceptions.ConnectionError as exc:
+            kind = "timeout" if "timed out" in str(exc).lower() else "connection"
+            raise SourceError(kind, endpoint, "connection failed") from None
+        except requests.exceptions.RequestException as exc:
+            raise SourceError("connection", endpoint, type(exc).__name__) from None
+
+    def _body(self, resp: requests.Response, endpoint: str) -> memoryview:
+        """The body (``_read``), the response closed after it; a read that fails is a timeout."""
+        try:
+            return self._read(resp, endpoint)
+        except requests.exceptions.RequestException:
+            raise SourceError("timeout", endpoint, "reading the body failed") from None
+        finally:
+            resp.close()
 
     def _read(self, resp: requests.Response, endpoint: str) -> memoryview:
         """The body, in this thread's reusable buffer (valid until the thread's next read)."""
@@ -285,6 +269,25 @@ class HttpClient:
             if len(buffer) > KEPT_BUFFER_BYTES:  # an outsized body, read or not: its memory goes with this read
                 self._buffers.body = None
         return memoryview(buffer)[:size]
+
+
+def _answer(
+    status: int, raw: memoryview, etag_sent: str | None, etag: str | None, endpoint: str, decode: Callable[[memoryview], Any]
+) -> Response:
+    """The ``Response`` for a body read whole: a 304 is the validator sent back, an error
+    status a ``SourceError``, anything else the body as ``decode`` reads it."""
+    if status == 304:
+        return Response(304, None, etag_sent, len(raw))
+    if status == 429:
+        raise SourceError("rate_limited", endpoint, "HTTP 429", status)
+    if status >= 400:
+        kind = "http_5xx" if status >= 500 else f"http_{status}" if status in (401, 403, 404) else "http_4xx"
+        raise SourceError(kind, endpoint, f"HTTP {status}{_error_text(raw)}", status)
+    try:
+        data = decode(raw) if raw else None
+    except (ValueError, UnicodeDecodeError):
+        raise SourceError("decode", endpoint, "response is not valid JSON", status) from None
+    return Response(status, data, etag, len(raw))
 
 
 def _error_text(body: memoryview) -> str:

@@ -18,12 +18,16 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import requests
 import yaml
 
 from agentwatch.files import write_atomic
 from agentwatch.stack.bundle import scale_time
+
+if TYPE_CHECKING:
+    from agentwatch.incidents.receiver import IncidentReceiver
 
 
 def free_port() -> int:
@@ -40,24 +44,19 @@ def binary(*names: str) -> str:
     raise FileNotFoundError(f"none of {', '.join(names)} on PATH (apt-get install prometheus prometheus-alertmanager)")
 
 
-def incident_receiver(workdir: Path, port: int = 0, remediation: dict | None = None):
+def incident_receiver(workdir: Path, port: int = 0, remediation: dict[str, Any] | None = None) -> IncidentReceiver:
     """The incident receiver (``agentwatch incidents``) in this process, with a fresh random shared
-    secret in ``workdir/incidents_secret`` for Alertmanager's ``credentials_file``."""
+    secret in ``workdir/incidents_secret`` (its ``secret_file``) for Alertmanager's ``credentials_file``."""
     from agentwatch.incidents.receiver import IncidentReceiver
-    from agentwatch.incidents.remediate import Remediator
+    from agentwatch.incidents.remediate import Remediator, platform_api
     from agentwatch.incidents.settings import RemediationSettings
     from agentwatch.incidents.store import IncidentLog
-    from agentwatch.source.http import HttpClient
-    from agentwatch.source.paperclip.remediation_api import RemediationAPI
 
     secret_file = workdir / "incidents_secret"
     write_atomic(secret_file, secrets.token_urlsafe(24), mode=0o600)
     policy = RemediationSettings(**(remediation or {}))
-    api = None
-    if policy.enabled:
-        api = RemediationAPI(HttpClient(policy.paperclip_url, token=policy.token.get_secret_value() if policy.token else None))
     store = IncidentLog(workdir / "incidents")
-    receiver = IncidentReceiver(store, Remediator(policy, store, api), secret_file.read_text(), port=port)
+    receiver = IncidentReceiver(store, Remediator(policy, store, platform_api(policy)), secret_file.read_text(), port=port)
     receiver.secret_file = secret_file
     return receiver
 

@@ -95,7 +95,7 @@ def with_changes(cfg: ThresholdsConfig, changes: apply.Changes) -> ThresholdsCon
             defaults[threshold] = value
         else:
             roles.setdefault(scope, {})[threshold] = value
-    return ThresholdsConfig(defaults=defaults, roles=roles, agents=cfg.agents)
+    return ThresholdsConfig(defaults=Thresholds(**defaults), roles=roles, agents=cfg.agents)
 
 
 def tune_threshold(obs: observe.Observation, current: ThresholdsConfig, for_seconds: float, step: float) -> tuple[list[Row], apply.Changes]:
@@ -131,7 +131,9 @@ def tune_threshold(obs: observe.Observation, current: ThresholdsConfig, for_seco
     rows = []
     for scope, p in proposals.items():
         why = p.reason + (f"; {kept[scope]} agent override(s) kept" if kept[scope] else "")
-        rows.append(Row(name, "default" if scope is None else f"role:{scope}", value_at(current, scope, name), p.value, *pages[scope], why))
+        pages_current, pages_proposed = pages[scope]
+        label = "default" if scope is None else f"role:{scope}"
+        rows.append(Row(name, label, value_at(current, scope, name), p.value, pages_current, pages_proposed, why))
     return rows, changes
 
 
@@ -202,8 +204,14 @@ def run(args: argparse.Namespace) -> int:
     except config.ConfigError as exc:
         print(f"agentwatch: invalid configuration: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    return _offer(args, text, new_text, bool(changes))
+
+
+def _offer(args: argparse.Namespace, text: str, new_text: str, changed: bool) -> int:
+    """Print the proposal as a snippet (no config file) or a diff of the file, and write it with ``--write``."""
+    out = sys.stdout
     if args.config_file is None:
-        if changes:
+        if changed:
             out.write("proposal as a `thresholds:` snippet for the agentwatch config (no --config.file given):\n\n" + new_text)
         else:
             out.write("no change: the defaults already hold the proposal\n")

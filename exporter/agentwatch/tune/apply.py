@@ -37,7 +37,7 @@ def read(path: str | None) -> tuple[str, config.ThresholdsConfig]:
     try:
         return Path(path).read_text(), config.ThresholdsConfig(**thresholds)
     except ValidationError as exc:
-        raise config.ConfigError("thresholds." + config._describe(exc.errors(include_url=False)[0], thresholds)) from None
+        raise config.ConfigError("thresholds." + config.describe_error(exc.errors(include_url=False)[0])) from None
 
 
 def key_path(scope: str | None, threshold: str) -> tuple[str, ...]:
@@ -72,9 +72,10 @@ def _block(key: str, value: Any, indent: int) -> list[str]:
 
 
 def _nested(path: tuple[str, ...], value: float) -> Any:
+    nested: Any = value
     for key in reversed(path):
-        value = {key: value}
-    return value
+        nested = {key: nested}
+    return nested
 
 
 def _last_leaf(node: yaml.Node) -> yaml.Node:
@@ -124,6 +125,7 @@ def _set(text: str, path: tuple[str, ...], value: float) -> str:
             k, v = next(iter(rest.items()))
             return text[:at] + "\n" + "\n".join(_block(k, v, key.start_mark.column + 2)) + text[at:]
         node, depth = child, depth + 1
+    assert isinstance(node, yaml.MappingNode)  # the walk stops only inside a mapping that lacks the key
     key, rest = path[depth], _nested(path[depth + 1 :], value)
     if node.flow_style:
         if node.value:

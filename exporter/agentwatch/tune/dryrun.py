@@ -10,7 +10,8 @@ however long it fires. Samples are ``step`` apart, so a run is timed to that ste
 
 from __future__ import annotations
 
-from typing import Iterable
+import math
+from collections.abc import Iterable
 
 GAP_TOLERANCE = 1.5  # samples further apart than this many steps are not consecutive
 
@@ -20,7 +21,7 @@ def episodes(samples: Iterable[tuple[float, float]], threshold: float, for_secon
     count = 0
     run_start: float | None = None
     fired = False
-    previous: float | None = None
+    previous = -math.inf
     for t, v in samples:
         holds = v > threshold if direction == "above" else v < threshold
         if run_start is not None and (not holds or t - previous > step * GAP_TOLERANCE):

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass, field
+from typing import AbstractSet
 
 from agentwatch.config import Thresholds
 
@@ -93,8 +94,8 @@ def propose(threshold: str, direction: str, data: ScopeData, what: str, extra: d
         name, stat = max(candidates.items(), key=lambda kv: kv[1])
         value = max(brief, round_away(stat, "above"))
         stats = ", ".join(f"{k} {v:.2f}" for k, v in candidates.items())
-        bound = f"floor {fmt(brief)} holds" if value == brief else f"{name} rounded up; floor {fmt(brief)}"
-        return Proposal(value, f"{what}: {stats} {over}; {bound}", n, data.agents)
+        why = f"floor {fmt(brief)} holds" if value == brief else f"{name} rounded up; floor {fmt(brief)}"
+        return Proposal(value, f"{what}: {stats} {over}; {why}", n, data.agents)
     low = percentile(values, LOWER_PERCENTILE)
     bound = LOWER_BOUNDS.get(threshold, 0.0)
     if low < bound:
@@ -119,7 +120,7 @@ def by_scope(
     direction: str,
     roles: dict[str, ScopeData],
     what: str,
-    overridden: set[str] = frozenset(),
+    overridden: AbstractSet[str] = frozenset(),
     extra: dict[str | None, dict[str, float]] | None = None,
 ) -> dict[str | None, Proposal]:
     """Proposals per scope: ``None`` is the default, then the roles that get a value of their own.
@@ -133,7 +134,7 @@ def by_scope(
     out: dict[str | None, Proposal] = {}
     split = len(valued) >= 2 and max(valued.values()) / min(valued.values()) > ROLE_DIFFERENCE
     if split:
-        pick = min(valued, key=valued.get) if direction == "above" else max(valued, key=valued.get)
+        pick = min(valued, key=valued.__getitem__) if direction == "above" else max(valued, key=valued.__getitem__)
         p = per_role[pick]
         out[None] = Proposal(
             p.value, f"role {pick}, the most sensitive (roles differ more than {ROLE_DIFFERENCE:g}x): {p.reason}", p.samples, p.agents

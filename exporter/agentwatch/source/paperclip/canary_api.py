@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agentwatch.source.http import HttpClient, SourceError
+from agentwatch.source.base import SourceError
+from agentwatch.source.http import HttpClient
 from agentwatch.source.paperclip import parse
 
 
@@ -46,7 +47,7 @@ class CanaryAPI:
                     body={"name": self.label, "color": "#f59e0b"},
                 )
                 label_id = parse.text(parse.as_dict(created.data, "label").get("id")) or None
-        except (SourceError, parse.SchemaError):
+        except SourceError:  # SchemaError among them
             label_id = None  # the title prefix still marks the task
         self._label_ids[company_id] = label_id
         return label_id
@@ -71,7 +72,13 @@ class CanaryAPI:
             raise CanaryPermissionError(f"the canary token has no write access to company {missing[0]}")
 
     def create_task(self, company_id: str, agent_id: str, title: str, description: str) -> tuple[str, str]:
-        body = {"title": title, "description": description, "status": "todo", "priority": "low", "assigneeAgentId": agent_id}
+        body: dict[str, object] = {
+            "title": title,
+            "description": description,
+            "status": "todo",
+            "priority": "low",
+            "assigneeAgentId": agent_id,
+        }
         label_id = self.label_id(company_id)
         if label_id:
             body["labelIds"] = [label_id]
@@ -93,7 +100,7 @@ class CanaryAPI:
         runs = parse.as_list(self.client.get(f"/api/issues/{issue_id}/runs", "/api/issues/{id}/runs").data, "issue runs")
         model, spend = "", 0.0
         for row in runs:
-            usage = row.get("usageJson") if isinstance(row, dict) and isinstance(row.get("usageJson"), dict) else {}
+            usage = row["usageJson"] if isinstance(row, dict) and isinstance(row.get("usageJson"), dict) else {}
             model = model or parse.text(usage.get("model"))
             spend += parse.number(usage.get("costUsd"))
         try:

@@ -5,6 +5,11 @@ costs by agent and model (all time, so a restart-safe counter), window spend, th
 agents with live runs (in-flight spend), the budgets overview and approvals. Instance-wide: health,
 companies and the scheduler's heartbeat table. ``costs/quota-windows`` is never called:
 it reaches out to LLM providers.
+
+``PaperclipSource`` implements the ``source.Source`` interface (source/base.py): every row it
+hands out is kept between polls (``KeptRows``, ``IssueSync``), so an unchanged row is the same
+object poll after poll, and the features an older build lacks are detected as the poll meets
+them (``Capabilities``) and declared in each snapshot.
 """
 
 from __future__ import annotations
@@ -15,19 +20,37 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import partial
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, TypeVar
 
 import msgspec
 
 from agentwatch.config import CanaryMarkerConfig, SourceConfig
-from agentwatch.model import Agent, CompanySnapshot, Heartbeat, Issue, Snapshot
-from agentwatch.model.delta import touched_delta
-from agentwatch.source.http import HttpClient, Response, SourceError
+from agentwatch.model import (
+    Agent,
+    Approval,
+    BudgetIncident,
+    BudgetPolicy,
+    Company,
+    CompanySnapshot,
+    CostRow,
+    Heartbeat,
+    Issue,
+    Run,
+    Snapshot,
+    SourceCapabilities,
+    WindowSpend,
+)
+from agentwatch.model.delta import IssueDelta, touched_delta
+from agentwatch.source.base import PollStats, SourceError
+from agentwatch.source.http import HttpClient, RequestStats, Response
 from agentwatch.source.paperclip import parse
 from agentwatch.source.paperclip.issues import Capabilities, IssueSync
 from agentwatch.source.paperclip.kept_rows import KeptOverview, KeptRows, rows_of
 
 log = logging.getLogger("agentwatch.source")
+
+T = TypeVar("T")
+ScheduleRow = tuple[str, Heartbeat, "float | None"]  # a row of the scheduler's table (``parse.scheduler_heartbeat``)
 
 MAX_IN_FLIGHT_QUERIES = 20
 
@@ -39,23 +62,31 @@ class CompanyState:
 
     issues: IssueSync
     blocked: IssueSync
-    agents: KeptRows
-    runs: KeptRows
-    live_runs: KeptRows
-    costs: KeptRows
-    approvals: KeptRows
+    agents: KeptRows[Agent]
+    runs: KeptRows[Run]
+    live_runs: KeptRows[Run]
+    costs: KeptRows[CostRow]
+    window_spend: KeptRows[WindowSpend]
+    approvals: KeptRows[Approval]
     budgets: KeptOverview = field(default_factory=KeptOverview)
     last_issues: dict[str, Issue] | None = None  # the issues of the company's last snapshot
 
-
-@dataclass
-class PollStats:
-    requests: int = 0
-    bytes: int = 0
-    dropped_rows: dict[str, int] = field(default_factory=dict)
+    def snapshot_issues(self) -> tuple[dict[str, Issue], IssueDelta | None]:
+        """The issues for this poll's snapshot, with their owners from the blocked view, and
+        what changed since the last snapshot (None: not known, the first sync)."""
+        # only the issues that either sync touched since the last snapshot can need their owner set
+        # again; without a list of them (a first sync), every blocked one is looked at
+        touched, blocked = self.issues.touched, self.blocked.take_touched()
+        only = None if touched is None or blocked is None else [*touched, *blocked]
+        issues = with_unblock_owners(self.issues.issues, self.blocked.issues, touched, only)
+        before, self.last_issues = self.last_issues, issues
+        touched = self.issues.take_touched()
+        return issues, None if before is None or touched is None else touched_delta(before, issues, touched)
 
 
 class PaperclipSource:
+    """One Paperclip server, read as a ``source.Source``."""
+
     def __init__(self, config: SourceConfig, marker: CanaryMarkerConfig | None = None, client: HttpClient | None = None):
         self.config = config
         self.name = config.name
@@ -72,12 +103,21 @@ class PaperclipSource:
         marker = marker or CanaryMarkerConfig()
         self._parse_issue = partial(parse.issue, canary_prefix=marker.title_prefix, canary_label=marker.label)
         self._companies: dict[str, CompanyState] = {}
+        self._company_rows = KeptRows(parse.company_row, parse.company)
         self._schedules = KeptRows(parse.scheduler_heartbeat_row, parse.scheduler_heartbeat)
         # agent id -> (its row as read, its scheduler row, the agent with both): an agent whose
         # two rows are those of the last poll is the same object
-        self._scheduled: dict[str, tuple[Agent, tuple, Agent]] = {}
+        self._scheduled: dict[str, tuple[Agent, ScheduleRow, Agent]] = {}
         self._pool = ThreadPoolExecutor(max_workers=config.max_concurrency, thread_name_prefix=f"poll-{self.name}")
         self.last_poll = PollStats()
+
+    @property
+    def capabilities(self) -> SourceCapabilities:
+        return self.caps.declared()
+
+    @property
+    def request_stats(self) -> RequestStats:
+        return self.client.stats
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -101,13 +141,13 @@ class PaperclipSource:
         """A JSON answer, as ``json.loads`` decodes it."""
         return self._counted(self.client.get(path, endpoint, params=params)).data
 
-    def _read(self, path: str, endpoint: str, kept: KeptRows | KeptOverview, params: dict[str, Any] | None = None) -> Any:
+    def _read(self, path: str, endpoint: str, kept: KeptRows[Any] | KeptOverview, params: dict[str, Any] | None = None) -> Any:
         """An endpoint whose rows ``kept`` keeps: revalidated with the last answer's ``ETag``, and
         its rows parsed (or, on a 304, those of the last answer)."""
         resp = self._counted(self.client.get(path, endpoint, params=params, etag=kept.etag, decode=kept.decode))
         return kept.answer(resp.status, resp.data, resp.etag)
 
-    def _optional(self, feature: str, fetch: Callable[[], Any], default: Any) -> Any:
+    def _optional(self, feature: str, fetch: Callable[[], T], default: T) -> T:
         """Fetch an endpoint that older builds or restricted tokens may not have."""
         if not getattr(self.caps, feature):
             return default
@@ -119,38 +159,30 @@ class PaperclipSource:
                 return default
             raise
 
-    def _rows(self, data: Any, endpoint: str, parser: Callable[[dict], Any]) -> list:
+    def _rows(self, data: Any, endpoint: str, parser: Callable[[Any], T | None]) -> list[T]:
         rows, dropped = rows_of(data, endpoint, parser)
         if dropped:
-            self.last_poll.dropped_rows[endpoint] = self.last_poll.dropped_rows.get(endpoint, 0) + dropped
+            self.last_poll.drop(endpoint, dropped)
         return rows
 
-    def _allowed(self, company) -> bool:
+    def _allowed(self, company: Company) -> bool:
         allow = self.config.companies
         return not allow or company.id in allow or company.name in allow
 
     # -- the poll ------------------------------------------------------------------------
 
     def poll(self, now: float | None = None) -> Snapshot:
-        """Read everything once. Raises ``SourceError`` or ``parse.SchemaError`` on failure."""
+        """Read everything once. Raises ``SourceError`` (``SchemaError`` among them) on failure."""
         now = time.time() if now is None else now
         self.last_poll = PollStats()
         health = parse.as_dict(self._get("/api/health", "/api/health"), "/api/health")
         status = health.get("status")
         if status not in ("ok", "starting"):
             raise SourceError("unhealthy", "/api/health", f"platform reports status {parse.text(status)!r}")
-        companies = self._rows(self._get("/api/companies", "/api/companies"), "/api/companies", parse.company)
-        companies = [c for c in companies if self._allowed(c)]
+        endpoint = "/api/companies"
+        companies = [c for c in self._rows(self._read(endpoint, endpoint, self._company_rows), endpoint, parse.company) if self._allowed(c)]
         snapshot = Snapshot(source=self.name, taken_at=now, version=parse.text(health.get("version")))
-        schedule = self._optional(
-            "scheduler_heartbeats",
-            lambda: self._rows(
-                self._read("/api/instance/scheduler-heartbeats", "/api/instance/scheduler-heartbeats", self._schedules),
-                "/api/instance/scheduler-heartbeats",
-                parse.scheduler_heartbeat,
-            ),
-            [],
-        )
+        schedule: list[ScheduleRow] = self._optional("scheduler_heartbeats", self._schedule, [])
         futures = {c.id: self._pool.submit(self._poll_company, c, now) for c in companies}
         for cid, future in futures.items():
             snapshot.companies[cid] = future.result()
@@ -158,9 +190,14 @@ class PaperclipSource:
             if cid not in futures:
                 del self._companies[cid]
         self._with_schedules(snapshot, schedule)
+        snapshot.capabilities = self.capabilities  # what held for this poll, once it has met every endpoint
         return snapshot
 
-    def _with_schedules(self, snapshot: Snapshot, schedule: list[tuple[str, Heartbeat, float | None]]) -> None:
+    def _schedule(self) -> list[ScheduleRow]:
+        endpoint = "/api/instance/scheduler-heartbeats"
+        return self._rows(self._read(endpoint, endpoint, self._schedules), endpoint, parse.scheduler_heartbeat)
+
+    def _with_schedules(self, snapshot: Snapshot, schedule: list[ScheduleRow]) -> None:
         """Each agent with its row of the scheduler's table: its schedule, and its last heartbeat
         when the table has one. A new object only when either row changed (the rows as read are
         never changed: ``KeptRows`` hands them out again)."""
@@ -182,7 +219,7 @@ class PaperclipSource:
                 scheduled[aid] = (agent, row, merged)
         self._scheduled = scheduled
 
-    def _in_flight_spend(self, base: str, live_runs: list) -> dict[str, float]:
+    def _in_flight_spend(self, base: str, live_runs: list[Run]) -> dict[str, float]:
         """Spend recorded since each agent's oldest live run started: costs land while runs are
         still going (agents report them), which a hard stop cannot yet act on (Paperclip #11276).
         One request per agent with a live run, at most ``MAX_IN_FLIGHT_QUERIES`` per poll."""
@@ -205,125 +242,106 @@ class PaperclipSource:
     def _company_state(self, company_id: str) -> CompanyState:
         state = self._companies.get(company_id)
         if state is None:
-            common = dict(
-                client=self.client,
-                source=self.name,
-                company_id=company_id,
-                caps=self.caps,
-                parse_row=self._parse_issue,
-                page_size=self.config.issue_page_size,
-            )
-            state = CompanyState(
-                issues=IssueSync(**common),
-                blocked=IssueSync(**common, status_filter="blocked", compact=False),
+            state = self._companies[company_id] = CompanyState(
+                issues=self._issue_sync(company_id),
+                blocked=self._issue_sync(company_id, status_filter="blocked", compact=False),
                 agents=KeptRows(parse.agent_row, parse.agent),
                 runs=KeptRows(parse.run_row, parse.run),
                 live_runs=KeptRows(parse.run_row, parse.run),
                 costs=KeptRows(parse.cost_by_model_row, partial(parse.cost_row, company_id=company_id)),
+                window_spend=KeptRows(parse.window_spend_row, partial(parse.window_spend, company_id=company_id)),
                 approvals=KeptRows(parse.approval_row, parse.approval),
             )
-            self._companies[company_id] = state
         return state
 
-    def _poll_company(self, company, now: float) -> CompanySnapshot:
-        cid = company.id
-        base = f"/api/companies/{cid}"
-        state = self._company_state(cid)
-        cs = CompanySnapshot(company=company)
+    def _issue_sync(self, company_id: str, status_filter: str | None = None, compact: bool = True) -> IssueSync:
+        return IssueSync(
+            client=self.client,
+            source=self.name,
+            company_id=company_id,
+            caps=self.caps,
+            parse_row=self._parse_issue,
+            page_size=self.config.issue_page_size,
+            status_filter=status_filter,
+            compact=compact,
+        )
 
-        def agents():
-            return self._rows(self._read(f"{base}/agents", "/api/companies/{id}/agents", state.agents), "agents", parse.agent)
-
-        def runs():
-            data = self._read(f"{base}/heartbeat-runs", "/api/companies/{id}/heartbeat-runs", state.runs, {"limit": self.config.runs_limit})
-            return self._rows(data, "heartbeat-runs", parse.run)
-
-        def live_runs():
-            return self._optional(
-                "live_runs",
-                lambda: self._rows(
-                    self._read(f"{base}/live-runs", "/api/companies/{id}/live-runs", state.live_runs, {"limit": 50}),
-                    "live-runs",
-                    parse.run,
-                ),
-                [],
-            )
-
-        def costs():
-            return self._rows(
-                self._read(f"{base}/costs/by-agent-model", "/api/companies/{id}/costs/by-agent-model", state.costs),
-                "costs/by-agent-model",
-                partial(parse.cost_row, company_id=cid),
-            )
-
-        def window_spend():
-            return self._optional(
-                "window_spend",
-                lambda: self._rows(
-                    self._get(f"{base}/costs/window-spend", "/api/companies/{id}/costs/window-spend"),
-                    "costs/window-spend",
-                    partial(parse.window_spend, company_id=cid),
-                ),
-                [],
-            )
-
-        def budgets():
-            def fetch():
-                data = parse.as_dict(
-                    self._read(f"{base}/budgets/overview", "/api/companies/{id}/budgets/overview", state.budgets),
-                    "budgets/overview",
-                )
-                policies = self._rows(data.get("policies") or [], "budgets/overview", parse.budget_policy)
-                incidents = self._rows(data.get("activeIncidents") or [], "budgets/overview", parse.budget_incident)
-                return policies, incidents
-
-            return self._optional("budgets", fetch, ([], []))
-
-        def approvals():
-            return self._rows(
-                self._read(f"{base}/approvals", "/api/companies/{id}/approvals", state.approvals), "approvals", parse.approval
-            )
-
-        def issues():
-            state.issues.sync(now, self.config.full_resync_interval)
-            state.blocked.sync(now, self.config.full_resync_interval)
-            for sync in (state.issues, state.blocked):
-                self.last_poll.requests += sync.last_poll_requests
-                self.last_poll.bytes += sync.last_poll_bytes
-
-        # Run the per-company reads side by side; the client bounds concurrency.
-        tasks = {
-            "agents": agents,
-            "runs": runs,
-            "live_runs": live_runs,
-            "costs": costs,
-            "window_spend": window_spend,
-            "budgets": budgets,
-            "approvals": approvals,
-        }
+    def _poll_company(self, company: Company, now: float) -> CompanySnapshot:
+        """One company's endpoints, read side by side (the client bounds the concurrency), and
+        its issues synced meanwhile on this thread."""
+        state = self._company_state(company.id)
+        reads = CompanyReads(self, company.id, state)
         with ThreadPoolExecutor(max_workers=4, thread_name_prefix=f"company-{self.name}") as pool:
-            futures = {k: pool.submit(fn) for k, fn in tasks.items()}
-            issues()
-            results = {k: f.result() for k, f in futures.items()}
-
-        cs.agents = {a.id: a for a in results["agents"]}
-        cs.runs = results["runs"]
-        cs.live_runs = results["live_runs"]
-        cs.live_runs_known = self.caps.live_runs
-        cs.costs = results["costs"]
-        cs.window_spend = results["window_spend"]
-        cs.in_flight_spend = self._in_flight_spend(base, cs.live_runs)
-        cs.policies, cs.incidents = results["budgets"]
-        cs.approvals = results["approvals"]
-        # only the issues that either sync touched since the last snapshot can need their owner set
-        # again; without a list of them (a first sync), every blocked one is looked at
-        touched, blocked = state.issues.touched, state.blocked.take_touched()
-        only = None if touched is None or blocked is None else [*touched, *blocked]
-        cs.issues = with_unblock_owners(state.issues.issues, state.blocked.issues, touched, only)
-        before, state.last_issues = state.last_issues, cs.issues
-        touched = state.issues.take_touched()
-        cs.issue_delta = None if before is None or touched is None else touched_delta(before, cs.issues, touched)
+            agents, runs, live_runs = pool.submit(reads.agents), pool.submit(reads.runs), pool.submit(reads.live_runs)
+            costs, window_spend = pool.submit(reads.costs), pool.submit(reads.window_spend)
+            budgets, approvals = pool.submit(reads.budgets), pool.submit(reads.approvals)
+            self._sync_issues(state, now)
+            cs = CompanySnapshot(
+                company=company,
+                agents={a.id: a for a in agents.result()},
+                runs=runs.result(),
+                live_runs=live_runs.result(),
+                live_runs_known=self.caps.live_runs,
+                costs=costs.result(),
+                window_spend=window_spend.result(),
+                approvals=approvals.result(),
+            )
+            cs.policies, cs.incidents = budgets.result()
+        cs.in_flight_spend = self._in_flight_spend(reads.base, cs.live_runs)
+        cs.issues, cs.issue_delta = state.snapshot_issues()
         return cs
+
+    def _sync_issues(self, state: CompanyState, now: float) -> None:
+        for sync in (state.issues, state.blocked):
+            sync.sync(now, self.config.full_resync_interval)
+            self.last_poll.requests += sync.last_poll_requests
+            self.last_poll.bytes += sync.last_poll_bytes
+
+
+class CompanyReads:
+    """The reads of one company's endpoints in one poll, each a step that ``_poll_company``
+    runs on its own thread; the rows are kept in the company's ``CompanyState``."""
+
+    def __init__(self, source: PaperclipSource, company_id: str, state: CompanyState) -> None:
+        self.source, self.company_id, self.state = source, company_id, state
+        self.base = f"/api/companies/{company_id}"
+
+    def _kept(self, path: str, kept: KeptRows[T], what: str, params: dict[str, Any] | None = None) -> list[T]:
+        """The rows of ``{base}/{path}``, kept by ``kept`` (``what``: the endpoint in the
+        dropped-rows counter)."""
+        data = self.source._read(f"{self.base}/{path}", "/api/companies/{id}/" + path, kept, params)
+        return self.source._rows(data, what, kept.parser)
+
+    def agents(self) -> list[Agent]:
+        return self._kept("agents", self.state.agents, "agents")
+
+    def runs(self) -> list[Run]:
+        return self._kept("heartbeat-runs", self.state.runs, "heartbeat-runs", {"limit": self.source.config.runs_limit})
+
+    def live_runs(self) -> list[Run]:
+        return self.source._optional("live_runs", lambda: self._kept("live-runs", self.state.live_runs, "live-runs", {"limit": 50}), [])
+
+    def costs(self) -> list[CostRow]:
+        return self._kept("costs/by-agent-model", self.state.costs, "costs/by-agent-model")
+
+    def window_spend(self) -> list[WindowSpend]:
+        return self.source._optional(
+            "window_spend", lambda: self._kept("costs/window-spend", self.state.window_spend, "costs/window-spend"), []
+        )
+
+    def approvals(self) -> list[Approval]:
+        return self._kept("approvals", self.state.approvals, "approvals")
+
+    def budgets(self) -> tuple[list[BudgetPolicy], list[BudgetIncident]]:
+        none: tuple[list[BudgetPolicy], list[BudgetIncident]] = ([], [])
+        return self.source._optional("budgets", self._budgets, none)
+
+    def _budgets(self) -> tuple[list[BudgetPolicy], list[BudgetIncident]]:
+        path = "budgets/overview"
+        data = parse.as_dict(self.source._read(f"{self.base}/{path}", "/api/companies/{id}/" + path, self.state.budgets), path)
+        policies = self.source._rows(data.get("policies") or [], path, parse.budget_policy)
+        incidents = self.source._rows(data.get("activeIncidents") or [], path, parse.budget_incident)
+        return policies, incidents
 
 
 def with_unblock_owners(

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
 
-from agentwatch.model import Issue
-from agentwatch.source.http import HttpClient, SourceError
+from agentwatch.model import Issue, SourceCapabilities
+from agentwatch.source.base import SourceError
+from agentwatch.source.http import HttpClient, Response
 from agentwatch.source.paperclip import parse
 
 log = logging.getLogger("agentwatch.source")
@@ -24,7 +25,10 @@ OVERLAP_SECONDS = 5.0
 
 @dataclass
 class Capabilities:
-    """What the platform build supports; a missing feature is detected once and remembered."""
+    """What the platform build supports; a missing feature is detected once and remembered.
+
+    The first three shape the issue reads alone; the others are endpoints the poll skips once
+    they are known to be missing, and those the analysis can tell apart go into ``declared``."""
 
     updated_since: bool = True
     after_id: bool = True
@@ -35,6 +39,12 @@ class Capabilities:
     budgets: bool = True
     live_runs: bool = True
     missing_logged: set[str] = field(default_factory=set)
+
+    def declared(self) -> SourceCapabilities:
+        """What the source declares in its snapshots: the features found missing are off. The
+        scheduler's table is not one: without it, an agent's schedule still comes from its own
+        ``runtimeConfig`` and only the scheduler's state is unknown (None)."""
+        return SourceCapabilities(budgets=self.budgets, live_runs=self.live_runs, window_spend=self.window_spend)
 
     def disable(self, feature: str, source: str, reason: str) -> None:
         setattr(self, feature, False)
@@ -132,7 +142,7 @@ class IssueSync:
         touched, self.touched = self.touched, {}
         return touched
 
-    def _get(self, params: dict[str, str], etag: str | None = None):
+    def _get(self, params: dict[str, str], etag: str | None = None) -> Response:
         path = f"/api/companies/{self.company_id}/issues"
         resp = self.client.get(path, self.endpoint, params=params, etag=etag, decode=parse.issue_page)
         self.last_poll_requests += 1
@@ -147,7 +157,7 @@ class IssueSync:
             stamp = datetime.fromtimestamp(since - OVERLAP_SECONDS, tz=timezone.utc)
             params["updatedSince"] = stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
         issues: list[Issue] = []
-        seen: set = set()
+        seen: set[str] = set()
         last_id: str | None = None
         consumed = 0
         while True:

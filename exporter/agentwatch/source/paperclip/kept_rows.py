@@ -13,13 +13,14 @@ The answer is revalidated too: a ``KeptRows`` holds the ``ETag`` of the last ans
 (``answer``), the source sends it back as ``If-None-Match``, and a 304 (nothing changed) is the
 rows of the last answer, with no body read at all.
 
-A parser here must be a function of the row alone (they all are, in ``parse``), and nothing may
-change the objects it returns: the next read hands them out again.
+A parser here must be a function of the row alone (they all are, in ``parse``). The next read
+hands its objects out again, which is safe because the model's rows are frozen.
 """
 
 from __future__ import annotations
 
 import json
+from types import GenericAlias
 from typing import Any, Callable, Generic, NamedTuple, TypeVar
 
 import msgspec
@@ -29,17 +30,17 @@ from agentwatch.source.paperclip import parse
 T = TypeVar("T")
 
 _ARRAY = msgspec.json.Decoder(list[msgspec.Raw])
-_MISSING = object()
+_MISSING: Any = object()  # a text not held (``held.get``'s default): no row is this object
 
 
-class ParsedRows(NamedTuple):
+class ParsedRows(NamedTuple, Generic[T]):
     """An endpoint's rows, parsed: what ``PaperclipSource._rows`` returns for them."""
 
-    rows: list
+    rows: list[T]
     dropped: int  # rows that are not objects or lack their id
 
 
-def _decoded(decoder: msgspec.json.Decoder, body: bytes | memoryview) -> Any:
+def _decoded(decoder: msgspec.json.Decoder[Any], body: bytes | memoryview) -> Any:
     """``body`` decoded in one go, or None if msgspec rejects it (then row by row)."""
     try:
         return decoder.decode(body)
@@ -67,9 +68,9 @@ class _Revalidated:
         raise NotImplementedError
 
 
-def rows_of(data: Any, what: str, parser: Callable[[Any], Any]) -> ParsedRows:
+def rows_of(data: Any, what: str, parser: Callable[[Any], T | None]) -> ParsedRows[T]:
     """The rows of an answer: as a ``KeptRows`` parsed them, or parsed here by ``parser`` (an
-    answer decoded otherwise; ``parse.SchemaError`` if it is not an array)."""
+    answer decoded otherwise; ``SchemaError`` if it is not an array)."""
     if data.__class__ is ParsedRows:
         return data
     return ParsedRows(*parse.parse_rows(parse.as_list(data, what), parser))
@@ -78,10 +79,10 @@ def rows_of(data: Any, what: str, parser: Callable[[Any], Any]) -> ParsedRows:
 class KeptRows(_Revalidated, Generic[T]):
     """The parsed rows of one endpoint, kept by their JSON text until the next read."""
 
-    def __init__(self, clean: parse.RowCleaner, parser: Callable[[Any], T | None]) -> None:
+    def __init__(self, clean: parse.RowCleaner[Any], parser: Callable[[Any], T | None]) -> None:
         self._clean = clean
-        self._decoder = msgspec.json.Decoder(clean.struct)
-        self._page = msgspec.json.Decoder(list[clean.struct])
+        self._decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(clean.struct)
+        self._page: msgspec.json.Decoder[list[Any]] = msgspec.json.Decoder(GenericAlias(list, (clean.struct,)))
         self._parser = parser
         self._held: dict[bytes, T | None] = {}
 
@@ -89,7 +90,7 @@ class KeptRows(_Revalidated, Generic[T]):
     def _parsed(data: Any) -> bool:
         return data.__class__ is ParsedRows
 
-    def decode(self, body: bytes | memoryview) -> ParsedRows | Any:
+    def decode(self, body: bytes | memoryview) -> ParsedRows[T] | Any:
         """The endpoint's ``decode``: its rows parsed, or, for anything but an array, the JSON
         value as it is (for the caller's ``parse.as_list``). Invalid JSON raises ``ValueError``."""
         try:
@@ -102,11 +103,16 @@ class KeptRows(_Revalidated, Generic[T]):
         return self.take(texts, _decoded(self._page, body) if self.empty and texts else None)
 
     @property
+    def parser(self) -> Callable[[Any], T | None]:
+        """The parser of one row, for an answer decoded by other means (``rows_of``)."""
+        return self._parser
+
+    @property
     def empty(self) -> bool:
         """No row held: the next read decodes every row."""
         return not self._held
 
-    def take(self, texts: list[msgspec.Raw], typed: list | None = None) -> ParsedRows:
+    def take(self, texts: list[msgspec.Raw], typed: list[Any] | None = None) -> ParsedRows[T]:
         """The rows of this read, each as last read if its text is the same; only this read's
         rows are kept for the next. ``typed``: the rows decoded already, one per text."""
         held, kept = self._held, {}

@@ -2,7 +2,7 @@
 
 Schema drift must never crash the exporter. A row that lacks its id is dropped (and
 counted by the caller); every other missing or mistyped field falls back to a neutral
-value. A response of the wrong top-level shape raises ``SchemaError``.
+value. A response of the wrong top-level shape raises ``SchemaError`` (a ``SourceError``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import json
 import math
 from datetime import datetime
 from sys import intern
-from typing import Any, Callable, Iterable, TypeVar
+from types import GenericAlias
+from typing import Any, Callable, Generic, Iterable, TypeVar
 
 import msgspec
 
@@ -27,21 +28,20 @@ from agentwatch.model import (
     Run,
     WindowSpend,
 )
+from agentwatch.source.base import SchemaError
 
 T = TypeVar("T")
+S = TypeVar("S", bound=msgspec.Struct)
+JsonObject = dict[str, Any]  # a JSON object as ``json.loads`` decodes it
 
 
-class SchemaError(ValueError):
-    """The response does not have the shape the endpoint documents."""
-
-
-def as_list(payload: Any, what: str) -> list:
+def as_list(payload: Any, what: str) -> list[Any]:
     if not isinstance(payload, list):
         raise SchemaError(f"{what}: expected a JSON array, got {type(payload).__name__}")
     return payload
 
 
-def as_dict(payload: Any, what: str) -> dict:
+def as_dict(payload: Any, what: str) -> JsonObject:
     if not isinstance(payload, dict):
         raise SchemaError(f"{what}: expected a JSON object, got {type(payload).__name__}")
     return payload
@@ -120,16 +120,30 @@ def parse_rows(rows: Iterable[Any], parse: Callable[[Any], T | None]) -> tuple[l
     return out, dropped
 
 
-def company(row: dict) -> Company | None:
-    cid = text(row.get("id"))
+class CompanyRow(msgspec.Struct, rename="camel", gc=False):
+    """A company of ``/api/companies`` as agentwatch reads it, typed (see ``IssueRow``); the
+    status stays a JSON value: a missing one is ``active``, an empty one stays empty."""
+
+    id: str | None = None
+    name: str | None = None
+    status: Any = None
+    budget_monthly_cents: float | None = None
+    spent_monthly_cents: float | None = None
+
+
+def company(data: CompanyRow | JsonObject) -> Company | None:
+    row = company_row(data)
+    if row is None:
+        return None
+    cid = row.id
     if not cid:
         return None
     return Company(
         id=cid,
-        name=text(row.get("name")) or cid,
-        status=text(row.get("status"), "active"),
-        budget_monthly_usd=cents_to_usd(row.get("budgetMonthlyCents")),
-        spent_monthly_usd=cents_to_usd(row.get("spentMonthlyCents")),
+        name=row.name or cid,
+        status=text(row.status, "active"),
+        budget_monthly_usd=cents_to_usd(row.budget_monthly_cents),
+        spent_monthly_usd=cents_to_usd(row.spent_monthly_cents),
     )
 
 
@@ -161,8 +175,8 @@ class AgentRow(msgspec.Struct, rename="camel", gc=False):
     updated_at: datetime | None = None
 
 
-def agent(row: AgentRow | dict) -> Agent | None:
-    row = agent_row(row)
+def agent(data: AgentRow | JsonObject) -> Agent | None:
+    row = agent_row(data)
     if row is None:
         return None
     aid = row.id
@@ -210,9 +224,9 @@ class SchedulerHeartbeatRow(msgspec.Struct, rename="camel", gc=False):
     last_heartbeat_at: datetime | None = None
 
 
-def scheduler_heartbeat(row: SchedulerHeartbeatRow | dict) -> tuple[str, Heartbeat, float | None] | None:
+def scheduler_heartbeat(data: SchedulerHeartbeatRow | JsonObject) -> tuple[str, Heartbeat, float | None] | None:
     """A row of ``/api/instance/scheduler-heartbeats``: (agent id, schedule, last heartbeat)."""
-    row = scheduler_heartbeat_row(row)
+    row = scheduler_heartbeat_row(data)
     if row is None:
         return None
     aid = row.id
@@ -331,26 +345,26 @@ _CLEANERS: dict[Any, Callable[[Any], Any]] = {
 }
 
 
-class RowCleaner:
+class RowCleaner(Generic[S]):
     """A typed row from a decoded JSON value, each value cleaned to its field's type (strings
     from numbers too, a number from a numeric string, an invalid timestamp as none); ``None`` if
     the value is not an object. The row-by-row path of a page msgspec rejects, and of a parser
     handed a dict, so that one odd value costs that value, not the row. A typed row is returned
     as it is, so every parser but the issues' (100k rows a resync: it checks inline) starts here."""
 
-    def __init__(self, struct: type) -> None:
+    def __init__(self, struct: type[S]) -> None:
         self.struct = struct
         self.fields = tuple((f.encode_name, self._cleaner(struct, f)) for f in msgspec.structs.fields(struct))
 
     @staticmethod
-    def _cleaner(struct: type, field: msgspec.structs.FieldInfo) -> Callable[[Any], Any]:
+    def _cleaner(struct: type[S], field: msgspec.structs.FieldInfo) -> Callable[[Any], Any]:
         if field.type is Any:
             return _kept
         if field.type not in _CLEANERS:
             raise TypeError(f"{struct.__name__}.{field.name}: no cleaner for {field.type}")
         return _CLEANERS[field.type]
 
-    def __call__(self, row: Any) -> Any:
+    def __call__(self, row: Any) -> S | None:
         if row.__class__ is self.struct:
             return row
         if not isinstance(row, dict):
@@ -359,7 +373,7 @@ class RowCleaner:
         return self.struct(*[clean(get(key)) for key, clean in self.fields])
 
 
-class TypedPage:
+class TypedPage(Generic[S]):
     """Decode a JSON array of rows into typed rows (``None`` for a row that is not an object).
 
     A well-formed page is decoded by msgspec straight into rows: no dict per row, no string for
@@ -368,11 +382,11 @@ class TypedPage:
     and cleaned row by row (``RowCleaner``). Anything but an array is returned as decoded, for
     the caller's ``as_list``; invalid JSON raises ``ValueError``."""
 
-    def __init__(self, clean: RowCleaner) -> None:
+    def __init__(self, clean: RowCleaner[S]) -> None:
         self.clean = clean
-        self._decoder = msgspec.json.Decoder(list[clean.struct])
+        self._decoder: msgspec.json.Decoder[list[S]] = msgspec.json.Decoder(GenericAlias(list, (clean.struct,)))
 
-    def __call__(self, raw: bytes | memoryview) -> Any:
+    def __call__(self, raw: bytes | memoryview) -> list[S | None] | Any:
         try:
             return self._decoder.decode(raw)
         except msgspec.DecodeError:
@@ -380,14 +394,13 @@ class TypedPage:
         return [self.clean(row) for row in payload] if isinstance(payload, list) else payload
 
 
-def issue(row: IssueRow | dict, canary_prefix: str = "", canary_label: str = "") -> Issue | None:
+def issue(data: IssueRow | JsonObject, canary_prefix: str = "", canary_label: str = "") -> Issue | None:
     # the hottest parser (100k rows per full resync): every value is already of its field's type.
     # Ids and enums are interned: 100k issues hold the same few agents and statuses,
     # and an issue's id is held again as its children's parent and its dependants' blocker.
-    if row.__class__ is not IssueRow:
-        row = issue_row(row)
-        if row is None:
-            return None
+    row = data if data.__class__ is IssueRow else issue_row(data)
+    if row is None:
+        return None
     iid = row.id
     if not iid:
         return None
@@ -443,8 +456,8 @@ class RunRow(msgspec.Struct, rename="camel", gc=False):
 MAX_SESSION_ID = 256  # a session id is only compared with another: a longer one is junk, kept short
 
 
-def run(row: RunRow | dict) -> Run | None:
-    row = run_row(row)
+def run(data: RunRow | JsonObject) -> Run | None:
+    row = run_row(data)
     if row is None:
         return None
     rid = row.id
@@ -489,8 +502,8 @@ class CostByModelRow(msgspec.Struct, rename="camel", gc=False):
     output_tokens: float | None = None
 
 
-def cost_row(row: CostByModelRow | dict, company_id: str = "") -> CostRow | None:
-    row = cost_by_model_row(row)
+def cost_row(data: CostByModelRow | JsonObject, company_id: str = "") -> CostRow | None:
+    row = cost_by_model_row(data)
     if row is None:
         return None
     aid = row.agent_id
@@ -510,15 +523,26 @@ def cost_row(row: CostByModelRow | dict, company_id: str = "") -> CostRow | None
     )
 
 
-def window_spend(row: dict, company_id: str = "") -> WindowSpend | None:
-    window = text(row.get("window"))
+class WindowSpendRow(msgspec.Struct, rename="camel", gc=False):
+    """A row of ``costs/window-spend`` as agentwatch reads it, typed (see ``IssueRow``)."""
+
+    window: str | None = None
+    provider: str | None = None
+    cost_cents: float | None = None
+
+
+def window_spend(data: WindowSpendRow | JsonObject, company_id: str = "") -> WindowSpend | None:
+    row = window_spend_row(data)
+    if row is None:
+        return None
+    window = row.window
     if not window:
         return None
     return WindowSpend(
         company_id=company_id,
-        provider=text(row.get("provider"), "unknown") or "unknown",
+        provider=row.provider or "unknown",
         window=window,
-        cost_usd=cents_to_usd(row.get("costCents")),
+        cost_usd=cents_to_usd(row.cost_cents),
     )
 
 
@@ -540,8 +564,8 @@ class BudgetPolicyRow(msgspec.Struct, rename="camel", gc=False):
     pause_reason: str | None = None
 
 
-def budget_policy(row: BudgetPolicyRow | dict) -> BudgetPolicy | None:
-    row = budget_policy_row(row)
+def budget_policy(data: BudgetPolicyRow | JsonObject) -> BudgetPolicy | None:
+    row = budget_policy_row(data)
     if row is None:
         return None
     pid = row.policy_id
@@ -577,8 +601,8 @@ class BudgetIncidentRow(msgspec.Struct, rename="camel", gc=False):
     created_at: datetime | None = None
 
 
-def budget_incident(row: BudgetIncidentRow | dict) -> BudgetIncident | None:
-    row = budget_incident_row(row)
+def budget_incident(data: BudgetIncidentRow | JsonObject) -> BudgetIncident | None:
+    row = budget_incident_row(data)
     if row is None:
         return None
     iid = row.id
@@ -607,8 +631,8 @@ class ApprovalRow(msgspec.Struct, rename="camel", gc=False):
     created_at: datetime | None = None
 
 
-def approval(row: ApprovalRow | dict) -> Approval | None:
-    row = approval_row(row)
+def approval(data: ApprovalRow | JsonObject) -> Approval | None:
+    row = approval_row(data)
     if row is None:
         return None
     aid = row.id
@@ -628,8 +652,10 @@ def approval(row: ApprovalRow | dict) -> Approval | None:
 # endpoints' rows are decoded one by one, when they change (``kept_rows.KeptRows``).
 issue_row = RowCleaner(IssueRow)
 issue_page = TypedPage(issue_row)  # a page of ``/issues``
+company_row = RowCleaner(CompanyRow)  # ``/api/companies``
 agent_row = RowCleaner(AgentRow)  # ``/companies/{id}/agents``
 cost_by_model_row = RowCleaner(CostByModelRow)  # ``/companies/{id}/costs/by-agent-model``
+window_spend_row = RowCleaner(WindowSpendRow)  # ``/companies/{id}/costs/window-spend``
 run_row = RowCleaner(RunRow)  # ``/companies/{id}/heartbeat-runs`` and ``live-runs``
 approval_row = RowCleaner(ApprovalRow)  # ``/companies/{id}/approvals``
 scheduler_heartbeat_row = RowCleaner(SchedulerHeartbeatRow)  # ``/api/instance/scheduler-heartbeats``
