@@ -86,7 +86,7 @@ from typing import Collection, Generic, Iterable, Mapping, Sequence, TypeVar
 import msgspec
 import networkx as nx
 
-from agentwatch.analysis.views import Generations
+from agentwatch.analysis.views import Generations, HasGeneration
 from agentwatch.model import TERMINAL_ISSUE_STATUSES, Agent, Issue
 from agentwatch.model.delta import IssueDelta, add_count
 
@@ -173,7 +173,7 @@ class _Component:
 _Derived = tuple[dict[str, list[str]], dict[str, int], Collection[_Component]]
 
 
-class DependencyIndex:
+class DependencyIndex(HasGeneration):
     """The dependency report of one company's issues, kept across polls (see the module's
     docstring): ``update`` with each poll's ``IssueDelta``, ``report`` when it is asked for.
 
@@ -186,11 +186,6 @@ class DependencyIndex:
         self._base: Mapping[str, Issue] | None = None  # the ``after`` last taken in; None: start over
         self._generations = Generations()
         self._clear()
-
-    @property
-    def generation(self) -> int:
-        """Moves on with every update that changes what ``report`` gives (but for ``now``)."""
-        return self._generations.current
 
     def _clear(self) -> None:
         self._component: dict[str, _Component] = {}  # node -> its component

@@ -22,7 +22,7 @@ from typing import Container, Mapping, Sequence, TypeVar
 from agentwatch.analysis.context import RATIO_BUCKETS, UNKNOWN, ContextWindows
 from agentwatch.analysis.histogram import Histogram, HistogramSnapshot
 from agentwatch.analysis.progress import UNPRODUCTIVE_LIVENESS
-from agentwatch.analysis.views import EntityGenerations, Generations
+from agentwatch.analysis.views import HasEntityGenerations
 from agentwatch.model import FAILED_RUN_STATUSES, Run
 
 MAX_DEFERRALS = 3
@@ -50,7 +50,7 @@ class LedgerView:
     generation: int = 0  # the ledger's when the copy was taken
 
 
-class RunLedger:
+class RunLedger(HasEntityGenerations[AgentKey]):
     """Finished runs per (company, agent, invocation source, status, error code), durations,
     liveness, and the prompt-to-window ratio per model with the outcome of high and low runs."""
 
@@ -68,18 +68,7 @@ class RunLedger:
         self._remember = remember
         self._primed: set[str] = set()
         self._deferred: dict[str, int] = {}
-        self._generations = Generations()
-        self._agent_generations: EntityGenerations[AgentKey] = EntityGenerations(self._generations)
-
-    @property
-    def generation(self) -> int:
-        """Moves on whenever a counter of the ledger moves."""
-        return self._generations.current
-
-    def generations(self) -> Mapping[AgentKey, int]:
-        """Per (company, agent), the generation its counters last moved to; a snapshot."""
-        with self._lock:
-            return self._agent_generations.snapshot()
+        self._start_generations()
 
     def record(
         self,
@@ -103,7 +92,7 @@ class RunLedger:
                 key = (company_id, run.agent_id)
                 if run.finished_at > self._last_finished.get(key, 0.0):
                     self._last_finished[key] = run.finished_at
-                    self._agent_generations.mark(key)
+                    self._entity_generations.mark(key)
                 if run.id in self._seen or self._defer(run, known_issues, priming):
                     continue
                 self._seen[run.id] = None
@@ -141,7 +130,7 @@ class RunLedger:
             self._liveness[(company_id, run.agent_id, run.liveness_state)] += 1
         if run.input_tokens is not None:
             self._observe_context(company_id, run, run.input_tokens)
-        self._agent_generations.mark((company_id, run.agent_id))
+        self._entity_generations.mark((company_id, run.agent_id))
 
     def _observe_context(self, company_id: str, run: Run, input_tokens: int) -> None:
         model = run.model or UNKNOWN
@@ -175,7 +164,7 @@ class RunLedger:
                 | _drop_agents(self._last_finished, company_id, keep)
             )
             for key in dropped:
-                self._agent_generations.mark(key)
+                self._entity_generations.mark(key)
 
     def view(self) -> LedgerView:
         with self._lock:

@@ -21,7 +21,7 @@ from typing import Callable, Iterable, Mapping
 import msgspec
 
 from agentwatch.analysis.progress import TaskProgress, TaskTracker
-from agentwatch.analysis.views import EntityGenerations, Generations
+from agentwatch.analysis.views import HasEntityGenerations
 
 
 class LoopSignals(msgspec.Struct, frozen=True, gc=False):  # a struct: some hundred are made a poll
@@ -69,7 +69,7 @@ class _AgentTasks:
         return cls(oldest, newest, runs, calls, unproductive, tuple(candidates))
 
 
-class LoopIndex:
+class LoopIndex(HasEntityGenerations[str]):
     """The loop signals of one company's tasks, kept across polls: each agent's in-progress tasks
     and what of them does not move with the clock, worked out again only for the agents whose
     tasks the tracker's last update touched (``TaskTracker.touched``). Any other update (the
@@ -81,24 +81,13 @@ class LoopIndex:
         self._agent_of: dict[str, str] = {}  # issue id -> the agent it is held under
         self._kept: dict[str, _AgentTasks] = {}
         self._updates: int | None = None  # the tracker's updates when last taken in
-        self._generations = Generations()
-        self._agent_generations: EntityGenerations[str] = EntityGenerations(self._generations)
-
-    @property
-    def generation(self) -> int:
-        """Moves on whenever what the index keeps of any agent's tasks changes."""
-        return self._generations.current
-
-    def generations(self) -> Mapping[str, int]:
-        """Per agent, the generation what the index keeps of its tasks last moved to (absent:
-        none kept since the index was made); a snapshot."""
-        return self._agent_generations.snapshot()
+        self._start_generations()
 
     def update(self, tracker: TaskTracker) -> None:
         touched: Iterable[str] | None
         touched, taken, self._updates = tracker.touched, self._updates, None  # None until taken in
         if touched is None or taken is None or tracker.updates != taken + 1:
-            self._agent_generations.mark_all(())
+            self._entity_generations.mark_all(())
             self._tasks, self._agent_of, self._kept = {}, {}, {}
             touched = tracker.tasks.keys()
         self._take(touched, tracker.tasks)
@@ -128,7 +117,7 @@ class LoopIndex:
                     del self._kept[agent]
                 else:
                     self._kept[agent] = kept
-                self._agent_generations.mark(agent)
+                self._entity_generations.mark(agent)
 
     def newest_progressions(self) -> Mapping[str, float]:
         """Per agent with a task in progress, the latest progression of any of those tasks."""

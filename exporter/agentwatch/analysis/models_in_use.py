@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Mapping, Sequence
 
-from agentwatch.analysis.views import EntityGenerations, Generations
+from agentwatch.analysis.views import HasEntityGenerations
 from agentwatch.model import CompanySnapshot, CostRow
 
 
@@ -33,7 +33,7 @@ class AgentModel:
         return self.adapter_model or self.recorded_model or "unknown"
 
 
-class ModelTracker:
+class ModelTracker(HasEntityGenerations[str]):
     """The model of every agent of a source's companies (``agents``, by agent id), each company
     taken in by ``update``."""
 
@@ -42,22 +42,12 @@ class ModelTracker:
         self._view: Mapping[str, AgentModel] = MappingProxyType(self._agents)
         # company -> its cost rows, grouped by agent and model, and its agents
         self._held: dict[str, tuple[Sequence[CostRow], dict[str, dict[str, float]], set[str]]] = {}
-        self._generations = Generations()
-        self._agent_generations: EntityGenerations[str] = EntityGenerations(self._generations)
+        self._start_generations()
 
     @property
     def agents(self) -> Mapping[str, AgentModel]:
         """Each agent's model by agent id: a read-only view, valid until the next ``update``."""
         return self._view
-
-    @property
-    def generation(self) -> int:
-        """Moves on whenever any agent's ``AgentModel`` is replaced or goes."""
-        return self._generations.current
-
-    def generations(self) -> Mapping[str, int]:
-        """Per agent, the generation its ``AgentModel`` last moved to (absent: never); a snapshot."""
-        return self._agent_generations.snapshot()
 
     def current(self, agent_id: str) -> str:
         state = self.agents.get(agent_id)
@@ -71,7 +61,7 @@ class ModelTracker:
 
     def _forget_agent(self, agent_id: str) -> None:
         if self._agents.pop(agent_id, None) is not None:
-            self._agent_generations.mark(agent_id)
+            self._entity_generations.mark(agent_id)
 
     def update(self, cs: CompanySnapshot, now: float) -> None:
         """Take in one company's snapshot; its agents that are gone are forgotten."""
@@ -93,7 +83,7 @@ class ModelTracker:
                 agents[agent.id] = _changed(state, agent.model, seen, run_model, now)
             else:
                 continue  # nothing new
-            self._agent_generations.mark(agent.id)
+            self._entity_generations.mark(agent.id)
         for gone in (held[2] if held is not None else set()) - cs.agents.keys():
             self._forget_agent(gone)
         self._held[cid] = (cs.costs, costs, set(cs.agents))

@@ -43,7 +43,7 @@ from typing import Iterable, Mapping
 import msgspec
 from msgspec.structs import replace
 
-from agentwatch.analysis.views import Generations
+from agentwatch.analysis.views import Generations, HasGeneration
 from agentwatch.model import TERMINAL_ISSUE_STATUSES, CompanySnapshot, Issue, Run
 from agentwatch.model.delta import IssueDelta, issue_delta
 
@@ -88,7 +88,7 @@ class TaskProgress(msgspec.Struct, frozen=True, gc=False):
         )
 
 
-class TaskTracker:
+class TaskTracker(HasGeneration):
     """Keeps a ``TaskProgress`` for every open task of one company (loops count only those in progress)."""
 
     def __init__(self) -> None:
@@ -115,11 +115,6 @@ class TaskTracker:
         """Every open task by issue id: a read-only view, valid until the next ``update`` (the
         tasks in it are frozen values, which stay valid for good)."""
         return self._tasks_view
-
-    @property
-    def generation(self) -> int:
-        """Moves on with every update that adds, replaces or drops a task."""
-        return self._generations.current
 
     def _hold(self, tasks: dict[str, TaskProgress]) -> None:
         self._tasks = tasks

@@ -45,7 +45,7 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Iterable, Mapping
 
-from agentwatch.analysis.views import EntityGenerations, Generations
+from agentwatch.analysis.views import HasEntityGenerations
 from agentwatch.model import Run
 
 SHRINK_TOLERANCE = 0.1  # a prompt up to 10 % smaller than the previous one still continues a streak
@@ -78,14 +78,13 @@ def _candidate(run: Run) -> bool:
     return tokens is not None and tokens > 0 and not run.issue_id and not run.live
 
 
-class ContextStreaks:
+class ContextStreaks(HasEntityGenerations[str]):
     """Each agent's current context streak, for one company, kept across polls."""
 
     def __init__(self) -> None:
         self._streaks: dict[str, Streak] = {}
         self._view: Mapping[str, Streak] = MappingProxyType(self._streaks)
-        self._generations = Generations()
-        self._agent_generations: EntityGenerations[str] = EntityGenerations(self._generations)
+        self._start_generations()
 
     @property
     def streaks(self) -> Mapping[str, Streak]:
@@ -93,21 +92,12 @@ class ContextStreaks:
         streaks in it are frozen values)."""
         return self._view
 
-    @property
-    def generation(self) -> int:
-        """Moves on whenever any agent's streak is replaced or goes."""
-        return self._generations.current
-
-    def generations(self) -> Mapping[str, int]:
-        """Per agent, the generation its streak last moved to (absent: never); a snapshot."""
-        return self._agent_generations.snapshot()
-
     def update(self, runs: Iterable[Run], agents: Mapping[str, object]) -> None:
         """Takes in one poll's window of runs; ``agents``: the company's agents (by id) now."""
         streaks = self._streaks
         for gone in [aid for aid in streaks if aid not in agents]:
             del streaks[gone]
-            self._agent_generations.mark(gone)
+            self._entity_generations.mark(gone)
         fresh = []
         for run in runs:
             if not _candidate(run) or run.agent_id not in agents:
@@ -131,7 +121,7 @@ class ContextStreaks:
                     last_run_id=run.id,
                     last_session=run.session_id_after,
                 )
-            self._agent_generations.mark(run.agent_id)
+            self._entity_generations.mark(run.agent_id)
 
 
 def _continues(streak: Streak, run: Run, tokens: int) -> bool:

@@ -24,7 +24,7 @@ from types import MappingProxyType
 from typing import Iterable, Mapping
 
 from agentwatch.analysis.histogram import Histogram, HistogramSnapshot
-from agentwatch.analysis.views import EntityGenerations, FrozenCopies, Generations, frozen_counts
+from agentwatch.analysis.views import EntityGenerations, FrozenCopies, Generations, HasGeneration, frozen_counts
 from agentwatch.model import TERMINAL_ISSUE_STATUSES, CompanySnapshot, Issue, Run
 from agentwatch.model.delta import IssueDelta, add_count
 
@@ -87,7 +87,7 @@ def _queue_key(issue: Issue) -> tuple[str, str, bool]:
     return issue.assignee_agent_id or UNASSIGNED, issue.status, issue.is_canary
 
 
-class TaskIndex:
+class TaskIndex(HasGeneration):
     """The task signals of one company, kept across polls (``update``, then ``signals``)."""
 
     def __init__(self) -> None:
@@ -98,11 +98,6 @@ class TaskIndex:
         self._queue_copies: FrozenCopies[str, dict[str, int], Mapping[str, int]] = FrozenCopies(_frozen_queue)
         self._duration_copies: FrozenCopies[str, Histogram, HistogramSnapshot] = FrozenCopies(Histogram.snapshot)
         self._clear()
-
-    @property
-    def generation(self) -> int:
-        """Moves on with every update that changes what the index holds (see ``views``)."""
-        return self._generations.current
 
     def _clear(self) -> None:
         self._by_agent: dict[str, dict[str, int]] = {}  # agent -> status -> tasks (none at 0), canaries excluded

@@ -66,6 +66,31 @@ class EntityGenerations(Generic[K]):
         return MappingProxyType(dict(self._of))
 
 
+class HasGeneration:
+    """An index that owns a ``Generations`` counter (``_generations``, set in its ``__init__``)."""
+
+    _generations: Generations
+
+    @property
+    def generation(self) -> int:
+        """Moves on whenever what the index hands out changes."""
+        return self._generations.current
+
+
+class HasEntityGenerations(HasGeneration, Generic[K]):
+    """An index whose part per entity (an agent, say) carries the generation it last moved to."""
+
+    _entity_generations: EntityGenerations[K]
+
+    def _start_generations(self) -> None:
+        self._generations = Generations()
+        self._entity_generations = EntityGenerations(self._generations)
+
+    def generations(self) -> Mapping[K, int]:
+        """Per entity, the generation its part last moved to (absent: never); a snapshot."""
+        return self._entity_generations.snapshot()
+
+
 class FrozenCopies(Generic[K, V, F]):
     """Frozen copies (``freeze``) of the values of a dict that an index updates in place, made
     again only for the keys marked ``stale`` since the last ``of``."""

@@ -37,7 +37,7 @@ from typing import Callable, Mapping
 import msgspec
 
 from agentwatch.analysis.progress import TaskProgress, TaskTracker
-from agentwatch.analysis.views import EntityGenerations, Generations
+from agentwatch.analysis.views import HasEntityGenerations
 from agentwatch.model import CompanySnapshot, Issue
 from agentwatch.model.delta import IssueDelta
 
@@ -98,24 +98,14 @@ def parked(issue: Issue | None) -> str | None:
     return issue.assignee_agent_id
 
 
-class WorkIndex:
+class WorkIndex(HasEntityGenerations[str]):
     """The agent-level loop signals of one company, kept across polls (``update``, then ``signals``)."""
 
     def __init__(self) -> None:
         self._parked: dict[str, dict[str, None]] = {}  # agent -> its parked tasks' ids
         self._base: Mapping[str, Issue] | None = None
         self._work: dict[str, _AgentWork] = {}
-        self._generations = Generations()
-        self._agent_generations: EntityGenerations[str] = EntityGenerations(self._generations)
-
-    @property
-    def generation(self) -> int:
-        """Moves on whenever what is held for any agent changes."""
-        return self._generations.current
-
-    def generations(self) -> Mapping[str, int]:
-        """Per agent, the generation what is held for it last moved to (absent: never); a snapshot."""
-        return self._agent_generations.snapshot()
+        self._start_generations()
 
     def update(self, cs: CompanySnapshot, delta: IssueDelta, tracker: TaskTracker, in_progress: Mapping[str, float]) -> None:
         """Takes in one poll: ``delta`` from the last poll's issues to ``cs.issues``, the tracker
@@ -147,7 +137,7 @@ class WorkIndex:
 
     def _progress(self, points: Mapping[str, float]) -> None:
         """The work held brought to ``points``: the agents without work any more hold nothing."""
-        work, marked = self._work, self._agent_generations
+        work, marked = self._work, self._entity_generations
         for agent in [a for a in work if a not in points]:
             del work[agent]
             marked.mark(agent)
@@ -198,7 +188,7 @@ class WorkIndex:
             if held.add(run_id, end, llm_call, cost):
                 changed.add(agent)
         for agent in changed:
-            self._agent_generations.mark(agent)
+            self._entity_generations.mark(agent)
 
     def signals(self, now: float, limits: Callable[[str], tuple[float, float]]) -> Mapping[str, WorkSignals]:
         """Per agent with work; ``limits(agent_id)`` gives (loop_min_age, loop_min_calls). A
