@@ -1,3 +1,5 @@
+"""`python -m agentwatch`: the same as the `agentwatch` command."""
+
 from agentwatch.cli import main
 
 raise SystemExit(main())
