@@ -9,7 +9,7 @@ from agentwatch.canary.runner import CanaryRunner
 from agentwatch.canary.suite import Suite, load_suite
 from agentwatch.config import ConfigError
 from agentwatch.model import Agent, BudgetPolicy, Company, CompanySnapshot, Snapshot
-from agentwatch.source.http import SourceError
+from agentwatch.source import SourceError
 from agentwatch.source.paperclip.canary_api import CanaryPermissionError, TaskState
 
 HOSTILE = ["", " ", "x" * 1_000_000, "💥" * 10_000, "{not json", "\x00\x01", "42" + "9" * 5000, "{" * 10_000]

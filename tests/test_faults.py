@@ -250,7 +250,8 @@ def test_bodies_read_into_a_reused_buffer_stay_whole_and_apart():
     import json
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    from agentwatch.source.http import KEPT_BUFFER_BYTES, HttpClient, SourceError
+    from agentwatch.source import SourceError
+    from agentwatch.source.http import KEPT_BUFFER_BYTES, HttpClient
 
     def body(n: int) -> bytes:
         return json.dumps(["x" * n]).encode()

@@ -21,7 +21,7 @@ from agentwatch.config import Settings
 from agentwatch.demo.server import DemoServer
 from agentwatch.model.delta import issue_delta
 from agentwatch.poller import Poller
-from agentwatch.source.http import SourceError
+from agentwatch.source import SourceError
 from agentwatch.source.paperclip.client import PaperclipSource
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))

@@ -177,7 +177,7 @@ def build_runners(settings: config.Settings, pollers: list[Poller]) -> dict[str,
 
 def check_canary_access(runners: dict[str, CanaryRunner]) -> None:
     """Fail at start-up when a canary token cannot write; a platform that is down is checked later."""
-    from agentwatch.source.http import SourceError
+    from agentwatch.source import SourceError
 
     for runner in runners.values():
         try:

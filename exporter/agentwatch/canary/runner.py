@@ -19,7 +19,7 @@ from typing import Callable
 
 from agentwatch.canary.suite import Canary, Suite
 from agentwatch.model import Agent, CompanySnapshot, Snapshot
-from agentwatch.source.http import SourceError
+from agentwatch.source import SourceError
 from agentwatch.source.paperclip.canary_api import CanaryAPI, CanaryPermissionError
 
 log = logging.getLogger("agentwatch.canary")

@@ -16,7 +16,8 @@ from datetime import datetime, timedelta
 from agentwatch.incidents.events import AlertEvent
 from agentwatch.incidents.settings import RemediationSettings
 from agentwatch.incidents.store import IncidentLog
-from agentwatch.source.http import HttpClient, SourceError
+from agentwatch.source import SourceError
+from agentwatch.source.http import HttpClient
 from agentwatch.source.paperclip.remediation_api import RemediationAPI
 
 log = logging.getLogger("agentwatch.incidents")

@@ -19,7 +19,7 @@ from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
 from agentwatch import __version__
-from agentwatch.source.base import SourceError as SourceError  # re-exported: the client's error
+from agentwatch.source.base import SourceError
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 # a thread keeps the buffer it reads bodies into up to this size: a page of 1,000 issues is about
