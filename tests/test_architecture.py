@@ -25,6 +25,7 @@ LAYERS: dict[str, int] = {
     "agentwatch.model": 0,
     "agentwatch.config": 1,
     "agentwatch.webconfig": 1,
+    "agentwatch.webserver": 1,
     "agentwatch.source": 2,
     "agentwatch.analysis": 3,
     "agentwatch.canary": 4,
@@ -46,6 +47,7 @@ NETWORK_ALLOWED = (
     "agentwatch.source",
     "agentwatch.server",
     "agentwatch.webconfig",
+    "agentwatch.webserver",
     "agentwatch.cli",
     *(m for m, r in LAYERS.items() if r == 7),
 )

@@ -4,51 +4,22 @@ web-config file (``agentwatch.webconfig``) protect every path."""
 from __future__ import annotations
 
 import gzip
-import ssl
 import threading
-from socketserver import ThreadingMixIn
 from typing import Callable
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from wsgiref.simple_server import make_server
 
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from agentwatch import __version__
-from agentwatch.webconfig import BasicAuth, WebConfig
+from agentwatch.webconfig import WebConfig
+from agentwatch.webserver import Credentials, QuietHandler, ThreadingServer
 
 LANDING = f"""<!doctype html><html><head><title>agentwatch</title></head><body>
 <h1>agentwatch {__version__}</h1><p>Prometheus exporter for AI-agent fleets.</p>
 <ul><li><a href="metrics">metrics</a></li><li><a href="-/healthy">health</a></li></ul></body></html>""".encode()
 
 
-REQUEST_TIMEOUT = 30.0
-
-
-class _ThreadingServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    ssl_context: ssl.SSLContext | None = None
-
-    def get_request(self):
-        sock, addr = super().get_request()
-        sock.settimeout(REQUEST_TIMEOUT)  # a client that stalls cannot hold a thread for ever
-        if self.ssl_context is not None:
-            sock = self.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-        return sock, addr
-
-    def finish_request(self, request, client_address):
-        if isinstance(request, ssl.SSLSocket):
-            request.do_handshake()  # here, in the request's own thread, so a slow client cannot stall accept()
-        super().finish_request(request, client_address)
-
-    def handle_error(self, request, client_address):  # a failed handshake or a dropped client is not ours to print
-        pass
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format, *args):  # noqa: A002 - access logs are not ours to flood
-        pass
-
-
-def make_app(exposition: Callable[[], bytes], auth: BasicAuth | None = None):
+def make_app(exposition: Callable[[], bytes], auth: Credentials | None = None):
     """``exposition()`` gives the text format body (``AgentwatchCollector.exposition``)."""
 
     def metrics(environ, start_response):
@@ -62,7 +33,7 @@ def make_app(exposition: Callable[[], bytes], auth: BasicAuth | None = None):
 
     def app(environ, start_response):
         if auth is not None and not auth.check(environ.get("HTTP_AUTHORIZATION")):
-            start_response("401 Unauthorized", [("Content-Type", "text/plain"), ("WWW-Authenticate", 'Basic realm="agentwatch"')])
+            start_response("401 Unauthorized", [("Content-Type", "text/plain"), *auth.challenges])
             return [b"Unauthorized\n"]
         path = environ.get("PATH_INFO", "/")
         if path == "/metrics":
@@ -81,8 +52,7 @@ def make_app(exposition: Callable[[], bytes], auth: BasicAuth | None = None):
 
 class MetricsServer:
     def __init__(self, host: str, port: int, exposition: Callable[[], bytes], web: WebConfig | None = None) -> None:
-        auth = BasicAuth(web.basic_auth_users) if web is not None and web.basic_auth_users else None
-        self.httpd = make_server(host, port, make_app(exposition, auth), _ThreadingServer, handler_class=_QuietHandler)
+        self.httpd = make_server(host, port, make_app(exposition, Credentials.from_web(web)), ThreadingServer, handler_class=QuietHandler)
         self.httpd.ssl_context = web.ssl_context if web is not None else None
         self.port = self.httpd.server_port
         self.scheme = "https" if self.httpd.ssl_context is not None else "http"
