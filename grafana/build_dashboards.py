@@ -434,6 +434,15 @@ def self_health() -> Board:
     ], custom=TS, description="A scrape renders the last snapshot; it never waits on the platform.")
     b.add("stat", "Series dropped by the cardinality guard", [target(f"sum(agentwatch_dropped_series{{{s}}})")],
           thresholds={"orange": 1})
+    b.add("timeseries", "OTLP requests by outcome", [
+        target(f"sum by (source, outcome) (rate(agentwatch_otlp_requests_total{{{s}}}[$__rate_interval]))", "{{source}} {{outcome}}"),
+    ], unit="short", custom=STACKED,
+          description="OpenTelemetry sources: export requests accepted, refused (400, 401, 413, 415) or turned away with 429 while the queue was full.")
+    b.add("timeseries", "OTLP spans received and dropped", [
+        target(f"sum by (source) (rate(agentwatch_otlp_spans_received_total{{{s}}}[$__rate_interval]))", "{{source}} received"),
+        target(f"sum by (source, reason) (rate(agentwatch_otlp_spans_dropped_total{{{s}}}[$__rate_interval]))", "{{source}} dropped: {{reason}}"),
+        target(f"agentwatch_otlp_queue_requests{{{s}}}", "{{source}} queued requests"),
+    ], custom=TS, description="Spans of unknown or over-limit agents, or never placed under an agent, are counted and dropped.")
     return b
 
 

@@ -13,7 +13,7 @@ maps each to the ``agentwatch_poll_failures_total`` kind the source must report 
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -21,6 +21,7 @@ from agentwatch.config import SourceConfig
 from agentwatch.source import Source
 from agentwatch.source.paperclip import parse
 from agentwatch.source.paperclip.client import PaperclipSource
+from otel_replay import OTEL_FIXTURES, OTEL_RECORDED_AT, OTEL_RECORDINGS, OtelReplay, otel_inject, otel_serve, otel_source, parse_export
 from replay import COMPANY_ID, FIXTURES, ReplayServer
 
 # a fault of the platform as a whole -> the failure kind the source reports for it
@@ -59,6 +60,11 @@ class SourceKit:
     recorded_at: float  # when the answers were recorded: the clock of the golden exposition
     kept_family: str  # a family the recorded answers fill, served on while the source is down
     knows_delta: bool = True  # whether each company snapshot after the first carries its issue delta
+    # the faults of the platform as a whole this source meets -> the kind it reports for each
+    faults: Mapping[str, str] = field(default_factory=lambda: dict(FAULT_KINDS))
+    # whether agentwatch reads the platform (a URL it reaches: down means unreachable) rather than
+    # being sent to (OpenTelemetry: its own receiver, which has no platform to reach)
+    pull: bool = True
 
 
 # -- Paperclip ---------------------------------------------------------------------------------
@@ -128,4 +134,23 @@ PAPERCLIP = SourceKit(
     kept_family="agentwatch_company_tasks",
 )
 
-KITS = (PAPERCLIP,)  # the OpenTelemetry source of issue 23 adds its kit here
+# -- OpenTelemetry -----------------------------------------------------------------------------
+
+OTEL = SourceKit(
+    name="otel",
+    recorded=OtelReplay,
+    source=otel_source,
+    inject=otel_inject,
+    serve=otel_serve,
+    endpoints=("/v1/traces",),
+    fixtures=OTEL_FIXTURES,
+    parsers={name: parse_export for name in OTEL_RECORDINGS},
+    golden=Path(__file__).parent / "golden" / "otel.prom",
+    recorded_at=OTEL_RECORDED_AT,
+    kept_family="agentwatch_agent_info",
+    faults={"receiver_down": "unhealthy"},
+    pull=False,
+)
+
+KITS = (PAPERCLIP, OTEL)
+PULL_KITS = tuple(kit for kit in KITS if kit.pull)

@@ -164,12 +164,14 @@ def test_shipped_examples_validate(monkeypatch, tmp_path):
     examples = Path(__file__).resolve().parents[1] / "examples"
     # the example points at secret files; stand them in
     text = (examples / "agentwatch.yml").read_text()
-    for name in ("paperclip_board_token", "paperclip_canary_token"):
+    for name in ("paperclip_board_token", "paperclip_canary_token", "otlp_token"):
         (tmp_path / name).write_text("pcp_board_x\n")
         text = text.replace(f"/run/secrets/{name}", str(tmp_path / name))
     path = tmp_path / "agentwatch.yml"
     path.write_text(text)
     settings = config.load(path)
-    assert [s.name for s in settings.sources] == ["prod", "staging"] and settings.sources[0].canary.enabled
+    assert [s.name for s in settings.sources] == ["prod", "staging", "frameworks"] and settings.sources[0].canary.enabled
+    otel = settings.sources[2]
+    assert isinstance(otel, config.OtelSourceConfig) and otel.agents["researcher"].heartbeat_interval == 900
     suite = load_suite(examples / "canaries.yml")
     assert len(suite.canaries) == 5

@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING
 from agentwatch import __version__, config, logs, memory, webconfig
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from prometheus_client import CollectorRegistry
 
     from agentwatch.canary.runner import CanaryRunner
@@ -129,18 +131,33 @@ def _tool_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out.dir", dest="out_dir", default="reports", metavar="DIR", help="for `audit`: where the report is written")
 
 
-def build_pollers(settings: config.Settings) -> list[Poller]:
+def build_pollers(settings: config.Settings, web: webconfig.WebConfig | None = None) -> list[Poller]:
+    """One poller per source. Raises ``ConfigError`` when an OTLP receiver cannot listen."""
     from agentwatch.poller import Poller
     from agentwatch.source.paperclip.client import PaperclipSource
 
     pollers = []
-    for source_config in settings.sources:
-        for secret in (source_config.token, source_config.canary.token):
+    for index, source_config in enumerate(settings.sources):
+        canary_token = source_config.canary.token if isinstance(source_config, config.SourceConfig) else None
+        for secret in (source_config.token, canary_token):
             if secret:
                 logs.register_secret(secret.get_secret_value())
-        source = PaperclipSource(source_config, marker=settings.canary_marker)
+        if isinstance(source_config, config.OtelSourceConfig):
+            source = _otel_source(settings, source_config, index, web)
+        else:
+            source = PaperclipSource(source_config, marker=settings.canary_marker)
         pollers.append(Poller(source, source_config, settings))
     return pollers
+
+
+def _otel_source(settings: config.Settings, source_config: config.OtelSourceConfig, index: int, web: webconfig.WebConfig | None):
+    from agentwatch.source.otel.source import OtelSource
+
+    try:
+        return OtelSource(source_config, settings.limits.max_agents, web)
+    except OSError as exc:
+        key = f"sources.{index}.listen_address"
+        raise config.ConfigError(f"{key}={source_config.listen_address!r}: {exc.strerror or exc}") from None
 
 
 def _latest_snapshot(poller: Poller) -> Callable[[], Snapshot | None]:
@@ -155,8 +172,12 @@ def build_runners(settings: config.Settings, pollers: list[Poller]) -> dict[str,
     from agentwatch.source.http import HttpClient
     from agentwatch.source.paperclip.canary_api import CanaryAPI
 
-    runners = {}
+    runners: dict[str, CanaryRunner] = {}
     for poller in pollers:
+        if isinstance(poller.config, config.OtelSourceConfig):
+            if poller.config.canary_suite_file is not None:
+                runners[poller.source.name] = _reported_canaries(poller, poller.config.canary_suite_file)
+            continue
         cfg = poller.config.canary
         if not cfg.enabled or cfg.suite_file is None:
             continue
@@ -175,11 +196,20 @@ def build_runners(settings: config.Settings, pollers: list[Poller]) -> dict[str,
     return runners
 
 
+def _reported_canaries(poller: Poller, suite_file: Path) -> CanaryRunner:
+    from agentwatch.canary.reported import ReportedCanaries
+    from agentwatch.canary.suite import load_suite
+
+    return ReportedCanaries(load_suite(suite_file), poller.source.name, _latest_snapshot(poller), model_of=poller.models.current)
+
+
 def check_canary_access(runners: dict[str, CanaryRunner]) -> None:
     """Fail at start-up when a canary token cannot write; a platform that is down is checked later."""
     from agentwatch.source import SourceError
 
     for runner in runners.values():
+        if runner.write_checked:  # nothing to write (canaries the agents' harness reports)
+            continue
         try:
             runner.api.check_write_access([])
         except SourceError as exc:
@@ -252,8 +282,8 @@ def run_exporter(args: argparse.Namespace) -> int:
     from agentwatch.exposition.collector import AgentwatchCollector
     from agentwatch.source.paperclip.canary_api import CanaryPermissionError
 
-    pollers = build_pollers(settings)
     try:
+        pollers = build_pollers(settings, web)
         runners = build_runners(settings, pollers)
         if args.command == "serve":
             check_canary_access(runners)

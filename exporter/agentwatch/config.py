@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, SecretStr, Tag, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -73,6 +73,13 @@ class CanaryConfig(StrictModel):
         return self
 
 
+def source_name(value: str) -> str:
+    """A source's name, the ``source`` label of its series."""
+    if not re.match(r"^[A-Za-z0-9_.:-]{1,64}$", value):
+        raise ValueError("use 1-64 letters, digits, '_', '.', ':' or '-'")
+    return value
+
+
 def read_token(path: Path) -> str:
     try:
         return path.read_text().strip()
@@ -83,6 +90,7 @@ def read_token(path: Path) -> str:
 class SourceConfig(StrictModel):
     """One Paperclip instance. ``name`` becomes the ``source`` label."""
 
+    type: Literal["paperclip"] = "paperclip"
     name: str = "paperclip"
     url: str = DEFAULT_PAPERCLIP_URL
     token: SecretStr | None = None
@@ -112,9 +120,7 @@ class SourceConfig(StrictModel):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not re.match(r"^[A-Za-z0-9_.:-]{1,64}$", value):
-            raise ValueError("use 1-64 letters, digits, '_', '.', ':' or '-'")
-        return value
+        return source_name(value)
 
     @model_validator(mode="after")
     def _token(self) -> "SourceConfig":
@@ -125,6 +131,104 @@ class SourceConfig(StrictModel):
         """Read ``token_file`` into ``token``, unless a token is given."""
         if self.token_file is not None and self.token is None:
             self.token = SecretStr(read_token(self.token_file))
+
+
+class PriceConfig(StrictModel):
+    """The price of one model, in US dollars per million tokens (overrides the shipped table)."""
+
+    input_per_mtok: float = Field(ge=0)
+    output_per_mtok: float = Field(ge=0)
+    cached_input_per_mtok: float | None = Field(default=None, ge=0)  # default: the input price
+
+    def cost(self, input_tokens: int, output_tokens: int, cached: int = 0) -> float:
+        cached_price = self.input_per_mtok if self.cached_input_per_mtok is None else self.cached_input_per_mtok
+        return ((input_tokens - cached) * self.input_per_mtok + cached * cached_price + output_tokens * self.output_per_mtok) / 1e6
+
+
+class OtelAgentConfig(StrictModel):
+    """What a framework cannot report about an agent (or every agent of a role): its role, the
+    cadence it is expected to work at, its monthly budget and the longest an invocation may run."""
+
+    role: str | None = None
+    heartbeat_interval: float | None = None  # expected time between invocations; None: learnt from history
+    budget_monthly_usd: float = Field(default=0.0, ge=0)
+    run_timeout: float | None = None  # an invocation open longer than this hangs; None: the source's
+
+    @field_validator("heartbeat_interval", "run_timeout", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return None if value is None else parse_duration(value)
+
+
+class OtelSourceConfig(StrictModel):
+    """Agents of any framework, read from the OTLP/HTTP traces they export (docs/otel.md).
+    ``name`` becomes the ``source`` label; the fleet is one company of that name."""
+
+    type: Literal["otel"] = "otel"
+    name: str = "otel"
+    listen_address: str = "127.0.0.1:4318"
+    token: SecretStr | None = None  # a bearer token clients must send (besides the web config's basic auth)
+    token_file: Path | None = None
+    poll_interval: float | None = None  # how often the spans taken in are analysed; defaults to the global one
+    max_request_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    queue_size: int = Field(default=64, ge=1, le=100_000)
+    queue_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    agents: dict[str, OtelAgentConfig] = Field(default_factory=dict)  # by agent name or id
+    roles: dict[str, OtelAgentConfig] = Field(default_factory=dict)  # defaults for every agent of a role
+    accept_unknown_agents: bool = True  # False: spans of an agent not under ``agents`` are counted and dropped
+    agent_from_service_name: bool = False  # spans that name no agent belong to the resource's service.name
+    escalation_tools: list[str] = Field(default_factory=lambda: ["request_human_approval", "ask_human", "human_approval"])
+    interrupt_errors: list[str] = Field(default_factory=lambda: ["GraphInterrupt", "NodeInterrupt", "Interrupt"])
+    prices: dict[str, PriceConfig] = Field(default_factory=dict)  # model -> price, over genai-prices
+    run_timeout: float = 1800.0  # an invocation whose work is seen but whose span never ends hangs after this
+    conversation_idle_timeout: float = 900.0  # an answered conversation with no turn for this long is done
+    learn_heartbeat_after: int = Field(default=12, ge=3)  # regular invocations before a cadence is learnt
+    trace_idle_timeout: float = 6 * 3600.0
+    max_traces: int = Field(default=10_000, ge=1)
+    max_tasks: int = Field(default=50_000, ge=1)
+    canary_suite_file: Path | None = None  # the suite that scores the canary answers the agents' harness reports
+
+    @field_validator("poll_interval", "run_timeout", "trace_idle_timeout", "conversation_idle_timeout", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return None if value is None else parse_duration(value)
+
+    @field_validator("listen_address")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        split_listen_address(value)
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return source_name(value)
+
+    @model_validator(mode="after")
+    def _token(self) -> "OtelSourceConfig":
+        if self.token_file is not None and self.token is None:
+            self.token = SecretStr(read_token(self.token_file))
+        return self
+
+    def agent(self, key: str, name: str, role: str) -> OtelAgentConfig:
+        """The configured facts of an agent: its own entry over its role's."""
+        own = self.agents.get(key) or self.agents.get(name) or OtelAgentConfig()
+        by_role = self.roles.get(own.role or role) or OtelAgentConfig()
+        merged = {**by_role.model_dump(exclude_none=True), **own.model_dump(exclude_none=True, exclude_defaults=True)}
+        return OtelAgentConfig(**merged)
+
+
+def _source_type(value: Any) -> str:
+    if isinstance(value, dict):
+        return str(value.get("type", "paperclip"))
+    return str(getattr(value, "type", "paperclip"))
+
+
+SOURCE_TYPES = ("paperclip", "otel")
+AnySourceConfig = Annotated[
+    Annotated[SourceConfig, Tag("paperclip")] | Annotated[OtelSourceConfig, Tag("otel")],
+    Discriminator(_source_type),
+]
 
 
 class EscalationConfig(StrictModel):
@@ -230,7 +334,7 @@ class Settings(BaseSettings):
     web_config_file: Path | None = None  # TLS and basic auth, exporter-toolkit format (agentwatch/webconfig.py)
     log_level: str = Field(default="info", pattern="^(debug|info|warning|error)$")
     log_format: str = Field(default="logfmt", pattern="^(logfmt|json)$")
-    sources: list[SourceConfig] = Field(default_factory=list)
+    sources: list[AnySourceConfig] = Field(default_factory=list)
     escalations: EscalationConfig = Field(default_factory=EscalationConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     canary_marker: CanaryMarkerConfig = Field(default_factory=CanaryMarkerConfig)
@@ -262,9 +366,9 @@ class Settings(BaseSettings):
                     token_file=self.paperclip_token_file,
                 )
             ]
-        elif self.paperclip_url or self.paperclip_token or self.paperclip_token_file:
-            # The env shorthand overrides the first source of the file.
-            first = self.sources[0]
+        elif (self.paperclip_url or self.paperclip_token or self.paperclip_token_file) and self.paperclip_sources:
+            # The env shorthand overrides the first Paperclip source of the file.
+            first = self.paperclip_sources[0]
             if self.paperclip_url:
                 first.url = SourceConfig(url=self.paperclip_url).url
             if self.paperclip_token_file:
@@ -281,6 +385,14 @@ class Settings(BaseSettings):
             if source.poll_interval is None:
                 source.poll_interval = self.poll_interval
         return self
+
+    @property
+    def paperclip_sources(self) -> list[SourceConfig]:
+        return [s for s in self.sources if isinstance(s, SourceConfig)]
+
+    @property
+    def otel_sources(self) -> list[OtelSourceConfig]:
+        return [s for s in self.sources if isinstance(s, OtelSourceConfig)]
 
     @classmethod
     def settings_customise_sources(
@@ -304,9 +416,14 @@ def split_listen_address(value: str) -> tuple[str, int]:
 
 def describe_error(error: ErrorDetails) -> str:
     """One pydantic error as ``key=value: message``, with secrets and nested values hidden."""
-    loc = [str(p) for p in error.get("loc", ())]
+    raw = list(error.get("loc", ()))
+    # a source's type tag is in the location of its errors (``sources.0.otel.url``): leave it out
+    loc = [str(p) for i, p in enumerate(raw) if not (p in SOURCE_TYPES and i and isinstance(raw[i - 1], int))]
     key = ".".join(loc) or "(root)"
     value = error.get("input")
+    if error.get("type") == "union_tag_invalid":
+        tag = value.get("type") if isinstance(value, dict) else value
+        return f"{key}.type={tag!r}: expected one of {', '.join(SOURCE_TYPES)}"
     if error.get("type") == "extra_forbidden":
         return f"unknown key {key}"
     if isinstance(value, (dict, list)) and error.get("type") not in ("missing",):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from agentwatch.analysis.company import CompanyAnalyses
 from agentwatch.analysis.ledger import RunLedger
 from agentwatch.analysis.models_in_use import ModelTracker
-from agentwatch.config import Settings, SourceConfig
+from agentwatch.config import OtelSourceConfig, Settings, SourceConfig
 from agentwatch.exposition.families import Rendered
 from agentwatch.exposition.fleet import FleetBuilder
 from agentwatch.model import Snapshot
@@ -45,12 +45,13 @@ class SourceState:
     dropped_series_total: dict[str, int] = field(default_factory=dict)  # summed over polls
     dropped_rows: dict[str, int] = field(default_factory=dict)
     platform_version: str = ""
+    platform: str = ""
     last_error_kind: str | None = None
     thresholds: dict[str, float] = field(default_factory=dict)
 
 
 class Poller:
-    def __init__(self, source: Source, config: SourceConfig, settings: Settings, clock=time.time) -> None:
+    def __init__(self, source: Source, config: SourceConfig | OtelSourceConfig, settings: Settings, clock=time.time) -> None:
         self.source = source
         self.config = config
         self.settings = settings
@@ -68,6 +69,11 @@ class Poller:
     @property
     def request_stats(self) -> RequestStats | None:
         return self.source.request_stats
+
+    def ingest_stats(self):
+        """What a source that is sent its data (OpenTelemetry) has taken in; None for the others."""
+        stats = getattr(self.source, "ingest_stats", None)
+        return stats() if stats is not None else None
 
     @property
     def last_snapshot(self) -> Snapshot | None:
@@ -110,6 +116,7 @@ class Poller:
                 st.snapshot_taken_at = snapshot.taken_at
                 st.last_success = now
                 st.platform_version = snapshot.version
+                st.platform = snapshot.platform
                 st.dropped_series = dropped
                 for what, n in dropped.items():
                     st.dropped_series_total[what] = st.dropped_series_total.get(what, 0) + n

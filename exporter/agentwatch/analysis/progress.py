@@ -44,10 +44,10 @@ import msgspec
 from msgspec.structs import replace
 
 from agentwatch.analysis.views import Generations, HasGeneration
-from agentwatch.model import TERMINAL_ISSUE_STATUSES, CompanySnapshot, Issue, Run
+from agentwatch.model import REPEATED_TOOL_CALL, TERMINAL_ISSUE_STATUSES, CompanySnapshot, Issue, Run
 from agentwatch.model.delta import IssueDelta, issue_delta
 
-UNPRODUCTIVE_LIVENESS = frozenset({"empty_response", "plan_only"})
+UNPRODUCTIVE_LIVENESS = frozenset({"empty_response", "plan_only", REPEATED_TOOL_CALL})
 
 
 class TaskProgress(msgspec.Struct, frozen=True, gc=False):

@@ -39,6 +39,20 @@ NOT_MODIFIED = Family("agentwatch_source_not_modified", "counter", "HTTP 304 ans
 SOURCE_RESPONSE_BYTES = Family("agentwatch_source_response_bytes", "counter", "Response bytes per endpoint.")
 REQUEST_DURATION = Family("agentwatch_source_request_duration_seconds", "histogram", "Platform request latency per endpoint.")
 REQUEST_ERRORS = Family("agentwatch_source_request_errors", "counter", "Failed platform requests by endpoint and kind.")
+OTLP_REQUESTS = Family(
+    "agentwatch_otlp_requests",
+    "counter",
+    "OTLP/HTTP export requests by outcome (accepted, bad_request, too_large, unauthorized, queue_full, ...).",
+)
+OTLP_SPANS = Family("agentwatch_otlp_spans_received", "counter", "Spans taken in from accepted OTLP requests.")
+OTLP_DROPPED = Family(
+    "agentwatch_otlp_spans_dropped",
+    "counter",
+    "Spans counted and dropped, by reason (unknown_agent, agent_limit, unattributed, trace_limit, span_limit, ...).",
+)
+OTLP_QUEUE = Family("agentwatch_otlp_queue_requests", "gauge", "Accepted OTLP requests waiting to be taken in.")
+OTLP_QUEUE_BYTES = Family("agentwatch_otlp_queue_bytes", "gauge", "Bytes of the OTLP requests waiting to be taken in.")
+OTLP_HELD = Family("agentwatch_otlp_spans_held", "gauge", "Spans waiting for an ancestor that names their agent.")
 
 
 class AgentwatchCollector:
@@ -71,6 +85,9 @@ class AgentwatchCollector:
             state = poller.read()
             states.append(state)
             self._source(own, state, now, poller.request_stats)
+            ingest = poller.ingest_stats()
+            if ingest is not None:
+                _ingest(own, {"source": state.name}, ingest)
             runner = self.runners.get(state.name)
             if runner is not None:
                 canary = Families()
@@ -94,7 +111,7 @@ class AgentwatchCollector:
         f.add(POLLS, src, st.polls)
         _counts(f, POLL_FAILURES, src, "kind", st.failures)
         if st.platform_version:
-            f.add(SOURCE_INFO, {**src, "platform": "paperclip", "version": st.platform_version}, 1.0)
+            f.add(SOURCE_INFO, {**src, "platform": st.platform or "paperclip", "version": st.platform_version}, 1.0)
         _counts(f, DROPPED_SERIES, src, "kind", st.dropped_series)
         _counts(f, SERIES_DROPPED, src, "kind", st.dropped_series_total)
         _counts(f, DROPPED_ROWS, src, "endpoint", st.dropped_rows)
@@ -107,6 +124,15 @@ def _counts(f: Families, family: Family, src: dict[str, str], label: str, counts
     f.declare(family)
     for key, n in sorted(counts.items()):
         f.add(family, {**src, label: key}, n)
+
+
+def _ingest(f: Families, src: dict[str, str], stats) -> None:
+    _counts(f, OTLP_REQUESTS, src, "outcome", stats.requests)
+    f.add(OTLP_SPANS, src, stats.spans_received)
+    _counts(f, OTLP_DROPPED, src, "reason", stats.spans_dropped)
+    f.add(OTLP_QUEUE, src, stats.queue_depth)
+    f.add(OTLP_QUEUE_BYTES, src, stats.queue_bytes)
+    f.add(OTLP_HELD, src, stats.spans_held)
 
 
 def _requests(f: Families, src: dict[str, str], request_stats) -> None:

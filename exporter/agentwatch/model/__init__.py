@@ -19,6 +19,9 @@ TERMINAL_ISSUE_STATUSES = frozenset({"done", "cancelled"})
 ISSUE_STATUSES = ("backlog", "todo", "in_progress", "in_review", "blocked", "done", "cancelled")
 LIVE_RUN_STATUSES = frozenset({"queued", "running", "scheduled_retry"})
 FAILED_RUN_STATUSES = frozenset({"failed", "timed_out"})
+# a run's liveness when it follows a tool call that repeated an earlier one (tool and arguments) in
+# its conversation: the OpenTelemetry source's mark of a tool loop, counted as an unproductive run
+REPEATED_TOOL_CALL = "repeated_tool_call"
 AGENT_STATUSES = ("active", "idle", "running", "paused", "error", "pending_approval", "terminated")
 
 
@@ -182,6 +185,21 @@ class Approval:
     created_at: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class CanaryAnswer:
+    """The answer an agent gave to a canary (a task with a known answer) that its own harness ran
+    and reported (the OpenTelemetry source: a span naming the canary, with the answer)."""
+
+    id: str
+    company_id: str
+    canary: str
+    agent_id: str
+    answer: str | None  # None: the agent gave none (it failed)
+    model: str = ""
+    started_at: float | None = None
+    finished_at: float | None = None
+
+
 @dataclass(slots=True)
 class CompanySnapshot:
     """Everything read about one company in one poll.
@@ -207,6 +225,7 @@ class CompanySnapshot:
     policies: list[BudgetPolicy] = field(default_factory=list)
     incidents: list[BudgetIncident] = field(default_factory=list)
     approvals: list[Approval] = field(default_factory=list)
+    canary_answers: list[CanaryAnswer] = field(default_factory=list)  # newest last
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,3 +257,4 @@ class Snapshot:
     # what the source reported about itself for this snapshot (a feature its platform lacks is off)
     capabilities: SourceCapabilities = SourceCapabilities()
     companies: dict[str, CompanySnapshot] = field(default_factory=dict)
+    platform: str = "paperclip"  # the kind of source: the ``platform`` label of agentwatch_source_info

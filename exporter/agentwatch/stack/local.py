@@ -250,15 +250,22 @@ class DemoProcess:
         self.process.stop()
 
 
-def demo_config(bundle: Path, demo_url: str, poll_interval: str = "5s") -> dict:
-    """The shipped demo configuration (``deploy/demo/agentwatch.yml``) pointed at ``demo_url``."""
+def demo_config(bundle: Path, demo_url: str, poll_interval: str = "5s", otlp_port: int | None = None) -> dict:
+    """The shipped demo configuration (``deploy/demo/agentwatch.yml``) pointed at ``demo_url``; its
+    OpenTelemetry sources listen on 127.0.0.1 (``otlp_port``, else a free port)."""
     config = yaml.safe_load((bundle / "deploy" / "demo" / "agentwatch.yml").read_text())
     config["poll_interval"] = poll_interval
+    demo = bundle / "deploy" / "demo"
     for source in config["sources"]:
+        if source.get("type") == "otel":
+            source["listen_address"] = f"127.0.0.1:{otlp_port or free_port()}"
+            if source.get("canary_suite_file"):
+                source["canary_suite_file"] = str(demo / Path(source["canary_suite_file"]).name)
+            continue
         source["url"] = demo_url + source["url"].split(":3100", 1)[-1]
         canary = source.get("canary") or {}
         if canary.get("suite_file"):
-            canary["suite_file"] = str(bundle / "deploy" / "demo" / Path(canary["suite_file"]).name)
+            canary["suite_file"] = str(demo / Path(canary["suite_file"]).name)
     return config
 
 
@@ -287,7 +294,7 @@ class Stack:
             else:
                 self.demo = DemoProcess(workdir, port=ports.get("demo"))
                 self.parts.append(self.demo)
-                config = demo_config(bundle, self.demo.url)
+                config = demo_config(bundle, self.demo.url, otlp_port=ports.get("otlp"))
             self.exporter = Exporter(config, workdir, port=ports.get("agentwatch"))
             self.parts.append(self.exporter)
             self.alertmanager = Alertmanager(
