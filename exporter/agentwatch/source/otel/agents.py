@@ -27,6 +27,14 @@ def month_of(t: float) -> str:
     return datetime.fromtimestamp(t, tz=timezone.utc).strftime("%Y-%m")
 
 
+def month_bounds(t: float) -> tuple[float, float]:
+    """The UTC month holding ``t``: its first second and the first of the next."""
+    day = datetime.fromtimestamp(t, tz=timezone.utc)
+    first = day.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    following = first.replace(year=first.year + first.month // 12, month=first.month % 12 + 1)
+    return first.timestamp(), following.timestamp()
+
+
 @dataclass
 class AgentState:
     key: str
@@ -40,16 +48,29 @@ class AgentState:
     starts: deque[float] = field(default_factory=lambda: deque(maxlen=64))  # invocation starts
     models: set[tuple[str, str]] = field(default_factory=set)  # (provider, model) shown apart
     month: str = ""
+    month_starts: float = 0.0  # the bounds of ``month``, so that a call need not format its time
+    month_ends: float = 0.0
     spent_month_usd: float = 0.0
     row: Agent | None = None
+    _learnt: tuple[tuple[int, float, int], float] = ((-1, 0.0, 0), 0.0)  # (what it was worked out from, the interval)
 
     def spend(self, usd: float, at: float) -> None:
-        month = month_of(at)
-        if month != self.month:
-            self.month, self.spent_month_usd = month, 0.0
+        if not self.month_starts <= at < self.month_ends:  # a call in another month than the last
+            month = month_of(at)
+            self.month_starts, self.month_ends = month_bounds(at)
+            if month != self.month:
+                self.month, self.spent_month_usd = month, 0.0
         self.spent_month_usd += usd
 
     def learnt_interval(self, min_gaps: int) -> float:
+        """The median gap between invocations when they are regular, else 0 (worked out again only
+        once another invocation came)."""
+        key = (len(self.starts), self.starts[-1] if self.starts else 0.0, min_gaps)
+        if key != self._learnt[0]:
+            self._learnt = (key, self._learn(min_gaps))
+        return self._learnt[1]
+
+    def _learn(self, min_gaps: int) -> float:
         starts = sorted(self.starts)
         gaps = [b - a for a, b in itertools.pairwise(starts) if b > a]
         if len(gaps) < min_gaps:

@@ -22,7 +22,6 @@ agent not configured when only configured ones are accepted, is counted and drop
 from __future__ import annotations
 
 from collections import Counter, deque
-from dataclasses import replace
 
 from agentwatch.config import OtelSourceConfig
 from agentwatch.model import REPEATED_TOOL_CALL, Approval, CanaryAnswer, Company, CompanySnapshot, CostRow, Issue, Run
@@ -55,7 +54,9 @@ class SpanFleet:
         self.tasks = TaskBook(config.max_tasks)
         self.runs: deque[Run] = deque(maxlen=RUN_WINDOW)
         self.new_runs: deque[Run] = deque(maxlen=MAX_NEW_RUNS)
-        self.costs: dict[tuple[str, str, str], CostRow] = {}
+        self.costs: dict[tuple[str, str, str], CostRow] = {}  # (agent, provider, model) -> its row
+        self._totals: dict[tuple[str, str, str], list[float]] = {}  # ... -> usd, input, cached input, output tokens
+        self._costs_changed: set[tuple[str, str, str]] = set()
         self.approvals: deque[Approval] = deque(maxlen=MAX_APPROVALS)
         self.canary_answers: deque[CanaryAnswer] = deque(maxlen=MAX_CANARY_ANSWERS)
         self.dropped: Counter[str] = Counter()  # reason -> spans
@@ -175,16 +176,26 @@ class SpanFleet:
         self.runs.append(run)
 
     def _cost(self, agent: AgentState, span: SpanRecord, cost: float, provider: str, model: str) -> None:
+        """Add the call to its agent's and model's totals (their row is made at the next snapshot)."""
         key = (agent.key, provider, model)
-        row = self.costs.get(key) or CostRow(self.company.id, agent.key, provider, provider, "metered_api", model, 0.0)
-        self.costs[key] = replace(
-            row,
-            cost_usd=row.cost_usd + cost,
-            input_tokens=row.input_tokens + (span.input_tokens or 0),
-            cached_input_tokens=row.cached_input_tokens + (span.cache_read_tokens or 0),
-            output_tokens=row.output_tokens + (span.output_tokens or 0),
-        )
+        totals = self._totals.get(key)
+        if totals is None:
+            totals = self._totals[key] = [0.0, 0, 0, 0]
+        totals[0] += cost
+        totals[1] += span.input_tokens or 0
+        totals[2] += span.cache_read_tokens or 0
+        totals[3] += span.output_tokens or 0
+        self._costs_changed.add(key)
         agent.spend(cost, span.end)
+
+    def _cost_rows(self) -> list[CostRow]:
+        cid = self.company.id
+        for key in self._costs_changed:
+            agent, provider, model = key
+            usd, inputs, cached, outputs = self._totals[key]
+            self.costs[key] = CostRow(cid, agent, provider, provider, "metered_api", model, usd, int(inputs), int(cached), int(outputs))
+        self._costs_changed.clear()
+        return list(self.costs.values())
 
     def _invocation(self, agent: AgentState, span: SpanRecord, tid: str) -> None:
         agent.starts.append(span.start)
@@ -272,11 +283,11 @@ class SpanFleet:
         running = {run.agent_id for run in live}
         cid = self.company.id
         agents = {key: agent_row(state, self.config, cid, key in running, now) for key, state in self.agents.items()}
+        touched = self.tasks.take_touched()
         issues = dict(self.tasks.issues)
         for tid in [t for t in self._tool_calls if t not in issues]:  # evicted tasks
             del self._tool_calls[tid]
             self._repeating.pop(tid, None)
-        touched = self.tasks.take_touched()
         delta = touched_delta(self._last_issues, issues, touched) if self._last_issues is not None else None
         self._last_issues = issues
         window = {run.id: run for run in (*self.runs, *self.new_runs)}
@@ -289,7 +300,7 @@ class SpanFleet:
             issue_delta=delta,
             runs=runs,
             live_runs=live,
-            costs=list(self.costs.values()),
+            costs=self._cost_rows(),
             approvals=list(self.approvals),
             canary_answers=list(self.canary_answers),
         )

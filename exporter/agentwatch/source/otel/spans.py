@@ -15,7 +15,7 @@ Nothing here raises on what a client sends: a value of the wrong type reads as a
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, NamedTuple
 
 import msgspec
 
@@ -93,6 +93,75 @@ WANTED = frozenset(
 )
 
 
+def _text(value: Any, limit: int = MAX_TEXT) -> str | None:
+    if isinstance(value, str):
+        return value[:limit] if value else None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def _count(value: Any) -> int | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return int(number) if 0 <= number < 1e12 and number == int(number) else None
+
+
+def _money(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < 1e9 else None
+
+
+def _long_text(value: Any) -> str | None:
+    return _text(value, 1 << 20)
+
+
+# the fields of a span read from its attributes: each field's names, newest first, and how a value is read
+FIELDS: tuple[tuple[str, tuple[str, ...], Any], ...] = (
+    ("agent_name", AGENT_NAME, _text),
+    ("gen_ai_agent_name", AGENT_NAME[:2], _text),  # a tool span's agent: the GenAI names alone
+    ("agent_id", AGENT_ID, _text),
+    ("conversation_id", CONVERSATION, _text),
+    ("response_model", RESPONSE_MODEL, _text),
+    ("request_model", REQUEST_MODEL, _text),
+    ("provider", PROVIDER, _text),
+    ("input_tokens", INPUT_TOKENS, _count),
+    ("output_tokens", OUTPUT_TOKENS, _count),
+    ("cache_read_tokens", CACHE_READ, _count),
+    ("cache_write_tokens", CACHE_WRITE, _count),
+    ("cost_usd", COST, _money),
+    ("tool_name", TOOL_NAME, _text),
+    ("tool_args", TOOL_ARGS, _long_text),
+    ("role", ROLE, _text),
+    ("canary", (CANARY_NAME,), _text),
+    ("error_type", ("error.type", "exception.type"), _text),
+    ("node", ("graph.node.id",), _text),
+)
+# attribute key -> every (field, rank, reader) it can fill
+SLOTS: dict[str, tuple[tuple[str, int, Any], ...]] = {}
+for _field, _names, _reader in FIELDS:
+    for _rank, _name in enumerate(_names):
+        SLOTS[_name] = (*SLOTS.get(_name, ()), (_field, _rank, _reader))
+
+
+def read_fields(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """Each field of ``FIELDS`` from the attributes: the value of its newest name that reads as
+    that field's type (a value of the wrong type is passed over, as if absent)."""
+    found: dict[str, tuple[int, Any]] = {}
+    for key, value in attrs.items():
+        for field, rank, reader in SLOTS.get(key, ()):
+            held = found.get(field)
+            if held is not None and held[0] < rank:
+                continue
+            read = reader(value)
+            if read is not None:
+                found[field] = (rank, read)
+    return {field: value for field, (_, value) in found.items()}
+
+
 class SpanRecord(msgspec.Struct, frozen=True, gc=False):
     """One span, as agentwatch reads it. Times are Unix seconds; ids are lowercase hex."""
 
@@ -142,7 +211,9 @@ def attributes(key_values: Any, wanted: frozenset[str] | None = None) -> dict[st
     often most of its bytes, are then never copied out of the protobuf)."""
     if wanted is None:
         return {kv.key: value_of(kv.value) for kv in key_values}
-    return {kv.key: value_of(kv.value) for kv in key_values if kv.key in wanted}
+    # value_of inlined (this runs for every span): an array or a map reads as its message, which
+    # no reader takes, so it counts as absent as value_of's None does
+    return {kv.key: getattr(v, v.WhichOneof("value") or "string_value") for kv in key_values if kv.key in wanted for v in (kv.value,)}
 
 
 def first_text(attrs: Mapping[str, Any], names: tuple[str, ...], limit: int = MAX_TEXT) -> str:
@@ -153,29 +224,6 @@ def first_text(attrs: Mapping[str, Any], names: tuple[str, ...], limit: int = MA
         if isinstance(value, int) and not isinstance(value, bool):
             return str(value)
     return ""
-
-
-def first_count(attrs: Mapping[str, Any], names: tuple[str, ...]) -> int | None:
-    """A token count: a non-negative integer (an integral float or a numeric string too)."""
-    for name in names:
-        value = attrs.get(name)
-        if isinstance(value, bool) or value is None:
-            continue
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            continue
-        if 0 <= number < 1e12 and number == int(number):
-            return int(number)
-    return None
-
-
-def first_money(attrs: Mapping[str, Any], names: tuple[str, ...]) -> float | None:
-    for name in names:
-        value = attrs.get(name)
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < 1e9:
-            return float(value)
-    return None
 
 
 def kind_of(name: str, attrs: Mapping[str, Any]) -> str:
@@ -196,15 +244,15 @@ def kind_of(name: str, attrs: Mapping[str, Any]) -> str:
     return OTHER
 
 
-def agent_name_of(kind: str, attrs: Mapping[str, Any]) -> str:
+def agent_name_of(kind: str, attrs: Mapping[str, Any], got: Mapping[str, Any]) -> str:
     """The agent a span names. On a tool span, only the GenAI names (OpenLLMetry's entity name is
     the tool's there); on an OpenInference agent span with no name, its ``graph.node.id`` (CrewAI
     puts the agent's role there and nowhere else)."""
     if kind == TOOL:
-        return first_text(attrs, AGENT_NAME[:2])
-    name = first_text(attrs, AGENT_NAME)
+        return str(got.get("gen_ai_agent_name", ""))
+    name = str(got.get("agent_name", ""))
     if not name and kind == AGENT and attrs.get("openinference.span.kind") == "AGENT":
-        name = first_text(attrs, ("graph.node.id",))
+        name = str(got.get("node", ""))
     return name
 
 
@@ -219,25 +267,38 @@ def exception_type(span: Any) -> str:
     return "error"
 
 
-def tool_call(kind: str, tool: str, attrs: Mapping[str, Any]) -> str:
-    if kind != TOOL:
-        return ""
-    arguments = first_text(attrs, TOOL_ARGS, limit=1 << 20)
+def tool_call(tool: str, arguments: str) -> str:
+    """The tool and a digest of its arguments: equal for the same call repeated."""
     return f"{tool}#{hashlib.blake2b(arguments.encode(), digest_size=8).hexdigest()}"
 
 
-def record(span: Any, resource: Mapping[str, Any], scope: str = "") -> SpanRecord | None:
-    """One protobuf ``Span`` with its resource's attributes and the name of the instrumentation
-    scope that made it; None for a span without ids."""
+class Origin(NamedTuple):
+    """What a span's resource and instrumentation scope tell: read once per scope, not per span."""
+
+    role: str = ""
+    framework: str = ""
+    service: str = ""
+
+    @classmethod
+    def of(cls, resource: Mapping[str, Any], scope: str = "") -> Origin:
+        framework = first_text(resource, ("agentwatch.framework",)) or scope[:MAX_TEXT]
+        return cls(first_text(resource, ROLE), framework, first_text(resource, ("service.name",)))
+
+
+NO_ORIGIN = Origin()
+
+
+def record(span: Any, origin: Origin = NO_ORIGIN) -> SpanRecord | None:
+    """One protobuf ``Span`` from ``origin``; None for a span without ids."""
     if len(span.trace_id) != 16 or len(span.span_id) != 8:
         return None
     attrs = attributes(span.attributes, WANTED)
+    got = read_fields(attrs)
     name = span.name[:MAX_TEXT]
     kind = kind_of(name, attrs)
-    error_type = first_text(attrs, ("error.type", "exception.type"))
-    if not error_type and span.status.code == STATUS_ERROR:
-        error_type = exception_type(span)
-    tool = first_text(attrs, TOOL_NAME) if kind == TOOL else ""
+    failed = span.status.code == STATUS_ERROR
+    error_type = got.get("error_type") or (exception_type(span) if failed else "")
+    tool = got.get("tool_name", "") if kind == TOOL else ""
     answer = attrs.get(CANARY_ANSWER)
     return SpanRecord(
         kind=kind,
@@ -247,24 +308,24 @@ def record(span: Any, resource: Mapping[str, Any], scope: str = "") -> SpanRecor
         name=name,
         start=span.start_time_unix_nano / 1e9,
         end=max(span.end_time_unix_nano, span.start_time_unix_nano) / 1e9,
-        error=span.status.code == STATUS_ERROR or bool(error_type),
+        error=failed or bool(error_type),
         error_type=error_type,
-        agent_name=agent_name_of(kind, attrs),
-        agent_id=first_text(attrs, AGENT_ID),
-        role=first_text(attrs, ROLE) or first_text(resource, ROLE),
-        conversation_id=first_text(attrs, CONVERSATION),
-        model=first_text(attrs, RESPONSE_MODEL) or first_text(attrs, REQUEST_MODEL),
-        provider=first_text(attrs, PROVIDER),
-        input_tokens=first_count(attrs, INPUT_TOKENS),
-        output_tokens=first_count(attrs, OUTPUT_TOKENS),
-        cache_read_tokens=first_count(attrs, CACHE_READ),
-        cache_write_tokens=first_count(attrs, CACHE_WRITE),
-        cost_usd=first_money(attrs, COST),
+        agent_name=agent_name_of(kind, attrs, got),
+        agent_id=got.get("agent_id", ""),
+        role=got.get("role") or origin.role,
+        conversation_id=got.get("conversation_id", ""),
+        model=got.get("response_model") or got.get("request_model", ""),
+        provider=got.get("provider", ""),
+        input_tokens=got.get("input_tokens"),
+        output_tokens=got.get("output_tokens"),
+        cache_read_tokens=got.get("cache_read_tokens"),
+        cache_write_tokens=got.get("cache_write_tokens"),
+        cost_usd=got.get("cost_usd"),
         tool_name=tool,
-        tool_call=tool_call(kind, tool, attrs),
-        framework=first_text(resource, ("agentwatch.framework",)) or scope[:MAX_TEXT],
-        service=first_text(resource, ("service.name",)),
-        canary=first_text(attrs, (CANARY_NAME,)),
+        tool_call=tool_call(tool, got.get("tool_args", "")) if kind == TOOL else "",
+        framework=origin.framework,
+        service=origin.service,
+        canary=got.get("canary", ""),
         canary_answer=answer[:MAX_ANSWER] if isinstance(answer, str) else None,
     )
 
@@ -274,8 +335,8 @@ def records(request: Any) -> Iterator[SpanRecord]:
     for resource_spans in request.resource_spans:
         resource = attributes(resource_spans.resource.attributes)
         for scope_spans in resource_spans.scope_spans:
-            scope = scope_spans.scope.name
+            origin = Origin.of(resource, scope_spans.scope.name)
             for span in scope_spans.spans:
-                row = record(span, resource, scope)
+                row = record(span, origin)
                 if row is not None:
                     yield row

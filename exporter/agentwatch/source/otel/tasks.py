@@ -60,6 +60,7 @@ class TaskBook:
         self._tasks: OrderedDict[str, TaskState] = OrderedDict()  # least recently changed first
         self.issues: dict[str, Issue] = {}  # the current row of every task
         self.touched: set[str] = set()  # ids changed (or gone) since the last ``take_touched``
+        self._dirty: set[str] = set()  # ids whose state changed since, their row not yet made
         self.evicted = 0
         self._answered: OrderedDict[str, None] = OrderedDict()  # answered conversations, oldest answer first
 
@@ -117,11 +118,9 @@ class TaskBook:
             self._changed(task)
 
     def _changed(self, task: TaskState) -> None:
+        """Its row is made again at the next ``take_touched`` (once, however many spans changed it)."""
         self._tasks.move_to_end(task.id)
-        row = task.row()
-        if self.issues.get(task.id) != row:
-            self.issues[task.id] = row
-            self.touched.add(task.id)
+        self._dirty.add(task.id)
 
     def _evict(self) -> None:
         if len(self._tasks) <= self.max_tasks:
@@ -135,5 +134,16 @@ class TaskBook:
         self.evicted += 1
 
     def take_touched(self) -> set[str]:
+        """The rows of the tasks changed since the last call made again (``issues``), and the ids
+        whose row is not the one held before (new, changed or gone)."""
+        for tid in self._dirty:
+            task = self._tasks.get(tid)
+            if task is None:
+                continue  # evicted: ``touched`` has it already
+            row = task.row()
+            if self.issues.get(tid) != row:
+                self.issues[tid] = row
+                self.touched.add(tid)
+        self._dirty.clear()
         touched, self.touched = self.touched, set()
         return touched
