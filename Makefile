@@ -17,10 +17,10 @@ test-fast:  ## the unit, golden, oracle and parser tests: no real Paperclip or P
 	$(PYTEST) -m "$(FAST)" tests
 
 lint:  ## ruff (lint and format) and mypy, as configured in pyproject.toml; CI runs it before the tests
-	$(PY) -m ruff check exporter tests bench && $(PY) -m ruff format --check exporter tests bench && $(PY) -m mypy
+	$(PY) -m ruff check exporter tests bench deploy && $(PY) -m ruff format --check exporter tests bench deploy && $(PY) -m mypy
 
 format:  ## apply ruff's fixes and formatting
-	$(PY) -m ruff check --fix exporter tests bench && $(PY) -m ruff format exporter tests bench
+	$(PY) -m ruff check --fix exporter tests bench deploy && $(PY) -m ruff format exporter tests bench deploy
 
 bench:  ## agentwatch against its floor at every scale (docs/benchmarks.md)
 	$(PY) bench/run.py
