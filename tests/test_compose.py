@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
+from importlib.util import module_from_spec, spec_from_file_location
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -72,8 +73,8 @@ def test_each_service_installs_what_it_runs(model):
     assert "--from=build-audit " in stages["audit"] and "'.[audit]'" in stages["build-audit"].replace('"', "'")
     services = model["services"]
     for name, service in services.items():
-        if "build" not in service:
-            continue
+        if "build" not in service or service["build"].get("dockerfile", "Dockerfile") != "Dockerfile":
+            continue  # the demo's framework fleet has its own image (test_the_framework_fleet_image)
         runs_audit = "audit" in (service.get("entrypoint") or []) + (service.get("command") or [])
         assert service["build"]["target"] == ("audit" if runs_audit else "exporter"), name
     assert services["audit"]["build"]["target"] == "audit" and "tools" in services["audit"]["profiles"]
@@ -101,7 +102,7 @@ def test_images_are_pinned(model):
 
 def test_services_and_demo_default(model):
     services = model["services"]
-    assert {"agentwatch", "demo", "prometheus", "alertmanager", "grafana", "incidents"} <= set(services)
+    assert {"agentwatch", "demo", "framework-agents", "prometheus", "alertmanager", "grafana", "incidents"} <= set(services)
     agentwatch = services["agentwatch"]
     assert agentwatch["build"]["context"] == str(ROOT)
     assert agentwatch["environment"]["AGENTWATCH_PAPERCLIP_URL"] == ""  # empty: the demo
@@ -237,7 +238,7 @@ def test_hardening(model):
     for name, svc in services.items():
         assert svc.get("user") and not str(svc["user"]).startswith(("0", "root")), name
         assert "no-new-privileges:true" in svc.get("security_opt", []), name
-    for name in ("agentwatch", "demo", "incidents", "prometheus", "alertmanager"):
+    for name in ("agentwatch", "demo", "framework-agents", "incidents", "prometheus", "alertmanager"):
         assert services[name]["read_only"] is True, name
     agentwatch = services["agentwatch"]
     assert not any("TOKEN" in k and not k.endswith("_FILE") for k in agentwatch["environment"]), "tokens come from files"
@@ -300,3 +301,112 @@ def test_remediation_turned_on_through_the_env_file(tmp_path, monkeypatch):
     loaded = _incidents_settings(env, tmp_path, monkeypatch)
     assert loaded.remediation.enabled and loaded.remediation.dry_run and loaded.remediation.agents == ["Runaway Rita"]
     assert loaded.remediation.paperclip_url == "http://demo:3100"
+
+
+# The demo's framework fleet (deploy/framework-agents/): its image, its service, and the otel source
+# of the demo config it sends to. tests/test_demo_frameworks.py runs it against a real agentwatch.
+FLEET_DIR = ROOT / "deploy" / "framework-agents"
+FRAMEWORK_SCRIPTS = ROOT / "tests" / "frameworks"
+
+
+def load_fleet():
+    """``deploy/framework-agents/fleet.py`` as a module (it is standard library only)."""
+    spec = spec_from_file_location("demo_fleet", FLEET_DIR / "fleet.py")
+    module = module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def demo_otel_source():
+    from agentwatch import config
+
+    settings = config.Settings(**yaml.safe_load((ROOT / "deploy" / "demo" / "agentwatch.yml").read_text()))
+    (source,) = [s for s in settings.sources if s.type == "otel"]
+    return source
+
+
+def test_the_framework_fleet_sends_to_the_demo_otel_source(model):
+    services = model["services"]
+    fleet = services["framework-agents"]
+    endpoint = urlsplit(fleet["environment"]["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"])
+    host, port = demo_otel_source().listen_address.rsplit(":", 1)
+    assert endpoint.scheme == "http" and endpoint.hostname == "agentwatch" and endpoint.path == "/v1/traces"
+    assert endpoint.port == int(port) and host == "0.0.0.0"  # reachable from the fleet's container
+    agentwatch = services["agentwatch"]
+    assert port in agentwatch["expose"]
+    assert all(str(p["target"]) != port for p in agentwatch["ports"]), "the receiver is not published to the host"
+    assert agentwatch["environment"]["AGENTWATCH_PAPERCLIP_URL"] == ""  # the entrypoint loads the demo config
+    assert fleet["depends_on"]["agentwatch"]["condition"] == "service_started"
+    assert not fleet.get("command") and not fleet.get("entrypoint"), "the image's CMD runs the fleet"
+    assert fleet["init"] is True and not fleet.get("ports")
+
+
+def _copies(dockerfile: str) -> list[tuple[list[str], str]]:
+    return [(line.split()[1:-1], line.split()[-1]) for line in dockerfile.splitlines() if line.startswith("COPY")]
+
+
+def test_the_framework_fleet_image(model):
+    build = model["services"]["framework-agents"]["build"]
+    assert Path(build["context"]) == ROOT and ROOT / build["dockerfile"] == FLEET_DIR / "Dockerfile"
+    dockerfile = (FLEET_DIR / "Dockerfile").read_text()
+    images = re.findall(r"^FROM (\S+)", dockerfile, re.M)
+    assert images and all(image.startswith("python:3.11-slim") for image in images), images  # no registry hostname
+    assert re.search(r"^USER (?!0\b|root\b)", dockerfile, re.M), "the image must not run as root"
+    copied: dict[str, str] = {}
+    for sources, target in _copies(dockerfile):
+        for src in sources:
+            matches = sorted(ROOT.glob(src))
+            assert matches, f"COPY {src}: nothing in the repository"
+            copied.update({m.relative_to(ROOT).as_posix(): target for m in matches})
+    needed = {p.relative_to(ROOT).as_posix() for p in FRAMEWORK_SCRIPTS.glob("*.py")}  # the scripts and what they import
+    assert needed <= set(copied), needed - set(copied)
+    requirements = copied["tests/frameworks/requirements.txt"]
+    assert re.search(rf"^RUN pip install [^\n]*-r {re.escape(requirements)}$", dockerfile, re.M)
+    command = json.loads(re.search(r"^CMD (.+)$", dockerfile, re.M).group(1))
+    assert command[-1] == copied["deploy/framework-agents/fleet.py"]
+    # the fleet finds the scripts beside itself: the image's default agents dir
+    assert {copied[n].rstrip("/") for n in needed} == {str(Path(command[-1]).parent)}
+
+
+def test_the_fleet_has_a_healthy_agent_and_a_fault_per_framework():
+    fleet = load_fleet()
+    jobs = fleet.fleet()
+    scripts = {p.stem.removeprefix("agent_") for p in FRAMEWORK_SCRIPTS.glob("agent_*.py")}
+    assert {job.framework for job in jobs} == scripts == set(fleet.FRAMEWORKS)
+    for framework in scripts:
+        scenarios = [job.scenario for job in jobs if job.framework == framework]
+        assert "healthy" in scenarios and set(scenarios) - {"healthy"}, (framework, scenarios)
+    assert len({job.agent for job in jobs}) == len(jobs)
+    faults = [job for job in jobs if job.start_at > 0]
+    assert len({job.start_at for job in faults}) == len(faults), "the faults start one after the other"
+    assert all(job.every for job in faults if job.scenario != "hang"), "and repeat"
+    assert fleet.default_agents_dir() == FRAMEWORK_SCRIPTS  # from a checkout
+
+
+def test_the_demo_config_knows_the_fleet():
+    from agentwatch.canary.suite import load_suite
+
+    jobs = {job.agent: job for job in load_fleet().fleet()}
+    source = demo_otel_source()
+    assert set(source.agents) <= set(jobs)
+    silent = [agent for agent, facts in source.agents.items() if facts.heartbeat_interval]
+    for agent in silent:  # it works on a cadence, then stops until its next round
+        assert jobs[agent].every and float(jobs[agent].options["pause"]) < source.agents[agent].heartbeat_interval
+    hung = [agent for agent, facts in source.agents.items() if facts.run_timeout]
+    assert silent and hung and all(jobs[agent].scenario == "hang" for agent in hung)
+    assert "COPY deploy/demo /etc/agentwatch/demo" in (ROOT / "Dockerfile").read_text()
+    suite = load_suite(ROOT / "deploy" / "demo" / source.canary_suite_file.relative_to("/etc/agentwatch/demo"))
+    swapping = {agent for agent, job in jobs.items() if job.scenario == "swap"}
+    assert swapping and {agent for canary in suite.canaries for agent in canary.agents} == swapping
+    right, wrong = re.search(r'CANARY_RIGHT, CANARY_WRONG = "(.+)", "(.+)"', (FRAMEWORK_SCRIPTS / "common.py").read_text()).groups()
+    scenarios = (FRAMEWORK_SCRIPTS / "scenarios.py").read_text()
+    for canary in suite.canaries:  # the canary the scripts report, scored right then wrong
+        assert f'canary="{canary.name}"' in scenarios
+        assert canary.scorer.score(right).passed and not canary.scorer.score(wrong).passed
+
+
+def test_the_readme_describes_every_agent_of_the_fleet():
+    section = (ROOT / "README.md").read_text().split("### The demo", 1)[1].split("\n### ", 1)[0]
+    for job in load_fleet().fleet():
+        assert f"`{job.agent}`" in section, job.agent

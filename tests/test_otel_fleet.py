@@ -250,7 +250,8 @@ def test_memory_is_bounded():
         feed(f, Conversation("a", f"c{i}").invocation(T0 + i, [{}]))
         trace = new_trace_id()
         feed(f, [span("chat", trace, T0, T0 + 1, {"gen_ai.operation.name": "chat"}, parent=new_span_id())])  # never placed
-    assert len(f.traces) <= 5 and len(f.tasks.issues) <= 10
+    cs = f.snapshot(T0 + 100)
+    assert len(f.traces) <= 5 and len(cs.issues) == 10 and f.tasks.evicted == 40
     assert f.traces.dropped.get("trace_limit", 0) > 0
 
 
