@@ -75,7 +75,7 @@ def settle(source: OtelSource, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if source.idle:
-            time.sleep(0.05)  # the ingest thread may be between taking a request off and counting it
+            time.sleep(0.01)  # the ingest thread may be between taking a request off and counting it
             if source.idle:
                 return
         time.sleep(0.01)
@@ -107,9 +107,11 @@ class OtelReplay:
             assert post(source, json.dumps(request).encode()) == 200
         settle(source)
 
-    def post_to_all(self, body: bytes) -> None:
+    def post_to_all(self, *bodies: bytes) -> None:
+        """Post each body to every source, then wait until each has taken them in."""
         for source in self.sources:
-            post(source, body)
+            for body in bodies:
+                post(source, body)
             settle(source)
 
 
@@ -167,10 +169,12 @@ def otel_inject(replay: OtelReplay, source: Any, fault: str | None) -> None:
             source.restart_receiver()
     else:
         change = ROW_FAULTS[fault]
+        bodies = []
         for request in recorded_requests():
             for span in _spans(request):
                 change(span)
-            replay.post_to_all(json.dumps(request).encode())
+            bodies.append(json.dumps(request).encode())
+        replay.post_to_all(*bodies)
 
 
 def otel_serve(replay: OtelReplay, path: str, value: Any) -> None:

@@ -279,6 +279,9 @@ class Thresholds(StrictModel):
     runs_failure_ratio: float = Field(default=0.5, gt=0, le=1)  # or this share of runs failing
     loop_min_age: float = 4 * 3600.0  # a task in progress this long without progression ...
     loop_min_calls: float = Field(default=20.0, ge=1)  # ... with more runs or LLM calls than this is a loop
+    # or this many unproductive runs (empty answers, plan-only runs, retries, calls after a repeated
+    # identical tool call) on in-progress tasks since their progression
+    loop_unproductive_runs: float = Field(default=10.0, ge=1)
     context_ratio: float = Field(default=0.8, gt=0)  # prompt / window of the latest run
     context_growth: float = Field(default=1.5, gt=1)  # latest prompt / first prompt on a task
     burn_spike_factor: float = Field(default=2.0, gt=1)  # spend rate this many times the expected one
