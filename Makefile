@@ -13,7 +13,7 @@ venv:  ## .venv with the package (editable) and the test and lint tools
 test:  ## the whole suite, as CI runs it (the real Paperclip, Prometheus and Alertmanager included)
 	$(PYTEST) tests
 
-test-fast:  ## the unit, golden, oracle and parser tests: no real Paperclip or Prometheus, nothing slow (under 60 s)
+test-fast:  ## the unit, golden, oracle, parser and fuzz tests: no real Paperclip, Prometheus or frameworks, nothing slow (about 80 s)
 	$(PYTEST) -m "$(FAST)" tests
 
 lint:  ## ruff (lint and format) and mypy, as configured in pyproject.toml; CI runs it before the tests
