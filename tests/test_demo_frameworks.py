@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from harness.frameworks import agent_env, install, python_path
 from harness.paperclip import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
+SCRIPTS = ROOT / "tests" / "frameworks"
 FLEET = ROOT / "deploy" / "framework-agents" / "fleet.py"
 FRAMEWORKS = ("custom", "langgraph", "pydantic_ai", "openai_agents", "crewai")
 STARTED = re.compile(r'msg="agent started" agent=(\S+) framework=(\S+) scenario=(\S+) pid=(\d+)')
@@ -91,6 +93,7 @@ def test_the_fleet_starts_every_agent_restarts_what_exits_and_stops_every_group(
     agents.mkdir()
     for framework in FRAMEWORKS:
         (agents / f"agent_{framework}.py").write_text(STUB)
+    shutil.copy(SCRIPTS / "environment.py", agents)  # as the image holds it beside the scripts
     endpoint = "http://127.0.0.1:9/v1/traces"
     log = tmp_path / "fleet.log"
     env = {**os.environ, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": endpoint}  # the endpoint compose gives it

@@ -12,12 +12,12 @@ from __future__ import annotations
 import pytest
 
 from harness.exporter import ExporterProcess
-from harness.frameworks import install, python_path, run_agent
+from harness.frameworks import available_frameworks, install, python_path, run_agent
 from harness.paperclip import free_port
 
 pytestmark = [pytest.mark.frameworks, pytest.mark.slow]
 
-FRAMEWORKS = ("custom", "langgraph", "pydantic_ai", "openai_agents", "crewai")
+FRAMEWORKS = available_frameworks()  # custom, crewai, langgraph, openai_agents, pydantic_ai
 TOKEN = "frameworks-test-token"
 
 

@@ -24,7 +24,7 @@ import shutil
 import pytest
 
 from harness.exporter import ExporterProcess
-from harness.frameworks import install, python_path, run_agent, start_agent, stop_agent
+from harness.frameworks import available_frameworks, install, python_path, run_agent, start_agent, stop_agent
 from harness.monitoring import Alertmanager, IncidentReceiver, Prometheus
 from harness.paperclip import free_port, wait_for
 
@@ -35,7 +35,7 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("prometheus") is None, reason="Prometheus not installed"),
 ]
 
-FRAMEWORKS = ("custom", "langgraph", "pydantic_ai", "openai_agents", "crewai")
+FRAMEWORKS = available_frameworks()  # custom, crewai, langgraph, openai_agents, pydantic_ai
 # alert -> the agent that must page with it
 EXPECTED = {
     "AgentReasoningLoop": "lg-looper",

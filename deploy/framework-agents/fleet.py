@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TextIO
+from typing import Callable, TextIO
 
 HERE = Path(__file__).resolve().parent
 HEALTHY_PAUSE = 20.0  # seconds between a healthy agent's conversations
@@ -38,27 +38,6 @@ FAULT_EVERY = 1800.0  # a fault is played again this long after its previous sta
 RESTART_DELAY = 10.0  # a continuous agent that exited is started again after this
 STOP_GRACE = 5.0  # seconds an agent has to end after SIGTERM before SIGKILL
 HEALTHY_CONVERSATIONS = 2_000  # about eleven hours of work (planned up front), then it is restarted
-
-# what each framework agent must not inherit: proxies (it speaks to the endpoint only), the switch
-# that silences OpenTelemetry, and model vendors' credentials (a fake model needs none)
-DROPPED = ("OTEL_SDK_DISABLED", "PYTHONPATH", "VIRTUAL_ENV", "OPENAI_", "ANTHROPIC_", "LANGSMITH_", "LANGCHAIN_", "LOGFIRE_")
-PROXIES = ("http_proxy", "https_proxy", "all_proxy", "ftp_proxy", "no_proxy")
-QUIET = {  # every framework's own telemetry and trace upload off
-    "CREWAI_DISABLE_TELEMETRY": "true",
-    "CREWAI_DISABLE_TRACKING": "true",
-    "CREWAI_TRACING_ENABLED": "false",
-    "CREWAI_DISABLE_VERSION_CHECK": "true",
-    "CREWAI_TELEMETRY_OPT_OUT": "true",
-    "LANGSMITH_TRACING": "false",
-    "LANGCHAIN_TRACING_V2": "false",
-    "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-    "LITELLM_TELEMETRY": "False",
-    "HF_HUB_OFFLINE": "1",
-    "DO_NOT_TRACK": "1",
-    "ANONYMIZED_TELEMETRY": "false",
-    "PYTHONUNBUFFERED": "1",
-    "PYTHONDONTWRITEBYTECODE": "1",
-}
 
 
 @dataclass(frozen=True)
@@ -125,12 +104,13 @@ def default_agents_dir() -> Path:
     return HERE.parents[1] / "tests" / "frameworks"
 
 
-def agent_env(environ: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment of an agent: this one without proxies, OTEL_SDK_DISABLED or vendor keys,
-    with every framework's own telemetry off."""
-    environ = dict(os.environ if environ is None else environ)
-    env = {k: v for k, v in environ.items() if k.lower() not in PROXIES and not k.startswith(DROPPED)}
-    return {**env, **QUIET}
+def environment_of(agents_dir: Path) -> Callable[[], dict[str, str]]:
+    """How an agent's environment is made: ``agent_env`` of ``environment.py`` beside the scripts
+    (the test harness starts them with it too)."""
+    sys.path.insert(0, str(agents_dir))
+    from environment import agent_env  # type: ignore[import-not-found]
+
+    return agent_env
 
 
 def log(out: TextIO, msg: str, **fields: object) -> None:
@@ -152,6 +132,7 @@ class Fleet:
     ) -> None:
         self.jobs = {job.agent: job for job in jobs}
         self.python, self.agents_dir, self.endpoint, self.out = python, agents_dir, endpoint, out
+        self.agent_env = environment_of(agents_dir)
         self.restart_delay = restart_delay
         self.running: dict[str, subprocess.Popen[bytes]] = {}
         self.due: dict[str, float] = {}
@@ -169,7 +150,7 @@ class Fleet:
         proc = subprocess.Popen(
             self.command(job),
             cwd=str(self.agents_dir),
-            env=agent_env(),
+            env=self.agent_env(),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             start_new_session=True,  # its own process group, stopped as one

@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterator
 from common import parse_args, setup_tracing
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
-from scenarios import FAILURE, Invocation, drive, run_tool
+from scenarios import FAILURE, Invocation, drive_and_flush, run_tool
 
 tracer = trace.get_tracer("agentwatch.frameworks.custom")
 
@@ -97,10 +97,7 @@ def main() -> int:
         steps = max(args.calls, len(invocation.turns))
         return run_agent(args.agent, invocation.conversation_id, invocation.prompt, llm, TOOLS, max_steps=steps)
 
-    drive(args, invoke)
-    provider.force_flush()
-    provider.shutdown()
-    return 0
+    return drive_and_flush(args, invoke, provider)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
 from opentelemetry.instrumentation.genai.langchain import LangChainInstrumentor
-from scenarios import FAILURE, TOOLS, Invocation, Turn, drive, run_tool
+from scenarios import FAILURE, TOOLS, Invocation, Turn, drive_and_flush, run_tool
 
 
 class ScriptedChatModel(BaseChatModel):
@@ -109,10 +109,7 @@ def main() -> int:
         state = graph.invoke({"messages": [HumanMessage(invocation.prompt)]}, config=config)
         return str(state["messages"][-1].content)
 
-    drive(args, invoke)
-    provider.force_flush()
-    provider.shutdown()
-    return 0
+    return drive_and_flush(args, invoke, provider)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from pydantic_ai import Agent, InstrumentationSettings
 from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCallPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_ai.usage import RequestUsage, UsageLimits
-from scenarios import FAILURE, TOOLS, Invocation, Turn, drive, run_tool
+from scenarios import FAILURE, TOOLS, Invocation, Turn, drive_and_flush, run_tool
 
 
 class ScriptedOpenAIModel(FunctionModel):
@@ -77,10 +77,7 @@ def main() -> int:
         histories[invocation.conversation_id] = result.all_messages()
         return result.output
 
-    drive(args, invoke)
-    provider.force_flush()
-    provider.shutdown()
-    return 0
+    return drive_and_flush(args, invoke, provider)
 
 
 if __name__ == "__main__":

@@ -145,3 +145,12 @@ def drive(args: argparse.Namespace, invoke: Callable[[Invocation], str | None]) 
             failed += 1
             print(f"{invocation.conversation_id}: {type(exc).__name__}: {exc}", file=sys.stderr)
     return failed
+
+
+def drive_and_flush(args: argparse.Namespace, invoke: Callable[[Invocation], str | None], provider: Any) -> int:
+    """``drive`` the plan, then export every span still held and shut the tracer provider down
+    (an agent script's last step; the exit code is 0 whatever failed: the failure is the point)."""
+    drive(args, invoke)
+    provider.force_flush()
+    provider.shutdown()
+    return 0

@@ -31,42 +31,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 FRAMEWORKS = ROOT / "tests" / "frameworks"
 REQUIREMENTS = FRAMEWORKS / "requirements.txt"
+sys.path.insert(0, str(FRAMEWORKS))  # the scripts' own environment module, stdlib only
+from environment import agent_env  # noqa: E402  (re-exported: the tests start agents with it)
+
 READY = "agentwatch-ready"  # written into the venv once every requirement is installed
 AGENT_TIMEOUT = 180.0
-
-# variables a framework agent must not inherit: proxies (the agents speak to 127.0.0.1 only),
-# the switch that would silence OpenTelemetry, exporter settings that would send elsewhere, and
-# any model vendor's credentials (a fake model needs none; without them nothing can reach a vendor)
-_DROPPED = (
-    "OTEL_SDK_DISABLED",
-    "OTEL_TRACES_EXPORTER",
-    "OTEL_EXPORTER_OTLP_",
-    "OTEL_PYTHON_",
-    "OTEL_RESOURCE_ATTRIBUTES",
-    "OTEL_SERVICE_NAME",
-    "PYTHONPATH",
-    "VIRTUAL_ENV",
-)
-_VENDORS = ("OPENAI_", "ANTHROPIC_", "AZURE_", "AWS_", "GOOGLE_", "GEMINI_", "LANGSMITH_", "LANGCHAIN_", "LOGFIRE_", "TRACELOOP_")
-_PROXIES = ("http_proxy", "https_proxy", "all_proxy", "ftp_proxy", "no_proxy")
-# every framework's own telemetry, tracing to a vendor and downloads turned off
-_QUIET = {
-    "CREWAI_TELEMETRY_OPT_OUT": "true",
-    "CREWAI_DISABLE_TELEMETRY": "true",
-    "CREWAI_DISABLE_TRACKING": "true",
-    "CREWAI_TRACING_ENABLED": "false",
-    "LANGSMITH_TRACING": "false",
-    "LANGCHAIN_TRACING_V2": "false",
-    "LANGSMITH_OTEL_ENABLED": "false",
-    "TRACELOOP_TELEMETRY": "false",
-    "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-    "LITELLM_TELEMETRY": "False",
-    "HF_HUB_OFFLINE": "1",
-    "DO_NOT_TRACK": "1",
-    "ANONYMIZED_TELEMETRY": "false",
-    "PYTHONUNBUFFERED": "1",
-    "PYTHONDONTWRITEBYTECODE": "1",
-}
 
 
 def requirements_hash() -> str:
@@ -104,15 +73,6 @@ def install(quiet: bool = True) -> Path:
         subprocess.run([*pip, "install", *(["--quiet"] if quiet else []), "-r", str(REQUIREMENTS)], check=True)
         (venv / READY).write_text(REQUIREMENTS.read_text())
     return _python_of(venv)
-
-
-def agent_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment of a framework agent: this one without proxies, without anything that
-    disables or redirects OpenTelemetry, with every framework's own telemetry off."""
-    env = {k: v for k, v in os.environ.items() if k.lower() not in _PROXIES and not k.startswith(_DROPPED + _VENDORS)}
-    env.update(_QUIET)
-    env.update(extra or {})
-    return env
 
 
 def available_frameworks() -> list[str]:
