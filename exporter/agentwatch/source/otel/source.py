@@ -74,6 +74,7 @@ class OtelSource:
         self._polled_requests = 0
         self._polled_bytes = 0
         self.internal_errors = 0
+        self._counted: tuple[int, dict[str, int], int, int] = (0, dict.fromkeys(DROP_REASONS, 0), 0, 0)
         self.requests_got = 0  # taken off the queue ...
         self.requests_taken = 0  # ... and folded in
         self.receiver.start()
@@ -153,6 +154,7 @@ class OtelSource:
             raise SourceError("unhealthy", ENDPOINT, "the OTLP receiver is not serving")
         with self._lock:
             company = self.fleet.snapshot(now)
+            self._counted = self._count()
         stats = self.receiver.stats
         accepted = stats.requests.get("accepted", 0)
         self._last_poll = PollStats(requests=accepted - self._polled_requests, bytes=stats.bytes_accepted - self._polled_bytes)
@@ -161,24 +163,30 @@ class OtelSource:
         snapshot.companies[company.company.id] = company
         return snapshot
 
+    def _count(self) -> tuple[int, dict[str, int], int, int]:
+        """What the fleet took in and dropped, for ``ingest_stats`` (under the lock, at a poll)."""
+        dropped = dict.fromkeys(DROP_REASONS, 0)
+        dropped.update(self.fleet.dropped)
+        for reason, n in self.fleet.traces.dropped.items():
+            dropped[reason] = dropped.get(reason, 0) + n
+        return self.fleet.spans, dropped, len(self.fleet.traces), self.fleet.traces.held_spans
+
     def ingest_stats(self) -> IngestStats:
+        """The receiver's counters now, and the fleet's as of the last poll: a scrape never waits
+        for the ingest thread (which holds the fleet while it folds a request in)."""
         stats = self.receiver.stats
-        with self._lock:
-            dropped = dict.fromkeys(DROP_REASONS, 0)
-            dropped.update(self.fleet.dropped)
-            for reason, n in self.fleet.traces.dropped.items():
-                dropped[reason] = dropped.get(reason, 0) + n
-            if self.internal_errors:
-                dropped["internal"] = self.internal_errors
-            return IngestStats(
-                requests=dict(stats.requests),
-                spans_received=self.fleet.spans,
-                spans_dropped=dropped,
-                queue_depth=stats.queue_depth,
-                queue_bytes=stats.queue_bytes,
-                traces_held=len(self.fleet.traces),
-                spans_held=self.fleet.traces.held_spans,
-            )
+        spans, dropped, traces, held = self._counted
+        if self.internal_errors:
+            dropped = {**dropped, "internal": self.internal_errors}
+        return IngestStats(
+            requests=dict(stats.requests),
+            spans_received=spans,
+            spans_dropped=dropped,
+            queue_depth=stats.queue_depth,
+            queue_bytes=stats.queue_bytes,
+            traces_held=traces,
+            spans_held=held,
+        )
 
     def close(self) -> None:
         self._stop.set()
