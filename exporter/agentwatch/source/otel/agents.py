@@ -85,8 +85,7 @@ def agent_row(state: AgentState, config: OtelSourceConfig, company_id: str, runn
     """The agent as a model row: the row held since the last poll when nothing changed."""
     facts = config.agent(state.key, state.name, state.role)
     interval = facts.heartbeat_interval or state.learnt_interval(config.learn_heartbeat_after - 1)
-    if state.month and state.month != month_of(now):
-        state.month, state.spent_month_usd = month_of(now), 0.0
+    state.spend(0.0, now)  # a new month starts the month's spend again
     row = Agent(
         id=state.key,
         company_id=company_id,

@@ -50,7 +50,6 @@ class IngestStats:
     spans_dropped: dict[str, int] = field(default_factory=dict)  # reason -> spans
     queue_depth: int = 0
     queue_bytes: int = 0
-    traces_held: int = 0
     spans_held: int = 0
 
 
@@ -74,7 +73,7 @@ class OtelSource:
         self._polled_requests = 0
         self._polled_bytes = 0
         self.internal_errors = 0
-        self._counted: tuple[int, dict[str, int], int, int] = (0, dict.fromkeys(DROP_REASONS, 0), 0, 0)
+        self._counted: tuple[dict[str, int], int] = (dict.fromkeys(DROP_REASONS, 0), 0)  # dropped, held: as of the last poll
         self.requests_got = 0  # taken off the queue ...
         self.requests_taken = 0  # ... and folded in
         self.receiver.start()
@@ -163,20 +162,20 @@ class OtelSource:
         snapshot.companies[company.company.id] = company
         return snapshot
 
-    def _count(self) -> tuple[int, dict[str, int], int, int]:
-        """What the fleet took in and dropped, for ``ingest_stats`` (under the lock, at a poll)."""
+    def _count(self) -> tuple[dict[str, int], int]:
+        """What the fleet dropped and holds, for ``ingest_stats`` (under the lock, at a poll)."""
         dropped = dict.fromkeys(DROP_REASONS, 0)
         dropped.update(self.fleet.dropped)
         for reason, n in self.fleet.traces.dropped.items():
             dropped[reason] = dropped.get(reason, 0) + n
-        return self.fleet.spans, dropped, len(self.fleet.traces), self.fleet.traces.held_spans
+        return dropped, self.fleet.traces.held_spans
 
     def ingest_stats(self) -> IngestStats:
         """The receiver's counters and the spans taken in now, what the fleet dropped and holds as
         of the last poll: a scrape never waits for the ingest thread (which holds the fleet while it
         folds a request in)."""
         stats = self.receiver.stats
-        _, dropped, traces, held = self._counted
+        dropped, held = self._counted
         spans = self.fleet.spans  # one int, read without the lock
         if self.internal_errors:
             dropped = {**dropped, "internal": self.internal_errors}
@@ -186,7 +185,6 @@ class OtelSource:
             spans_dropped=dropped,
             queue_depth=stats.queue_depth,
             queue_bytes=stats.queue_bytes,
-            traces_held=traces,
             spans_held=held,
         )
 
