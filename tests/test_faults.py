@@ -40,6 +40,7 @@ def make_exporter(
 ):
     """A poller of one source named ``pc`` (``make_source``: the source for its config) and the
     registry a scrape reads, both on ``clock``."""
+    source.setdefault("live_events", {"enabled": False})  # the fake platforms have no socket
     cfg = SourceConfig(name="pc", url=url, timeout=source.pop("timeout", 2.0), retries=source.pop("retries", 0), **source)
     settings = Settings(sources=[cfg], limits=limits or {})
     poller = Poller(make_source(cfg), cfg, settings, clock=clock)

@@ -23,6 +23,7 @@ VOLATILE = (
     "agentwatch_build_info",
     "agentwatch_source_response_bytes_total",
     "agentwatch_poll_response_bytes",
+    "agentwatch_source_data_age_seconds",  # the wall clock, not the recording's
 )
 
 

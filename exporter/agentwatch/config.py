@@ -87,6 +87,42 @@ def read_token(path: Path) -> str:
         raise ValueError(f"token_file {str(path)!r} cannot be read: {exc.strerror}") from None
 
 
+class LiveEventsConfig(StrictModel):
+    """Paperclip's live-events WebSocket, one per company: its events trigger a targeted refresh
+    of what they name, and the full poll slows to ``full_poll_interval`` while every socket is
+    open (README "How it polls")."""
+
+    enabled: bool = True  # connect where the server offers the socket; off: poll alone
+    full_poll_interval: float = 300.0  # the safety-net poll while every company's socket is open
+    debounce: float = 0.5  # how long events are gathered into one refresh after the first
+    min_refresh_interval: float = 1.0  # the least time between two targeted refreshes of a source
+    ping_timeout: float = 75.0  # no frame and no ping for this long: the socket is dead
+    reconnect_min: float = 1.0  # the first reconnect's backoff (jittered, doubling)
+    reconnect_max: float = 60.0  # the longest backoff
+    unavailable_retry: float = 600.0  # after a 404, 401 or 403: how long before trying the socket again
+    max_frame_bytes: int = Field(default=1 << 20, ge=1024, le=64 << 20)  # a larger frame drops the socket
+
+    @field_validator(
+        "full_poll_interval",
+        "debounce",
+        "min_refresh_interval",
+        "ping_timeout",
+        "reconnect_min",
+        "reconnect_max",
+        "unavailable_retry",
+        mode="before",
+    )
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return parse_duration(value)
+
+    @model_validator(mode="after")
+    def _backoff(self) -> "LiveEventsConfig":
+        if self.reconnect_max < self.reconnect_min:
+            raise ValueError(f"reconnect_max ({self.reconnect_max:g}s) is less than reconnect_min ({self.reconnect_min:g}s)")
+        return self
+
+
 class SourceConfig(StrictModel):
     """One Paperclip instance. ``name`` becomes the ``source`` label."""
 
@@ -104,6 +140,7 @@ class SourceConfig(StrictModel):
     runs_limit: int = Field(default=200, ge=1, le=1000)
     issue_page_size: int = Field(default=1000, ge=1, le=1000)
     canary: CanaryConfig = Field(default_factory=CanaryConfig)
+    live_events: LiveEventsConfig = Field(default_factory=LiveEventsConfig)
 
     @field_validator("poll_interval", "timeout", "full_resync_interval", mode="before")
     @classmethod

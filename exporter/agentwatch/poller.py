@@ -1,7 +1,10 @@
 """One background poller per source.
 
 Each poll reads the platform, updates the run ledger and prebuilds the source's metric
-families. A failed poll keeps the last good families (their age is exposed), sets the
+families. A source with live events (Paperclip's sockets, ``source.paperclip.live_events``)
+is also refreshed in part whenever its events say something changed: the events of a
+``debounce`` window are gathered into one refresh, refreshes are ``min_refresh_interval``
+apart, and the full poll slows to ``full_poll_interval`` while every socket is open. A failed poll keeps the last good families (their age is exposed), sets the
 source down and writes one log line when the failure starts or changes kind, not one per
 poll. A scrape reads only what is stored here.
 """
@@ -12,6 +15,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
 
 from agentwatch.analysis.company import CompanyAnalyses
 from agentwatch.analysis.ledger import RunLedger
@@ -22,6 +26,7 @@ from agentwatch.exposition.fleet import FleetBuilder
 from agentwatch.model import Snapshot
 from agentwatch.source import Source, SourceError
 from agentwatch.source.http import RequestStats
+from agentwatch.source.paperclip.live_events import LiveEvents
 
 log = logging.getLogger("agentwatch.poller")
 
@@ -48,6 +53,7 @@ class SourceState:
     platform: str = ""
     last_error_kind: str | None = None
     thresholds: dict[str, float] = field(default_factory=dict)
+    refreshes: dict[str, int] = field(default_factory=dict)  # by trigger: scheduled, event, resync
 
 
 class Poller:
@@ -83,14 +89,28 @@ class Poller:
         with self._lock:
             return SourceState(**{k: getattr(self.state, k) for k in SourceState.__dataclass_fields__})
 
-    def poll_once(self) -> bool:
+    def poll_once(self, trigger: str = "scheduled") -> bool:
+        """Read the whole platform once (``trigger``: why, for ``agentwatch_refreshes_total``)."""
+        return self._read(lambda now: self.source.poll(now), trigger)
+
+    def refresh_once(self, targets: Mapping[str, set[Any]]) -> bool:
+        """Read again only what live events said changed, per company."""
+        refresh = getattr(self.source, "refresh", None)
+        if refresh is None:
+            return self.poll_once("event")
+        ok = self._read(lambda now: refresh(targets, now), "event")
+        if not ok and self.live is not None:
+            self.live.feed.resync()  # what it was to read is not read: read everything next
+        return ok
+
+    def _read(self, read: Callable[[float], Snapshot], trigger: str) -> bool:
         started = time.perf_counter()
         now = self.clock()
         kind: str | None = None
         message = ""
         snapshot = None
         try:
-            snapshot = self.source.poll(now)
+            snapshot = read(now)
             self.track(snapshot, now)
             families, dropped = self.builder.build(snapshot, self.ledger, now, self.analyses, self.models)
             rendered = families.render()  # here, so that a scrape never renders the fleet
@@ -104,6 +124,7 @@ class Poller:
         with self._lock:
             st = self.state
             st.polls += 1
+            st.refreshes[trigger] = st.refreshes.get(trigger, 0) + 1
             st.last_poll_duration = duration
             st.last_poll_requests = stats.requests
             st.last_poll_bytes = stats.bytes
@@ -161,15 +182,50 @@ class Poller:
         self._thread = threading.Thread(target=self._run, name=f"poller-{self.source.name}", daemon=True)
         self._thread.start()
 
+    @property
+    def live(self) -> LiveEvents | None:
+        """The source's live events, if it has them (a Paperclip source with them enabled)."""
+        return getattr(self.source, "live", None)
+
     def _run(self) -> None:
         interval = float(self.config.poll_interval or self.settings.poll_interval)
+        live = self.live
+        if live is None:
+            while not self._stop.is_set():
+                started = time.monotonic()
+                self.poll_once()
+                self._stop.wait(max(0.0, interval - (time.monotonic() - started)))
+            return
+        self._run_live(live, interval)
+
+    def _run_live(self, live: LiveEvents, interval: float) -> None:
+        """Full polls on the slow interval while every socket is open (the poll interval
+        otherwise), and targeted refreshes when events mark changes."""
+        cfg = live.config
+        last_full = last_refresh = -float("inf")
         while not self._stop.is_set():
-            started = time.monotonic()
-            self.poll_once()
-            self._stop.wait(max(0.0, interval - (time.monotonic() - started)))
+            period = cfg.full_poll_interval if live.healthy and self.state.up else interval
+            due = last_full + period - time.monotonic()
+            if due <= 0:
+                self.poll_once()
+                last_full = time.monotonic()
+                continue
+            # wake at least once a poll interval, to see a socket that changed state unmarked
+            if not live.feed.wait(min(due, interval)) or self._stop.is_set():
+                continue
+            self._stop.wait(max(cfg.debounce, last_refresh + cfg.min_refresh_interval - time.monotonic()))
+            changes = live.feed.take()
+            if changes.resync:
+                self.poll_once("resync")
+                last_full = time.monotonic()
+            elif changes.targets:
+                self.refresh_once(changes.targets)
+            last_refresh = time.monotonic()
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
+        if self.live is not None:
+            self.live.feed.notify()
         if self._thread is not None:
             self._thread.join(timeout)
         self.source.close()

@@ -12,6 +12,7 @@ from agentwatch import __version__
 from agentwatch.exposition.canary import canary_families
 from agentwatch.exposition.families import Families, Family, Rendered, join_rendered, parse_rendered
 from agentwatch.source.http import LATENCY_BUCKETS
+from agentwatch.source.paperclip.live_events import STATES
 
 BUILD_INFO = Family("agentwatch_build_info", "gauge", "agentwatch build information.")
 UP = Family("agentwatch_up", "gauge", "1 when the last poll of the source succeeded.")
@@ -53,6 +54,26 @@ OTLP_DROPPED = Family(
 OTLP_QUEUE = Family("agentwatch_otlp_queue_requests", "gauge", "Accepted OTLP requests waiting to be taken in.")
 OTLP_QUEUE_BYTES = Family("agentwatch_otlp_queue_bytes", "gauge", "Bytes of the OTLP requests waiting to be taken in.")
 OTLP_HELD = Family("agentwatch_otlp_spans_held", "gauge", "Spans waiting for an ancestor that names their agent.")
+LIVE_STATE = Family(
+    "agentwatch_live_events_socket_state",
+    "gauge",
+    "1 for the state each company's live-events socket is in (connecting, open, backoff, unavailable, stopped).",
+)
+LIVE_EVENTS = Family(
+    "agentwatch_live_events_received", "counter", "Live events received, by type (other: a type agentwatch does not read)."
+)
+LIVE_REJECTED = Family("agentwatch_live_events_rejected", "counter", "Live-event frames that were not an event, by reason.")
+LIVE_DISCONNECTS = Family(
+    "agentwatch_live_events_disconnects",
+    "counter",
+    "Live-events sockets refused or lost, by reason (refused, unavailable, try_again_later, ping_timeout, oversized, dropped, ...).",
+)
+REFRESHES = Family(
+    "agentwatch_refreshes",
+    "counter",
+    "Reads of the source by trigger: scheduled (the full poll), event (a targeted refresh), resync (a full poll after lost events).",
+)
+DATA_AGE = Family("agentwatch_source_data_age_seconds", "gauge", "Time since each endpoint last answered (200 or 304).")
 
 
 class AgentwatchCollector:
@@ -88,6 +109,9 @@ class AgentwatchCollector:
             ingest = poller.ingest_stats()
             if ingest is not None:
                 _ingest(own, {"source": state.name}, ingest)
+            live = poller.live
+            if live is not None:
+                _live(own, {"source": state.name}, live)
             runner = self.runners.get(state.name)
             if runner is not None:
                 canary = Families()
@@ -110,13 +134,14 @@ class AgentwatchCollector:
         f.add(POLL_RESPONSE_BYTES, src, st.last_poll_bytes)
         f.add(POLLS, src, st.polls)
         _counts(f, POLL_FAILURES, src, "kind", st.failures)
+        _counts(f, REFRESHES, src, "trigger", st.refreshes)
         if st.platform_version:
             f.add(SOURCE_INFO, {**src, "platform": st.platform or "paperclip", "version": st.platform_version}, 1.0)
         _counts(f, DROPPED_SERIES, src, "kind", st.dropped_series)
         _counts(f, SERIES_DROPPED, src, "kind", st.dropped_series_total)
         _counts(f, DROPPED_ROWS, src, "endpoint", st.dropped_rows)
         if request_stats is not None:
-            _requests(f, src, request_stats)
+            _requests(f, src, request_stats, now)
 
 
 def _counts(f: Families, family: Family, src: dict[str, str], label: str, counts: dict[str, int]) -> None:
@@ -135,9 +160,23 @@ def _ingest(f: Families, src: dict[str, str], stats) -> None:
     f.add(OTLP_HELD, src, stats.spans_held)
 
 
-def _requests(f: Families, src: dict[str, str], request_stats) -> None:
+def _live(f: Families, src: dict[str, str], live) -> None:
+    f.declare(LIVE_STATE)
+    for company, current in live.named_states():
+        for state in STATES:
+            f.add(LIVE_STATE, {**src, "company": company, "state": state.value}, 1.0 if state is current else 0.0)
+    counters = live.counters()
+    _counts(f, LIVE_EVENTS, src, "type", counters.events)
+    _counts(f, LIVE_REJECTED, src, "reason", counters.rejected)
+    _counts(f, LIVE_DISCONNECTS, src, "reason", counters.disconnects)
+
+
+def _requests(f: Families, src: dict[str, str], request_stats, now: float) -> None:
+    f.declare(DATA_AGE)
     for endpoint, es in sorted(request_stats.snapshot().items()):
         labels = {**src, "endpoint": endpoint}
+        if es.last_success is not None:
+            f.add(DATA_AGE, labels, max(0.0, now - es.last_success))
         f.add(SOURCE_REQUESTS, labels, es.requests)
         f.add(RATE_LIMITED, labels, es.rate_limited)
         f.add(NOT_MODIFIED, labels, es.not_modified)

@@ -68,6 +68,11 @@ def issue_delta(before: Mapping[str, Issue] | None, after: Mapping[str, Issue]) 
     return IssueDelta(before, after, changed, removed)
 
 
+def unchanged_delta(issues: Mapping[str, Issue]) -> IssueDelta:
+    """The delta of a snapshot whose issues are the very mapping of the one before: nothing changed."""
+    return IssueDelta(issues, issues, (), ())
+
+
 def touched_delta(before: Mapping[str, Issue], after: Mapping[str, Issue], touched: Iterable[str]) -> IssueDelta:
     """The delta from ``before`` to ``after`` when the source knows which ids it ``touched`` in
     between (every id whose object differs, and perhaps some more): what ``issue_delta`` gives,

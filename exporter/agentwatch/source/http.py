@@ -57,6 +57,7 @@ class EndpointStats:
     latency_buckets: list[int] = field(default_factory=lambda: [0] * len(LATENCY_BUCKETS))
     latency_count: int = 0
     latency_sum: float = 0.0
+    last_success: float | None = None  # wall-clock time of the last answer read (200 or 304)
 
 
 class RequestStats:
@@ -88,6 +89,8 @@ class RequestStats:
                 stats.not_modified += 1
             if error:
                 stats.errors[error] = stats.errors.get(error, 0) + 1
+            elif status is not None and status < 400:
+                stats.last_success = time.time()
 
     def count_error(self, endpoint: str, kind: str) -> None:
         with self._lock:
@@ -106,6 +109,7 @@ class RequestStats:
                     list(v.latency_buckets),
                     v.latency_count,
                     v.latency_sum,
+                    v.last_success,
                 )
                 for k, v in self._by_endpoint.items()
             }

@@ -14,9 +14,10 @@ them (``Capabilities``) and declared in each snapshot.
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import partial
@@ -40,12 +41,14 @@ from agentwatch.model import (
     SourceCapabilities,
     WindowSpend,
 )
-from agentwatch.model.delta import IssueDelta, touched_delta
+from agentwatch.model.delta import IssueDelta, touched_delta, unchanged_delta
 from agentwatch.source.base import PollStats, SourceError
 from agentwatch.source.http import HttpClient, RequestStats, Response
 from agentwatch.source.paperclip import parse
+from agentwatch.source.paperclip.events import EVERYTHING, Target
 from agentwatch.source.paperclip.issues import Capabilities, IssueSync
 from agentwatch.source.paperclip.kept_rows import KeptOverview, KeptRows, rows_of
+from agentwatch.source.paperclip.live_events import LiveEvents
 
 log = logging.getLogger("agentwatch.source")
 
@@ -110,6 +113,10 @@ class PaperclipSource:
         self._scheduled: dict[str, tuple[Agent, ScheduleRow, Agent]] = {}
         self._pool = ThreadPoolExecutor(max_workers=config.max_concurrency, thread_name_prefix=f"poll-{self.name}")
         self.last_poll = PollStats()
+        self._last: Snapshot | None = None  # the last snapshot handed out: what a refresh starts from
+        self._schedule: list[ScheduleRow] = []  # the scheduler's table as the last full poll read it
+        # the live-events sockets, one per company, opened after the first poll (README "How it polls")
+        self.live = LiveEvents(self.name, config.url, token, config.live_events) if config.live_events.enabled else None
 
     @property
     def capabilities(self) -> SourceCapabilities:
@@ -120,6 +127,8 @@ class PaperclipSource:
         return self.client.stats
 
     def close(self) -> None:
+        if self.live is not None:
+            self.live.close()
         self._pool.shutdown(wait=True, cancel_futures=True)
         self.client.close()
 
@@ -182,28 +191,62 @@ class PaperclipSource:
         endpoint = "/api/companies"
         companies = [c for c in self._rows(self._read(endpoint, endpoint, self._company_rows), endpoint, parse.company) if self._allowed(c)]
         snapshot = Snapshot(source=self.name, taken_at=now, version=parse.text(health.get("version")))
-        schedule: list[ScheduleRow] = self._optional("scheduler_heartbeats", self._schedule, [])
-        futures = {c.id: self._pool.submit(self._poll_company, c, now) for c in companies}
+        schedule: list[ScheduleRow] = self._optional("scheduler_heartbeats", self._read_schedule, [])
+        futures = {c.id: self._pool.submit(self._read_company, c, EVERYTHING, None, now) for c in companies}
         for cid, future in futures.items():
             snapshot.companies[cid] = future.result()
         for cid in list(self._companies):
             if cid not in futures:
                 del self._companies[cid]
-        self._with_schedules(snapshot, schedule)
+        self._schedule = schedule
+        self._with_schedules(snapshot.companies.values(), schedule)
         snapshot.capabilities = self.capabilities  # what held for this poll, once it has met every endpoint
+        self._last = snapshot
+        if self.live is not None:
+            self.live.follow({c.id: c.name for c in companies})
         return snapshot
 
-    def _schedule(self) -> list[ScheduleRow]:
+    def refresh(self, changes: Mapping[str, set[Target]], now: float | None = None) -> Snapshot:
+        """A snapshot with only the parts ``changes`` names read again, per company (what live
+        events said changed); every other part is the last snapshot's, as it was. Without a last
+        snapshot, a full ``poll``. Raises ``SourceError`` as ``poll`` does, and then the next
+        refresh starts again from the last snapshot handed out."""
+        last = self._last
+        if last is None:
+            return self.poll(now)
+        now = time.time() if now is None else now
+        self.last_poll = PollStats()
+        snapshot = Snapshot(source=self.name, taken_at=now, version=last.version, platform=last.platform)
+        futures: dict[str, Future[CompanySnapshot]] = {}
+        for cid, before in last.companies.items():
+            wanted = changes.get(cid)
+            if wanted:
+                futures[cid] = self._pool.submit(self._read_company, before.company, frozenset(wanted), before, now)
+            snapshot.companies[cid] = before  # in the same order as the last snapshot; replaced below
+        for cid, future in futures.items():
+            snapshot.companies[cid] = future.result()
+        for cid, cs in snapshot.companies.items():
+            if cid not in futures:
+                snapshot.companies[cid] = _unchanged(cs)
+        rescheduled = [snapshot.companies[cid] for cid in futures if Target.AGENTS in changes[cid]]
+        self._with_schedules(rescheduled, self._schedule, keep_others=True)
+        snapshot.capabilities = self.capabilities
+        self._last = snapshot
+        return snapshot
+
+    def _read_schedule(self) -> list[ScheduleRow]:
         endpoint = "/api/instance/scheduler-heartbeats"
         return self._rows(self._read(endpoint, endpoint, self._schedules), endpoint, parse.scheduler_heartbeat)
 
-    def _with_schedules(self, snapshot: Snapshot, schedule: list[ScheduleRow]) -> None:
-        """Each agent with its row of the scheduler's table: its schedule, and its last heartbeat
-        when the table has one. A new object only when either row changed (the rows as read are
-        never changed: ``KeptRows`` hands them out again)."""
+    def _with_schedules(self, companies: Iterable[CompanySnapshot], schedule: list[ScheduleRow], keep_others: bool = False) -> None:
+        """Each agent of ``companies`` (their agents as read) with its row of the scheduler's
+        table: its schedule, and the later of the two last heartbeats. A new object only when
+        either row changed (the rows as read are never changed: ``KeptRows`` hands them out
+        again). ``keep_others``: the agents of other companies keep what they were merged with."""
         by_agent = {row[0]: row for row in schedule}
-        held, scheduled = self._scheduled, {}
-        for cs in snapshot.companies.values():
+        held = self._scheduled
+        scheduled = dict(held) if keep_others else {}
+        for cs in companies:
             agents = cs.agents
             for aid, agent in agents.items():
                 row = by_agent.get(aid)
@@ -214,7 +257,7 @@ class PaperclipSource:
                     merged = before[2]
                 else:
                     _, hb, last = row
-                    merged = replace(agent, heartbeat=hb, last_heartbeat_at=last or agent.last_heartbeat_at)
+                    merged = replace(agent, heartbeat=hb, last_heartbeat_at=_later(last, agent.last_heartbeat_at))
                 agents[aid] = merged  # an existing key: the dict does not change size
                 scheduled[aid] = (agent, row, merged)
         self._scheduled = scheduled
@@ -266,29 +309,24 @@ class PaperclipSource:
             compact=compact,
         )
 
-    def _poll_company(self, company: Company, now: float) -> CompanySnapshot:
-        """One company's endpoints, read side by side (the client bounds the concurrency), and
-        its issues synced meanwhile on this thread."""
+    def _read_company(self, company: Company, wanted: frozenset[Target], before: CompanySnapshot | None, now: float) -> CompanySnapshot:
+        """One company's endpoints that ``wanted`` names, read side by side (the client bounds the
+        concurrency), and its issues synced meanwhile on this thread; every other part is as
+        ``before`` holds it (a poll reads everything: ``before`` is None)."""
         state = self._company_state(company.id)
         reads = CompanyReads(self, company.id, state)
+        cs = CompanySnapshot(company=company, live_runs_known=self.caps.live_runs) if before is None else _unchanged(before)
         with ThreadPoolExecutor(max_workers=4, thread_name_prefix=f"company-{self.name}") as pool:
-            agents, runs, live_runs = pool.submit(reads.agents), pool.submit(reads.runs), pool.submit(reads.live_runs)
-            costs, window_spend = pool.submit(reads.costs), pool.submit(reads.window_spend)
-            budgets, approvals = pool.submit(reads.budgets), pool.submit(reads.approvals)
-            self._sync_issues(state, now)
-            cs = CompanySnapshot(
-                company=company,
-                agents={a.id: a for a in agents.result()},
-                runs=runs.result(),
-                live_runs=live_runs.result(),
-                live_runs_known=self.caps.live_runs,
-                costs=costs.result(),
-                window_spend=window_spend.result(),
-                approvals=approvals.result(),
-            )
-            cs.policies, cs.incidents = budgets.result()
-        cs.in_flight_spend = self._in_flight_spend(reads.base, cs.live_runs)
-        cs.issues, cs.issue_delta = state.snapshot_issues()
+            steps = {target: pool.submit(reads.step(target)) for target in wanted if target is not Target.ISSUES}
+            if Target.ISSUES in wanted:
+                self._sync_issues(state, now)
+            for target, future in steps.items():
+                reads.apply(target, future.result(), cs)
+        cs.live_runs_known = self.caps.live_runs
+        if wanted & {Target.COSTS, Target.LIVE_RUNS}:
+            cs.in_flight_spend = self._in_flight_spend(reads.base, cs.live_runs)
+        if Target.ISSUES in wanted:
+            cs.issues, cs.issue_delta = state.snapshot_issues()
         return cs
 
     def _sync_issues(self, state: CompanyState, now: float) -> None:
@@ -299,8 +337,8 @@ class PaperclipSource:
 
 
 class CompanyReads:
-    """The reads of one company's endpoints in one poll, each a step that ``_poll_company``
-    runs on its own thread; the rows are kept in the company's ``CompanyState``."""
+    """The reads of one company's endpoints in one poll or refresh, each a step that
+    ``_read_company`` runs on its own thread; the rows are kept in the company's ``CompanyState``."""
 
     def __init__(self, source: PaperclipSource, company_id: str, state: CompanyState) -> None:
         self.source, self.company_id, self.state = source, company_id, state
@@ -311,6 +349,36 @@ class CompanyReads:
         dropped-rows counter)."""
         data = self.source._read(f"{self.base}/{path}", "/api/companies/{id}/" + path, kept, params)
         return self.source._rows(data, what, kept.parser)
+
+    def step(self, target: Target) -> Callable[[], Any]:
+        """The read of one part of the company's data, for a worker thread."""
+        return {
+            Target.AGENTS: self.agents,
+            Target.RUNS: self.runs,
+            Target.LIVE_RUNS: self.live_runs,
+            Target.COSTS: self.spend,
+            Target.BUDGETS: self.budgets,
+            Target.APPROVALS: self.approvals,
+        }[target]
+
+    @staticmethod
+    def apply(target: Target, result: Any, cs: CompanySnapshot) -> None:
+        """Put what ``step(target)`` read into ``cs``."""
+        if target is Target.AGENTS:
+            cs.agents = {a.id: a for a in result}
+        elif target is Target.RUNS:
+            cs.runs = result
+        elif target is Target.LIVE_RUNS:
+            cs.live_runs = result
+        elif target is Target.COSTS:
+            cs.costs, cs.window_spend = result
+        elif target is Target.BUDGETS:
+            cs.policies, cs.incidents = result
+        elif target is Target.APPROVALS:
+            cs.approvals = result
+
+    def spend(self) -> tuple[list[CostRow], list[WindowSpend]]:
+        return self.costs(), self.window_spend()
 
     def agents(self) -> list[Agent]:
         return self._kept("agents", self.state.agents, "agents")
@@ -342,6 +410,17 @@ class CompanyReads:
         policies = self.source._rows(data.get("policies") or [], path, parse.budget_policy)
         incidents = self.source._rows(data.get("activeIncidents") or [], path, parse.budget_incident)
         return policies, incidents
+
+
+def _unchanged(cs: CompanySnapshot) -> CompanySnapshot:
+    """A new snapshot of a company that holds what ``cs`` holds, with no issue changed since."""
+    same = copy.copy(cs)
+    same.issue_delta = unchanged_delta(cs.issues)
+    return same
+
+
+def _later(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else max(a, b)
 
 
 def with_unblock_owners(
