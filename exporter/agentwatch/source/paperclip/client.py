@@ -317,14 +317,17 @@ class PaperclipSource:
         reads = CompanyReads(self, company.id, state)
         cs = CompanySnapshot(company=company, live_runs_known=self.caps.live_runs) if before is None else _unchanged(before)
         with ThreadPoolExecutor(max_workers=4, thread_name_prefix=f"company-{self.name}") as pool:
-            steps = {target: pool.submit(reads.step(target)) for target in wanted if target is not Target.ISSUES}
+            steps = {t: pool.submit(reads.step(t)) for t in wanted if t not in (Target.ISSUES, Target.IN_FLIGHT_SPEND)}
             if Target.ISSUES in wanted:
                 self._sync_issues(state, now)
             for target, future in steps.items():
                 reads.apply(target, future.result(), cs)
         cs.live_runs_known = self.caps.live_runs
-        if wanted & {Target.COSTS, Target.LIVE_RUNS}:
+        if Target.IN_FLIGHT_SPEND in wanted:
             cs.in_flight_spend = self._in_flight_spend(reads.base, cs.live_runs)
+        elif Target.LIVE_RUNS in wanted:  # no cost reported since: only the agents whose runs ended drop out
+            live = {run.agent_id for run in cs.live_runs if run.live}
+            cs.in_flight_spend = {aid: usd for aid, usd in cs.in_flight_spend.items() if aid in live}
         if Target.ISSUES in wanted:
             cs.issues, cs.issue_delta = state.snapshot_issues()
         return cs

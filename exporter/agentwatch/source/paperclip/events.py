@@ -3,7 +3,10 @@
 Events are triggers, not data. ``/api/companies/{id}/events/ws`` pushes one JSON object per
 frame, ``{"id", "companyId", "type", "createdAt", "payload"}``; ``targets_of`` reads only its
 ``type`` and, for ``activity.logged``, the ``entityType`` and ``action`` of its payload, and
-names what to read again through the same REST paths a poll reads. A payload stripped for a
+names what to read again through the same REST paths a poll reads. A run's start reads the
+live runs alone: the run joins the recent runs when it ends. The in-flight spend (a request per
+agent with a live run) is read again only when a cost is reported; a refresh of the live runs
+alone drops the agents whose runs ended. A payload stripped for a
 caller that may not see it (Paperclip strips them for callers that are not local) still names
 its type, which is all the mapping needs.
 
@@ -12,13 +15,13 @@ The types as ``server/src/realtime`` and ``services/heartbeat`` send them (2026.
 | event | what changed | refreshed |
 |---|---|---|
 | ``heartbeat.run.queued`` | a run was queued | live runs |
-| ``heartbeat.run.status`` running | a run started | live runs, runs |
+| ``heartbeat.run.status`` running | a run started | live runs |
 | ``heartbeat.run.status`` ended | a run finished, failed or was cancelled; its cost landed | runs, live runs, costs, agents |
 | ``heartbeat.run.progress``, ``.event``, ``.log`` | output inside a run | nothing (read with the run) |
 | ``agent.status`` | an agent's status | agents |
 | ``activity.logged`` issue | an issue was created, changed or commented | issues |
 | ``activity.logged`` approval | an approval was requested or decided | approvals, issues |
-| ``activity.logged`` cost, budget | a cost was reported, a budget or its incident changed | costs, budgets |
+| ``activity.logged`` cost, budget | a cost was reported, a budget or its incident changed | costs, in-flight spend, budgets |
 | ``activity.logged`` agent | an agent was created, changed, paused | agents |
 | ``activity.logged`` heartbeat_run | a run was invoked or cancelled | runs, live runs |
 | anything else | nothing agentwatch reads | nothing |
@@ -36,7 +39,8 @@ class Target(str, Enum):
     AGENTS = "agents"
     RUNS = "runs"
     LIVE_RUNS = "live_runs"
-    COSTS = "costs"  # costs by agent and model, window spend, in-flight spend
+    COSTS = "costs"  # costs by agent and model, and window spend
+    IN_FLIGHT_SPEND = "in_flight_spend"  # the spend of agents with live runs: one request per agent
     BUDGETS = "budgets"
     APPROVALS = "approvals"
     ISSUES = "issues"
@@ -56,6 +60,7 @@ KNOWN_TYPES = (
     "activity.logged",
 )
 
+_SPEND = frozenset({Target.COSTS, Target.IN_FLIGHT_SPEND, Target.BUDGETS})
 RUN_ENDED = frozenset({Target.RUNS, Target.LIVE_RUNS, Target.COSTS, Target.AGENTS})
 _RUN_LIVE_STATUSES = frozenset({"queued", "running", "scheduled_retry"})
 
@@ -70,9 +75,9 @@ _BY_TYPE: dict[str, frozenset[Target]] = {
 _BY_ENTITY: dict[str, frozenset[Target]] = {
     "issue": frozenset({Target.ISSUES}),
     "approval": frozenset({Target.APPROVALS, Target.ISSUES}),
-    "cost_event": frozenset({Target.COSTS, Target.BUDGETS}),
-    "budget_policy": frozenset({Target.COSTS, Target.BUDGETS}),
-    "budget_incident": frozenset({Target.COSTS, Target.BUDGETS}),
+    "cost_event": _SPEND,
+    "budget_policy": _SPEND,
+    "budget_incident": _SPEND,
     "agent": frozenset({Target.AGENTS}),
     "heartbeat_run": frozenset({Target.RUNS, Target.LIVE_RUNS}),
 }
@@ -95,7 +100,7 @@ def targets_of(event: Any) -> frozenset[Target]:
     if kind == "heartbeat.run.status":
         status = payload.get("status")
         if status in _RUN_LIVE_STATUSES:
-            return frozenset({Target.LIVE_RUNS, Target.RUNS})
+            return frozenset({Target.LIVE_RUNS})
         return RUN_ENDED  # ended, or a status the payload does not name (stripped): read it all
     if kind == "activity.logged":
         return _activity_targets(payload)
@@ -106,7 +111,7 @@ def _activity_targets(payload: dict[str, Any]) -> frozenset[Target]:
     entity, action = payload.get("entityType"), payload.get("action")
     if isinstance(action, str):
         if action.startswith("cost.") or "budget" in action:
-            return frozenset({Target.COSTS, Target.BUDGETS})
+            return _SPEND
         if action.startswith("approval."):
             return _BY_ENTITY["approval"]
     if not isinstance(entity, str):
