@@ -432,6 +432,16 @@ def self_health() -> Board:
         target('scrape_duration_seconds{job="agentwatch"}', "{{instance}} scrape seconds"),
         target('scrape_samples_scraped{job="agentwatch"} / 1000', "{{instance}} thousand samples"),
     ], custom=TS, description="A scrape renders the last snapshot; it never waits on the platform.")
+    b.add("timeseries", "Reads of the platform by trigger", [
+        target(f"sum by (source, trigger) (rate(agentwatch_refreshes_total{{{s}}}[$__rate_interval])) * 3600", "{{source}} {{trigger}} per hour"),
+    ], unit="short", custom=STACKED,
+          description="scheduled: the full poll; event: a targeted refresh after live events; resync: a full poll because events may have been lost.")
+    b.add("timeseries", "Live-events sockets by state", [
+        target(f"sum by (source, state) (agentwatch_live_events_socket_state{{{s}}} == 1)", "{{source}} {{state}}"),
+        target(f"sum by (source, reason) (increase(agentwatch_live_events_disconnects_total{{{s}}}[$__rate_interval]))",
+               "{{source}} lost: {{reason}}"),
+    ], unit="short", custom=TS,
+          description="Paperclip sources: companies whose socket is open, connecting, in backoff or unavailable (polled), and sockets lost by reason.")
     b.add("stat", "Series dropped by the cardinality guard", [target(f"sum(agentwatch_dropped_series{{{s}}})")],
           thresholds={"orange": 1})
     b.add("timeseries", "OTLP requests by outcome", [

@@ -95,6 +95,11 @@ BAD = [
     ("sources: [{name: a}, {name: a}]\n", "'a' is repeated"),
     ("sources: [{name: a, token_file: /nonexistent/token}]\n", "token_file '/nonexistent/token' cannot be read"),
     ("sources: [{name: a, canary: {enabled: true}}]\n", "canary.enabled needs canary.suite_file"),
+    ("sources: [{name: a, live_events: {debounce: soon}}]\n", "sources.0.live_events.debounce='soon'"),
+    ("sources: [{name: a, live_events: {max_frame_bytes: 10}}]\n", "sources.0.live_events.max_frame_bytes=10"),
+    ("sources: [{name: a, live_events: {reconnect_min: 5m, reconnect_max: 1s}}]\n", "reconnect_max (1s) is less than reconnect_min (300s)"),
+    ("sources: [{name: a, live_events: {token_file: /nonexistent/key}}]\n", "token_file '/nonexistent/key' cannot be read"),
+    ("sources: [{name: a, live_events: {bogus: 1}}]\n", "unknown key sources.0.live_events.bogus"),
     ("sources: [a, b\n", "not valid YAML"),
     ("- just\n- a list\n", "expected a mapping"),
 ]

@@ -93,6 +93,10 @@ class LiveEventsConfig(StrictModel):
     open (README "How it polls")."""
 
     enabled: bool = True  # connect where the server offers the socket; off: poll alone
+    # the socket's bearer token, if not the source's: Paperclip's socket takes an agent API key of
+    # the company (or none in local_trusted) and refuses a board key with 403 (2026.916.1)
+    token: SecretStr | None = None
+    token_file: Path | None = None
     full_poll_interval: float = 300.0  # the safety-net poll while every company's socket is open
     debounce: float = 0.5  # how long events are gathered into one refresh after the first
     min_refresh_interval: float = 1.0  # the least time between two targeted refreshes of a source
@@ -120,6 +124,8 @@ class LiveEventsConfig(StrictModel):
     def _backoff(self) -> "LiveEventsConfig":
         if self.reconnect_max < self.reconnect_min:
             raise ValueError(f"reconnect_max ({self.reconnect_max:g}s) is less than reconnect_min ({self.reconnect_min:g}s)")
+        if self.token_file is not None and self.token is None:
+            self.token = SecretStr(read_token(self.token_file))
         return self
 
 

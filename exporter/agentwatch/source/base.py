@@ -16,6 +16,8 @@ The contract of ``poll(now)``:
   snapshot of the company (``model.delta``), or None if the source does not know it.
 - A row that did not change since the last poll is handed out as the very same object: the
   analyses and the exposition find what changed by identity.
+- A source may also offer ``live`` and ``refresh(changes, now)``: a snapshot with only the parts
+  its live events said changed read again (docs/sources.md; Paperclip's ``live_events``).
 - When the platform is down or misbehaves (unreachable, an error status, a body that is not
   JSON or not the shape the endpoint documents), it raises ``SourceError``; hostile input
   never raises anything else. A row it cannot read is dropped and counted, not raised.

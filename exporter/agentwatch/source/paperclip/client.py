@@ -116,7 +116,9 @@ class PaperclipSource:
         self._last: Snapshot | None = None  # the last snapshot handed out: what a refresh starts from
         self._schedule: list[ScheduleRow] = []  # the scheduler's table as the last full poll read it
         # the live-events sockets, one per company, opened after the first poll (README "How it polls")
-        self.live = LiveEvents(self.name, config.url, token, config.live_events) if config.live_events.enabled else None
+        live = config.live_events
+        live_token = live.token.get_secret_value() if live.token else token
+        self.live = LiveEvents(self.name, config.url, live_token, live) if live.enabled else None
 
     @property
     def capabilities(self) -> SourceCapabilities:
