@@ -138,8 +138,10 @@ def build_pollers(settings: config.Settings, web: webconfig.WebConfig | None = N
 
     pollers = []
     for index, source_config in enumerate(settings.sources):
-        canary_token = source_config.canary.token if isinstance(source_config, config.SourceConfig) else None
-        for secret in (source_config.token, canary_token):
+        secrets = [source_config.token]
+        if isinstance(source_config, config.SourceConfig):
+            secrets += [source_config.canary.token, source_config.live_events.token]
+        for secret in secrets:
             if secret:
                 logs.register_secret(secret.get_secret_value())
         if isinstance(source_config, config.OtelSourceConfig):
@@ -148,6 +150,14 @@ def build_pollers(settings: config.Settings, web: webconfig.WebConfig | None = N
             source = PaperclipSource(source_config, marker=settings.canary_marker)
         pollers.append(Poller(source, source_config, settings))
     return pollers
+
+
+def without_live_events(source_config: config.AnySourceConfig) -> config.AnySourceConfig:
+    """A Paperclip source's config with its live events off (any other source as it is)."""
+    if not isinstance(source_config, config.SourceConfig):
+        return source_config
+    live = source_config.live_events.model_copy(update={"enabled": False})
+    return source_config.model_copy(update={"live_events": live})
 
 
 def _otel_source(settings: config.Settings, source_config: config.OtelSourceConfig, index: int, web: webconfig.WebConfig | None):
@@ -282,6 +292,8 @@ def run_exporter(args: argparse.Namespace) -> int:
     from agentwatch.exposition.collector import AgentwatchCollector
     from agentwatch.source.paperclip.canary_api import CanaryPermissionError
 
+    if args.command == "once":  # one poll and out: no live-events sockets to open and close again
+        settings = settings.model_copy(update={"sources": [without_live_events(s) for s in settings.sources]})
     try:
         pollers = build_pollers(settings, web)
         runners = build_runners(settings, pollers)

@@ -213,7 +213,8 @@ class Poller:
             # wake at least once a poll interval, to see a socket that changed state unmarked
             if not live.feed.wait(min(due, interval)) or self._stop.is_set():
                 continue
-            self._stop.wait(max(cfg.debounce, last_refresh + cfg.min_refresh_interval - time.monotonic()))
+            if self._stop.wait(max(cfg.debounce, last_refresh + cfg.min_refresh_interval - time.monotonic())):
+                break
             changes = live.feed.take()
             if changes.resync:
                 self.poll_once("resync")

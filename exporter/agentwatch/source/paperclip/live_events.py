@@ -41,6 +41,10 @@ from agentwatch.source.paperclip.events import EVERYTHING, Target, targets_of, t
 
 log = logging.getLogger("agentwatch.source")
 
+# the protocol's own log: at debug, websockets logs the handshake's headers, the token among them
+PROTOCOL_LOG = logging.getLogger("agentwatch.source.websocket")
+PROTOCOL_LOG.setLevel(logging.INFO)
+
 RECV_TICK = 1.0  # how often a quiet reader wakes to check for a missed ping or a stop
 UNAVAILABLE_STATUSES = (401, 403, 404)
 
@@ -166,11 +170,20 @@ class CompanySocket:
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
+        self.signal_stop()
+        self.join(timeout)
+
+    def signal_stop(self) -> None:
+        """Ask the thread to end: it does within a receive tick, or once a connect in progress
+        gives up (``open_timeout``); the thread is a daemon, so no exit waits on it."""
         self._stop.set()
         conn = self._conn
         if conn is not None:
             conn.close()
-        self._thread.join(timeout)
+
+    def join(self, timeout: float) -> None:
+        if self._thread.ident is not None:
+            self._thread.join(max(0.0, timeout))
         self._set(SocketState.STOPPED)
 
     def _set(self, state: SocketState) -> None:
@@ -218,6 +231,7 @@ class CompanySocket:
                 close_timeout=2,
                 max_size=self.config.max_frame_bytes,
                 create_connection=_PingAwareConnection,
+                logger=PROTOCOL_LOG,
             )
         except InvalidStatus as exc:
             status = exc.response.status_code
@@ -339,8 +353,13 @@ class LiveEvents:
         with self._lock:
             return LiveEventStats(dict(self.stats.events), dict(self.stats.rejected), dict(self.stats.disconnects))
 
-    def close(self) -> None:
-        for sock in list(self._sockets.values()):
-            sock.stop()
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop every socket, waiting at most ``timeout`` in all (not per company)."""
+        sockets = list(self._sockets.values())
         self._sockets.clear()
+        for sock in sockets:
+            sock.signal_stop()
+        deadline = time.monotonic() + timeout
+        for sock in sockets:
+            sock.join(deadline - time.monotonic())
         self.feed.notify()
