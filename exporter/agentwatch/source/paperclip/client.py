@@ -56,6 +56,10 @@ T = TypeVar("T")
 ScheduleRow = tuple[str, Heartbeat, "float | None"]  # a row of the scheduler's table (``parse.scheduler_heartbeat``)
 
 MAX_IN_FLIGHT_QUERIES = 20
+# the parts of a company's data not read by a ``CompanyReads`` step: the issues (synced on the
+# company's thread), the in-flight spend (read once the live runs are known) and the scheduler's
+# table (instance-wide, read by ``refresh``)
+NOT_STEPS = (Target.ISSUES, Target.IN_FLIGHT_SPEND, Target.SCHEDULES)
 
 
 @dataclass
@@ -230,6 +234,8 @@ class PaperclipSource:
         for cid, cs in snapshot.companies.items():
             if cid not in futures:
                 snapshot.companies[cid] = _unchanged(cs)
+        if any(Target.SCHEDULES in wanted for wanted in changes.values()):  # an agent's schedule may have changed
+            self._schedule = self._optional("scheduler_heartbeats", self._read_schedule, [])
         rescheduled = [snapshot.companies[cid] for cid in futures if Target.AGENTS in changes[cid]]
         self._with_schedules(rescheduled, self._schedule, keep_others=True)
         snapshot.capabilities = self.capabilities
@@ -319,7 +325,7 @@ class PaperclipSource:
         reads = CompanyReads(self, company.id, state)
         cs = CompanySnapshot(company=company, live_runs_known=self.caps.live_runs) if before is None else _unchanged(before)
         with ThreadPoolExecutor(max_workers=4, thread_name_prefix=f"company-{self.name}") as pool:
-            steps = {t: pool.submit(reads.step(t)) for t in wanted if t not in (Target.ISSUES, Target.IN_FLIGHT_SPEND)}
+            steps = {t: pool.submit(reads.step(t)) for t in wanted if t not in NOT_STEPS}
             if Target.ISSUES in wanted:
                 self._sync_issues(state, now)
             for target, future in steps.items():

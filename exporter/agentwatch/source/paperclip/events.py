@@ -22,7 +22,7 @@ The types as ``server/src/realtime`` and ``services/heartbeat`` send them (2026.
 | ``activity.logged`` issue | an issue was created, changed or commented | issues |
 | ``activity.logged`` approval | an approval was requested or decided | approvals, issues |
 | ``activity.logged`` cost, budget | a cost was reported, a budget or its incident changed | costs, in-flight spend, budgets |
-| ``activity.logged`` agent | an agent was created, changed, paused | agents |
+| ``activity.logged`` agent | an agent was created, changed, paused | agents, the scheduler's table |
 | ``activity.logged`` heartbeat_run | a run was invoked or cancelled | runs, live runs |
 | anything else | nothing agentwatch reads | nothing |
 """
@@ -44,6 +44,7 @@ class Target(str, Enum):
     BUDGETS = "budgets"
     APPROVALS = "approvals"
     ISSUES = "issues"
+    SCHEDULES = "schedules"  # the scheduler's table (instance-wide), and the agents merged with it
 
 
 EVERYTHING: frozenset[Target] = frozenset(Target)
@@ -78,7 +79,7 @@ _BY_ENTITY: dict[str, frozenset[Target]] = {
     "cost_event": _SPEND,
     "budget_policy": _SPEND,
     "budget_incident": _SPEND,
-    "agent": frozenset({Target.AGENTS}),
+    "agent": frozenset({Target.AGENTS, Target.SCHEDULES}),
     "heartbeat_run": frozenset({Target.RUNS, Target.LIVE_RUNS}),
 }
 
