@@ -2,7 +2,8 @@
 
 ``EventsServer`` listens on 127.0.0.1 (a free port, or the one it is given) and serves
 ``/api/companies/{id}/events/ws`` with the ``websockets`` sync server; any other path is a 404.
-It can refuse the upgrade with a status (``refuse``), ping on an interval or never
+It can refuse the upgrade with a status (``refuse``: one for every company, or one per company
+id), ping on an interval or never
 (``ping_interval``), and runs a *plan* on each socket it opens: the first plan on the first
 socket, the next on the next, the last one on every later socket. A plan is a list of steps,
 each a function of the connection and the server's stop event:
@@ -11,7 +12,7 @@ each a function of the connection and the server's stop event:
 - ``flood(n, go)``: wait for ``go``, then send ``n`` events as fast as the socket takes them;
 - ``close(code)``: close with that code;
 - ``drop``: end the TCP connection (a reset) with no close frame;
-- ``raw(data)``: write bytes straight to the TCP stream (a frame header the client must reject);
+- ``raw(data, repeat)``: write bytes straight to the TCP stream (a frame header the client must reject);
 - ``hold`` (the end of every plan): keep the socket open, silent, until the server stops.
 
 It counts what it saw: ``upgrades`` (requests to the socket's path), ``opened`` (sockets
@@ -78,9 +79,15 @@ def drop(conn: ServerConnection, stop: threading.Event) -> None:
     sock.shutdown(socket.SHUT_RDWR)
 
 
-def raw(data: bytes) -> Step:
+def raw(data: bytes, repeat: int = 1) -> Step:
+    """``data`` written ``repeat`` times; a client that hangs up ends it (no error here)."""
+
     def step(conn: ServerConnection, stop: threading.Event) -> None:
-        conn.socket.sendall(data)
+        try:
+            for _ in range(repeat):
+                conn.socket.sendall(data)
+        except OSError:
+            pass
 
     return step
 
@@ -97,7 +104,7 @@ def hold(conn: ServerConnection, stop: threading.Event) -> None:
 class EventsServer:
     """A fake live-events server; a context manager that starts and stops it."""
 
-    def __init__(self, *plans: Plan, port: int = 0, refuse: int | None = None, ping_interval: float | None = None) -> None:
+    def __init__(self, *plans: Plan, port: int = 0, refuse: int | dict[str, int] | None = None, ping_interval: float | None = None) -> None:
         self.plans = [list(plan) for plan in plans] or [[]]
         self.port = port
         self.refuse = refuse
@@ -147,8 +154,9 @@ class EventsServer:
         with self._lock:
             self.upgrades += 1
             self.companies.append(match.group(1))
-        if self.refuse is not None:
-            return conn.respond(self.refuse, "refused by the fake server\n")
+        status = self.refuse.get(match.group(1)) if isinstance(self.refuse, dict) else self.refuse
+        if status is not None:
+            return conn.respond(status, "refused by the fake server\n")
         return None
 
     def _handle(self, conn: ServerConnection) -> None:

@@ -93,9 +93,12 @@ class ChangeFeed:
             self._cond.notify_all()
 
     def wait(self, timeout: float) -> bool:
-        """Block until something is marked, at most ``timeout`` seconds; whether it was."""
+        """Block until something is marked or ``notify`` is called, at most ``timeout`` seconds;
+        whether something is marked. (Not ``wait_for``: a notify without a mark must wake it.)"""
         with self._cond:
-            return self._cond.wait_for(lambda: bool(self._changes), timeout=max(0.0, timeout))
+            if not self._changes:
+                self._cond.wait(timeout=max(0.0, timeout))
+            return bool(self._changes)
 
     def take(self) -> Changes:
         with self._cond:
@@ -223,7 +226,7 @@ class CompanySocket:
         """Connect and read until the socket ends: "unavailable", "refused" (no connection) or
         "dropped" (it was open, then ended)."""
         try:
-            conn = connect(
+            with connect(
                 self.url,
                 additional_headers=self.headers,
                 open_timeout=10,
@@ -232,7 +235,9 @@ class CompanySocket:
                 max_size=self.config.max_frame_bytes,
                 create_connection=_PingAwareConnection,
                 logger=PROTOCOL_LOG,
-            )
+            ) as conn:
+                self._conn = conn
+                return self._read(conn)  # it handles the socket's own end
         except InvalidStatus as exc:
             status = exc.response.status_code
             if status in UNAVAILABLE_STATUSES:
@@ -247,12 +252,8 @@ class CompanySocket:
             self._count(self.stats.disconnects, "refused")
             log.debug("live events socket refused", extra={"source": self.source, "company": self.company_id, "error": str(exc)})
             return "refused"
-        self._conn = conn
-        try:
-            return self._read(conn)
         finally:
             self._conn = None
-            conn.close()
 
     def _read(self, conn: ClientConnection) -> str:
         self.connects += 1
@@ -277,7 +278,7 @@ class CompanySocket:
     def _take(self, frame: str | bytes) -> None:
         try:
             event = json.loads(frame)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested deeper than the interpreter recurses
             event = None
         if not isinstance(event, dict) or not isinstance(event.get("type"), str):
             self._count(self.stats.rejected, "malformed")
