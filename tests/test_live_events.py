@@ -34,8 +34,9 @@ from harness.paperclip import wait_for
 from live_socket import EventsServer, close, drop, event, flood, frames, raw, text_frame_header
 
 ALL = frozenset(Target)
-RUN_ENDED = frozenset({Target.RUNS, Target.LIVE_RUNS, Target.COSTS, Target.AGENTS})
-SPEND = frozenset({Target.COSTS, Target.IN_FLIGHT_SPEND, Target.BUDGETS})
+RUN_ENDED = frozenset({Target.RUNS, Target.LIVE_RUNS, Target.COSTS, Target.AGENTS, Target.COMPANIES})
+SPEND = frozenset({Target.COSTS, Target.IN_FLIGHT_SPEND, Target.BUDGETS, Target.AGENTS, Target.COMPANIES})
+BUDGET = SPEND | {Target.APPROVALS}
 
 
 def quick(**overrides: Any) -> LiveEventsConfig:
@@ -391,9 +392,10 @@ TARGETS: list[tuple[str, Any, frozenset[Target]]] = [
     ("approval on an issue", activity(entityType="issue", action="approval.approved"), frozenset({Target.APPROVALS, Target.ISSUES})),
     ("cost", activity(entityType="cost_event", action="cost.reported"), SPEND),
     ("cost action alone", activity(entityType="company", action="cost.reported"), SPEND),
-    ("budget policy", activity(entityType="budget_policy", action="budget.updated"), SPEND),
-    ("budget incident", activity(entityType="budget_incident", action="resolved"), SPEND),
-    ("company budget", activity(entityType="company", action="company.budget_changed"), SPEND),
+    ("budget policy", activity(entityType="budget_policy", action="budget.updated"), BUDGET),
+    ("budget incident", activity(entityType="budget_incident", action="resolved"), BUDGET),
+    ("company budget", activity(entityType="company", action="company.budget_changed"), BUDGET),
+    ("company changed", activity(entityType="company", action="company.updated"), frozenset({Target.COMPANIES})),
     ("agent", activity(entityType="agent", action="agent.paused"), frozenset({Target.AGENTS, Target.SCHEDULES})),
     ("heartbeat run", activity(entityType="heartbeat_run", action="heartbeat.invoked"), frozenset({Target.RUNS, Target.LIVE_RUNS})),
     ("other entity", activity(entityType="project", action="project.created"), frozenset()),

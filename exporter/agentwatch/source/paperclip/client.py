@@ -57,9 +57,9 @@ ScheduleRow = tuple[str, Heartbeat, "float | None"]  # a row of the scheduler's 
 
 MAX_IN_FLIGHT_QUERIES = 20
 # the parts of a company's data not read by a ``CompanyReads`` step: the issues (synced on the
-# company's thread), the in-flight spend (read once the live runs are known) and the scheduler's
-# table (instance-wide, read by ``refresh``)
-NOT_STEPS = (Target.ISSUES, Target.IN_FLIGHT_SPEND, Target.SCHEDULES)
+# company's thread), the in-flight spend (read once the live runs are known), and the scheduler's
+# table and the companies' rows (instance-wide, read by ``refresh``)
+NOT_STEPS = (Target.ISSUES, Target.IN_FLIGHT_SPEND, Target.SCHEDULES, Target.COMPANIES)
 
 
 @dataclass
@@ -194,8 +194,7 @@ class PaperclipSource:
         status = health.get("status")
         if status not in ("ok", "starting"):
             raise SourceError("unhealthy", "/api/health", f"platform reports status {parse.text(status)!r}")
-        endpoint = "/api/companies"
-        companies = [c for c in self._rows(self._read(endpoint, endpoint, self._company_rows), endpoint, parse.company) if self._allowed(c)]
+        companies = self._read_companies()
         snapshot = Snapshot(source=self.name, taken_at=now, version=parse.text(health.get("version")))
         schedule: list[ScheduleRow] = self._optional("scheduler_heartbeats", self._read_schedule, [])
         futures = {c.id: self._pool.submit(self._read_company, c, EVERYTHING, None, now) for c in companies}
@@ -223,24 +222,30 @@ class PaperclipSource:
         now = time.time() if now is None else now
         self.last_poll = PollStats()
         snapshot = Snapshot(source=self.name, taken_at=now, version=last.version, platform=last.platform)
+        # the companies' own rows (their month spend, budget, status) are one instance-wide read
+        rows = {c.id: c for c in self._read_companies()} if _names(changes, Target.COMPANIES) else {}
         futures: dict[str, Future[CompanySnapshot]] = {}
         for cid, before in last.companies.items():
-            wanted = changes.get(cid)
+            wanted, company = changes.get(cid), rows.get(cid, before.company)
             if wanted:
-                futures[cid] = self._pool.submit(self._read_company, before.company, frozenset(wanted), before, now)
-            snapshot.companies[cid] = before  # in the same order as the last snapshot; replaced below
+                futures[cid] = self._pool.submit(self._read_company, company, frozenset(wanted), before, now)
+                snapshot.companies[cid] = before  # in the same order as the last snapshot; replaced below
+            else:
+                snapshot.companies[cid] = _unchanged(before, company)
         for cid, future in futures.items():
             snapshot.companies[cid] = future.result()
-        for cid, cs in snapshot.companies.items():
-            if cid not in futures:
-                snapshot.companies[cid] = _unchanged(cs)
-        if any(Target.SCHEDULES in wanted for wanted in changes.values()):  # an agent's schedule may have changed
+        if _names(changes, Target.SCHEDULES):  # an agent's schedule may have changed
             self._schedule = self._optional("scheduler_heartbeats", self._read_schedule, [])
         rescheduled = [snapshot.companies[cid] for cid in futures if Target.AGENTS in changes[cid]]
         self._with_schedules(rescheduled, self._schedule, keep_others=True)
         snapshot.capabilities = self.capabilities
         self._last = snapshot
         return snapshot
+
+    def _read_companies(self) -> list[Company]:
+        """The companies this source watches (``companies`` in the config, or all)."""
+        endpoint = "/api/companies"
+        return [c for c in self._rows(self._read(endpoint, endpoint, self._company_rows), endpoint, parse.company) if self._allowed(c)]
 
     def _read_schedule(self) -> list[ScheduleRow]:
         endpoint = "/api/instance/scheduler-heartbeats"
@@ -323,7 +328,7 @@ class PaperclipSource:
         ``before`` holds it (a poll reads everything: ``before`` is None)."""
         state = self._company_state(company.id)
         reads = CompanyReads(self, company.id, state)
-        cs = CompanySnapshot(company=company, live_runs_known=self.caps.live_runs) if before is None else _unchanged(before)
+        cs = CompanySnapshot(company=company, live_runs_known=self.caps.live_runs) if before is None else _unchanged(before, company)
         with ThreadPoolExecutor(max_workers=4, thread_name_prefix=f"company-{self.name}") as pool:
             steps = {t: pool.submit(reads.step(t)) for t in wanted if t not in NOT_STEPS}
             if Target.ISSUES in wanted:
@@ -423,11 +428,18 @@ class CompanyReads:
         return policies, incidents
 
 
-def _unchanged(cs: CompanySnapshot) -> CompanySnapshot:
-    """A new snapshot of a company that holds what ``cs`` holds, with no issue changed since."""
+def _unchanged(cs: CompanySnapshot, company: Company) -> CompanySnapshot:
+    """A new snapshot of a company that holds what ``cs`` holds, with no issue changed since,
+    and ``company`` as its row (the same, or as read again)."""
     same = copy.copy(cs)
+    same.company = company
     same.issue_delta = unchanged_delta(cs.issues)
     return same
+
+
+def _names(changes: Mapping[str, set[Target]], target: Target) -> bool:
+    """Whether any company's changes name ``target``."""
+    return any(target in wanted for wanted in changes.values())
 
 
 def _later(a: float | None, b: float | None) -> float | None:

@@ -16,12 +16,14 @@ The types as ``server/src/realtime`` and ``services/heartbeat`` send them (2026.
 |---|---|---|
 | ``heartbeat.run.queued`` | a run was queued | live runs |
 | ``heartbeat.run.status`` running | a run started | live runs |
-| ``heartbeat.run.status`` ended | a run finished, failed or was cancelled; its cost landed | runs, live runs, costs, agents |
+| ``heartbeat.run.status`` ended | a run finished, failed or was cancelled; its cost landed | runs, live runs, costs, agents, companies |
 | ``heartbeat.run.progress``, ``.event``, ``.log`` | output inside a run | nothing (read with the run) |
 | ``agent.status`` | an agent's status | agents |
 | ``activity.logged`` issue | an issue was created, changed or commented | issues |
 | ``activity.logged`` approval | an approval was requested or decided | approvals, issues |
-| ``activity.logged`` cost, budget | a cost was reported, a budget or its incident changed | costs, in-flight spend, budgets |
+| ``activity.logged`` cost | a cost was reported | costs, in-flight spend, budgets, agents, companies |
+| ``activity.logged`` budget | a budget, its threshold or incident changed (agents paused, approvals opened) | the same, and approvals |
+| ``activity.logged`` company | a company was changed | companies |
 | ``activity.logged`` agent | an agent was created, changed, paused | agents, the scheduler's table |
 | ``activity.logged`` heartbeat_run | a run was invoked or cancelled | runs, live runs |
 | anything else | nothing agentwatch reads | nothing |
@@ -45,6 +47,7 @@ class Target(str, Enum):
     APPROVALS = "approvals"
     ISSUES = "issues"
     SCHEDULES = "schedules"  # the scheduler's table (instance-wide), and the agents merged with it
+    COMPANIES = "companies"  # the companies' rows (instance-wide): their month spend, budget and status
 
 
 EVERYTHING: frozenset[Target] = frozenset(Target)
@@ -61,8 +64,11 @@ KNOWN_TYPES = (
     "activity.logged",
 )
 
-_SPEND = frozenset({Target.COSTS, Target.IN_FLIGHT_SPEND, Target.BUDGETS})
-RUN_ENDED = frozenset({Target.RUNS, Target.LIVE_RUNS, Target.COSTS, Target.AGENTS})
+# a cost lands in the cost rows, the agent's and the company's month spend and the budgets; a
+# budget action may also pause agents and open an approval, with no event of their own
+_SPEND = frozenset({Target.COSTS, Target.IN_FLIGHT_SPEND, Target.BUDGETS, Target.AGENTS, Target.COMPANIES})
+_BUDGET = _SPEND | {Target.APPROVALS}
+RUN_ENDED = frozenset({Target.RUNS, Target.LIVE_RUNS, Target.COSTS, Target.AGENTS, Target.COMPANIES})
 _RUN_LIVE_STATUSES = frozenset({"queued", "running", "scheduled_retry"})
 
 _BY_TYPE: dict[str, frozenset[Target]] = {
@@ -77,8 +83,9 @@ _BY_ENTITY: dict[str, frozenset[Target]] = {
     "issue": frozenset({Target.ISSUES}),
     "approval": frozenset({Target.APPROVALS, Target.ISSUES}),
     "cost_event": _SPEND,
-    "budget_policy": _SPEND,
-    "budget_incident": _SPEND,
+    "budget_policy": _BUDGET,
+    "budget_incident": _BUDGET,
+    "company": frozenset({Target.COMPANIES}),
     "agent": frozenset({Target.AGENTS, Target.SCHEDULES}),
     "heartbeat_run": frozenset({Target.RUNS, Target.LIVE_RUNS}),
 }
@@ -111,7 +118,9 @@ def targets_of(event: Any) -> frozenset[Target]:
 def _activity_targets(payload: dict[str, Any]) -> frozenset[Target]:
     entity, action = payload.get("entityType"), payload.get("action")
     if isinstance(action, str):
-        if action.startswith("cost.") or "budget" in action:
+        if "budget" in action:
+            return _BUDGET
+        if action.startswith("cost."):
             return _SPEND
         if action.startswith("approval."):
             return _BY_ENTITY["approval"]

@@ -4,13 +4,23 @@ A full resync pages the whole list (keyset ``afterId`` paging, or ``offset`` on 
 without it). Between resyncs only rows with ``updatedAt > since`` are fetched, with an
 overlap because ``updatedSince`` is exclusive, and the first page is revalidated with
 ``If-None-Match``. Deletions and hidden issues show up at the next full resync.
+
+Paperclip answers a compact list from a cache for 2 s when the same query comes again from the
+same key (``ISSUE_LIST_SERVER_CACHE_TTL_MS``, 2026.916.1): a refresh that a live event asks for
+half a second after the change would get the list as it was before. The cache is keyed on the
+query's text and the server reads ``updatedSince`` to the millisecond, so each request writes
+its millisecond with three more digits of its own (``query_tag``): a new text, the same time.
+(A full read has no such parameter: two within 2 s, as when a company has no issue yet, may
+still get the first one's answer.)
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import random
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 from agentwatch.model import Issue, SourceCapabilities
@@ -82,6 +92,9 @@ class IssueSync:
     # from a sync that started with none held (the first), which would only list every id
     touched: dict[str, None] | None = None
     parsed_new: int = 0  # issues parsed in this sync with none of their id held
+    # the microseconds written into the next ``updatedSince`` (modulo 1000): from a random start,
+    # so that two exporters with one key rarely send the same text, and one never within 1000 requests
+    query_tag: int = field(default_factory=lambda: random.randrange(1000))
 
     @property
     def endpoint(self) -> str:
@@ -115,6 +128,15 @@ class IssueSync:
         newest = max((i.updated_at for i in fetched if i.updated_at is not None), default=None)
         if newest is not None and (full or self.since is None or newest > self.since):
             self.since = newest
+
+    def _updated_since(self, since: float) -> str:
+        """``updatedSince`` for the rows updated after ``since`` (less the overlap), to the
+        millisecond, and then this request's tag as microseconds (read by the server as the same
+        millisecond)."""
+        ms = math.floor((since - OVERLAP_SECONDS) * 1000)
+        tag, self.query_tag = self.query_tag % 1000, self.query_tag + 1
+        stamp = datetime.fromtimestamp(ms // 1000, tz=timezone.utc) + timedelta(microseconds=(ms % 1000) * 1000 + tag)  # no float rounding
+        return stamp.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
     def _parse(self, rows: list[parse.IssueRow | None]) -> list[Issue]:
         """Parse one page. An issue equal to the one already held keeps that object, so a full
@@ -154,8 +176,7 @@ class IssueSync:
         is parsed as it arrives, so the raw JSON of only one page is held at a time."""
         params = self._base_params()
         if since is not None:
-            stamp = datetime.fromtimestamp(since - OVERLAP_SECONDS, tz=timezone.utc)
-            params["updatedSince"] = stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+            params["updatedSince"] = self._updated_since(since)
         issues: list[Issue] = []
         seen: set[str] = set()
         last_id: str | None = None
