@@ -28,6 +28,7 @@ from agentwatch.model import Snapshot
 from agentwatch.poller import Poller
 from agentwatch.source.base import PollStats, SourceError
 from agentwatch.source.paperclip import live_events
+from agentwatch.source.paperclip.client import PaperclipSource
 from agentwatch.source.paperclip.events import KNOWN_TYPES, Target, targets_of, type_label
 from agentwatch.source.paperclip.live_events import ChangeFeed, CompanySocket, LiveEvents, LiveEventStats, SocketState
 from harness.paperclip import wait_for
@@ -115,7 +116,7 @@ class StubSource:
             self.live.follow(self.companies)
         return Snapshot(source=self.name, taken_at=now or time.time())
 
-    def refresh(self, changes: Mapping[str, set[Target]], now: float | None = None) -> Snapshot:
+    def refresh(self, changes: Mapping[str, set[Target]], now: float | None = None, spend_agents=None) -> Snapshot:
         self.calls.append("refresh")
         self.refreshed.append({cid: set(targets) for cid, targets in changes.items()})
         self.on_refresh()
@@ -547,3 +548,42 @@ def test_stopping_the_poller_ends_its_socket_threads():
             poller.stop()
         assert event_threads("pstop") == []
         assert poller._thread is not None and not poller._thread.is_alive()
+
+
+# -- the in-flight spend of the agent a cost names ------------------------------------------------
+
+
+def test_a_cost_that_names_its_agent_reads_that_agents_spend_alone():
+    from agentwatch.source.paperclip.events import spend_agent
+
+    cost = {"type": "activity.logged", "payload": {"action": "cost.reported", "entityType": "cost_event", "agentId": "a1"}}
+    board_cost = {"type": "activity.logged", "payload": {"action": "cost.reported", "entityType": "cost_event", "agentId": None}}
+    assert spend_agent(cost) == "a1" and spend_agent(board_cost) is None
+    assert spend_agent({"type": "agent.status", "payload": {"agentId": "a1"}}) is None  # not a cost
+    feed = ChangeFeed()
+    feed.mark("c1", targets_of(cost), spend_agent(cost))
+    feed.mark("c1", targets_of({**cost, "payload": {**cost["payload"], "agentId": "a2"}}), "a2")
+    feed.mark("c2", targets_of(cost), "a1")
+    feed.mark("c2", targets_of(board_cost), spend_agent(board_cost))  # one unnamed: every agent's
+    feed.mark("c2", targets_of(cost), "a3")
+    feed.mark("c3", {Target.AGENTS}, "a9")  # no in-flight spend marked: no agents kept
+    changes = feed.take()
+    assert changes.spend_agents == {"c1": {"a1", "a2"}, "c2": None}
+
+
+def test_the_in_flight_spend_of_unnamed_agents_is_kept_and_ended_runs_drop_out():
+    from agentwatch.model import Run
+
+    source = PaperclipSource(SourceConfig(name="s", url="http://127.0.0.1:9", live_events={"enabled": False}))
+    asked: list[str] = []
+    source._agent_spend_since = lambda base, agent_started: asked.append(agent_started[0]) or 9.0  # type: ignore[method-assign]
+    try:
+        live = [
+            Run(id=f"r{n}", company_id="c1", agent_id=aid, status="running", started_at=100.0 + n) for n, aid in enumerate(("a1", "a2"))
+        ]
+        held = {"a1": 1.0, "a2": 2.0, "gone": 3.0}
+        assert source._in_flight_spend("/b", live, held, {"a2"}) == {"a1": 1.0, "a2": 9.0}
+        assert asked == ["a2"]
+        assert source._in_flight_spend("/b", live) == {"a1": 9.0, "a2": 9.0}  # a poll reads every one
+    finally:
+        source.close()

@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Callable
 
 from agentwatch.analysis.company import CompanyAnalyses
 from agentwatch.analysis.ledger import RunLedger
@@ -26,7 +26,7 @@ from agentwatch.exposition.fleet import FleetBuilder
 from agentwatch.model import Snapshot
 from agentwatch.source import Source, SourceError
 from agentwatch.source.http import RequestStats
-from agentwatch.source.paperclip.live_events import LiveEvents
+from agentwatch.source.paperclip.live_events import Changes, LiveEvents
 
 log = logging.getLogger("agentwatch.poller")
 
@@ -93,12 +93,12 @@ class Poller:
         """Read the whole platform once (``trigger``: why, for ``agentwatch_refreshes_total``)."""
         return self._read(lambda now: self.source.poll(now), trigger)
 
-    def refresh_once(self, targets: Mapping[str, set[Any]]) -> bool:
+    def refresh_once(self, changes: Changes) -> bool:
         """Read again only what live events said changed, per company."""
         refresh = getattr(self.source, "refresh", None)
         if refresh is None:
             return self.poll_once("event")
-        ok = self._read(lambda now: refresh(targets, now), "event")
+        ok = self._read(lambda now: refresh(changes.targets, now, spend_agents=changes.spend_agents), "event")
         if not ok and self.live is not None:
             self.live.feed.resync()  # what it was to read is not read: read everything next
         return ok
@@ -220,7 +220,7 @@ class Poller:
                 self.poll_once("resync")
                 last_full = time.monotonic()
             elif changes.targets:
-                self.refresh_once(changes.targets)
+                self.refresh_once(changes)
             last_refresh = time.monotonic()
 
     def stop(self, timeout: float = 10.0) -> None:

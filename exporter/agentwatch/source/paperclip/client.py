@@ -21,7 +21,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import partial
-from typing import Any, Callable, Iterable, Mapping, TypeVar
+from typing import Any, Callable, Collection, Iterable, Mapping, TypeVar
 
 import msgspec
 
@@ -211,11 +211,14 @@ class PaperclipSource:
             self.live.follow({c.id: c.name for c in companies})
         return snapshot
 
-    def refresh(self, changes: Mapping[str, set[Target]], now: float | None = None) -> Snapshot:
+    def refresh(
+        self, changes: Mapping[str, set[Target]], now: float | None = None, spend_agents: Mapping[str, set[str] | None] | None = None
+    ) -> Snapshot:
         """A snapshot with only the parts ``changes`` names read again, per company (what live
         events said changed); every other part is the last snapshot's, as it was. Without a last
-        snapshot, a full ``poll``. Raises ``SourceError`` as ``poll`` does, and then the next
-        refresh starts again from the last snapshot handed out."""
+        snapshot, a full ``poll``. ``spend_agents``: per company, the agents whose in-flight
+        spend to read (None: every agent with a live run). Raises ``SourceError`` as ``poll``
+        does, and then the next refresh starts again from the last snapshot handed out."""
         last = self._last
         if last is None:
             return self.poll(now)
@@ -228,7 +231,8 @@ class PaperclipSource:
         for cid, before in last.companies.items():
             wanted, company = changes.get(cid), rows.get(cid, before.company)
             if wanted:
-                futures[cid] = self._pool.submit(self._read_company, company, frozenset(wanted), before, now)
+                only = (spend_agents or {}).get(cid)
+                futures[cid] = self._pool.submit(self._read_company, company, frozenset(wanted), before, now, only)
                 snapshot.companies[cid] = before  # in the same order as the last snapshot; replaced below
             else:
                 snapshot.companies[cid] = _unchanged(before, company)
@@ -275,25 +279,41 @@ class PaperclipSource:
                 scheduled[aid] = (agent, row, merged)
         self._scheduled = scheduled
 
-    def _in_flight_spend(self, base: str, live_runs: list[Run]) -> dict[str, float]:
+    def _in_flight_spend(
+        self, base: str, live_runs: list[Run], held: Mapping[str, float] | None = None, only: Collection[str] | None = None
+    ) -> dict[str, float]:
         """Spend recorded since each agent's oldest live run started: costs land while runs are
         still going (agents report them), which a hard stop cannot yet act on (Paperclip #11276).
-        One request per agent with a live run, at most ``MAX_IN_FLIGHT_QUERIES`` per poll."""
+        One request per agent with a live run, at most ``MAX_IN_FLIGHT_QUERIES``, side by side.
+        ``only``: read just these agents (those a cost event named) and keep ``held`` for the
+        others that are still live."""
         oldest: dict[str, float] = {}
         for run in live_runs:
             if run.live and run.started_at is not None and run.agent_id:
                 oldest[run.agent_id] = min(oldest.get(run.agent_id, run.started_at), run.started_at)
-        spend: dict[str, float] = {}
-        for agent_id, started in sorted(oldest.items(), key=lambda kv: kv[1])[:MAX_IN_FLIGHT_QUERIES]:
-            since = datetime.fromtimestamp(started, tz=timezone.utc).isoformat(timespec="milliseconds")
-            rows = parse.as_list(
-                self._get(f"{base}/costs/by-agent", "/api/companies/{id}/costs/by-agent", {"from": since.replace("+00:00", "Z")}),
-                "costs/by-agent",
-            )
-            for row in rows:
-                if isinstance(row, dict) and row.get("agentId") == agent_id:
-                    spend[agent_id] = parse.cents_to_usd(row.get("costCents"))
+        spend = {aid: usd for aid, usd in (held or {}).items() if aid in oldest and only is not None and aid not in only}
+        wanted = [(aid, t) for aid, t in sorted(oldest.items(), key=lambda kv: kv[1]) if only is None or aid in only]
+        wanted = wanted[:MAX_IN_FLIGHT_QUERIES]
+        if not wanted:
+            return spend
+        with ThreadPoolExecutor(max_workers=4, thread_name_prefix=f"spend-{self.name}") as pool:
+            read = partial(self._agent_spend_since, base)
+            for (agent_id, _), usd in zip(wanted, pool.map(read, wanted), strict=True):
+                if usd is not None:
+                    spend[agent_id] = usd
         return spend
+
+    def _agent_spend_since(self, base: str, agent_started: tuple[str, float]) -> float | None:
+        agent_id, started = agent_started
+        since = datetime.fromtimestamp(started, tz=timezone.utc).isoformat(timespec="milliseconds")
+        rows = parse.as_list(
+            self._get(f"{base}/costs/by-agent", "/api/companies/{id}/costs/by-agent", {"from": since.replace("+00:00", "Z")}),
+            "costs/by-agent",
+        )
+        for row in rows:
+            if isinstance(row, dict) and row.get("agentId") == agent_id:
+                return parse.cents_to_usd(row.get("costCents"))
+        return None
 
     def _company_state(self, company_id: str) -> CompanyState:
         state = self._companies.get(company_id)
@@ -322,7 +342,9 @@ class PaperclipSource:
             compact=compact,
         )
 
-    def _read_company(self, company: Company, wanted: frozenset[Target], before: CompanySnapshot | None, now: float) -> CompanySnapshot:
+    def _read_company(
+        self, company: Company, wanted: frozenset[Target], before: CompanySnapshot | None, now: float, spend_only: set[str] | None = None
+    ) -> CompanySnapshot:
         """One company's endpoints that ``wanted`` names, read side by side (the client bounds the
         concurrency), and its issues synced meanwhile on this thread; every other part is as
         ``before`` holds it (a poll reads everything: ``before`` is None)."""
@@ -337,7 +359,7 @@ class PaperclipSource:
                 reads.apply(target, future.result(), cs)
         cs.live_runs_known = self.caps.live_runs
         if Target.IN_FLIGHT_SPEND in wanted:
-            cs.in_flight_spend = self._in_flight_spend(reads.base, cs.live_runs)
+            cs.in_flight_spend = self._in_flight_spend(reads.base, cs.live_runs, cs.in_flight_spend, spend_only)
         elif Target.LIVE_RUNS in wanted:  # no cost reported since: only the agents whose runs ended drop out
             live = {run.agent_id for run in cs.live_runs if run.live}
             cs.in_flight_spend = {aid: usd for aid, usd in cs.in_flight_spend.items() if aid in live}

@@ -115,6 +115,16 @@ def targets_of(event: Any) -> frozenset[Target]:
     return _BY_TYPE.get(kind, NOTHING) if isinstance(kind, str) else NOTHING
 
 
+def spend_agent(event: Any) -> str | None:
+    """The agent a cost event names (Paperclip sets ``agentId`` when an agent reports its own
+    cost), whose in-flight spend alone then needs reading; None: not one named."""
+    payload = event.get("payload") if isinstance(event, dict) else None
+    if not isinstance(payload, dict) or not str(payload.get("action") or "").startswith("cost."):
+        return None
+    agent = payload.get("agentId")
+    return agent if isinstance(agent, str) and agent else None
+
+
 def _activity_targets(payload: dict[str, Any]) -> frozenset[Target]:
     entity, action = payload.get("entityType"), payload.get("action")
     if isinstance(action, str):

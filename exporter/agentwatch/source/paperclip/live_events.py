@@ -37,7 +37,7 @@ from websockets.frames import Opcode
 from websockets.sync.client import ClientConnection, connect
 
 from agentwatch.config import LiveEventsConfig
-from agentwatch.source.paperclip.events import EVERYTHING, Target, targets_of, type_label
+from agentwatch.source.paperclip.events import EVERYTHING, Target, spend_agent, targets_of, type_label
 
 log = logging.getLogger("agentwatch.source")
 
@@ -67,6 +67,8 @@ class Changes:
 
     targets: dict[str, set[Target]] = field(default_factory=dict)
     resync: bool = False
+    # per company marked with IN_FLIGHT_SPEND: the agents whose spend to read (None: every agent)
+    spend_agents: dict[str, set[str] | None] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return self.resync or bool(self.targets)
@@ -80,11 +82,20 @@ class ChangeFeed:
         self._cond = threading.Condition()
         self._changes = Changes()
 
-    def mark(self, company_id: str, targets: frozenset[Target] | set[Target]) -> None:
+    def mark(self, company_id: str, targets: frozenset[Target] | set[Target], spend_agent: str | None = None) -> None:
+        """Mark ``targets`` of a company as changed; ``spend_agent``: the one agent whose
+        in-flight spend changed, if the event named it (else every agent's is read)."""
         if not targets:
             return
         with self._cond:
-            self._changes.targets.setdefault(company_id, set()).update(targets)
+            changes = self._changes
+            changes.targets.setdefault(company_id, set()).update(targets)
+            if Target.IN_FLIGHT_SPEND in targets:
+                agents = changes.spend_agents.get(company_id, set())
+                if spend_agent is None or agents is None:
+                    changes.spend_agents[company_id] = None
+                else:
+                    changes.spend_agents[company_id] = agents | {spend_agent}
             self._cond.notify_all()
 
     def resync(self) -> None:
@@ -285,7 +296,7 @@ class CompanySocket:
             self.feed.mark(self.company_id, EVERYTHING)  # it may have been an event
             return
         self._count(self.stats.events, type_label(event))
-        self.feed.mark(self.company_id, targets_of(event))
+        self.feed.mark(self.company_id, targets_of(event), spend_agent(event))
 
     def _closed(self, exc: ConnectionClosed) -> str:
         code = exc.rcvd.code if exc.rcvd is not None else (exc.sent.code if exc.sent is not None else 1006)
