@@ -6,7 +6,7 @@ One real Paperclip (its own data dir; ``--paperclip-url`` to use a running one),
 three ``agentwatch`` processes watching it side by side, each a source of its own name:
 
 - ``live``: live events on (the defaults: full poll every 300 s while the socket is open,
-  debounce 0.5 s, refreshes at least 1 s apart), poll interval ``--slow-poll`` (30 s);
+  debounce 0.25 s, refreshes start at least 1 s apart), poll interval ``--slow-poll`` (30 s);
 - ``poll30``: live events off, poll interval ``--slow-poll`` (the default polling);
 - ``pollfast``: live events off, poll interval ``--fast-poll`` (2 s: polling tuned for the
   freshness of live events; a poll that takes longer simply follows the last one).

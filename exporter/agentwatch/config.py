@@ -98,8 +98,8 @@ class LiveEventsConfig(StrictModel):
     token: SecretStr | None = None
     token_file: Path | None = None
     full_poll_interval: float = 300.0  # the safety-net poll while every company's socket is open
-    debounce: float = 0.5  # how long events are gathered into one refresh after the first
-    min_refresh_interval: float = 1.0  # the least time between two targeted refreshes of a source
+    debounce: float = 0.25  # how long events are gathered into one refresh after the first
+    min_refresh_interval: float = 1.0  # the least time between the starts of two targeted refreshes
     ping_timeout: float = 75.0  # no frame and no ping for this long: the socket is dead
     reconnect_min: float = 1.0  # the first reconnect's backoff (jittered, doubling)
     reconnect_max: float = 60.0  # the longest backoff

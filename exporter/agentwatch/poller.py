@@ -216,12 +216,12 @@ class Poller:
             if self._stop.wait(max(cfg.debounce, last_refresh + cfg.min_refresh_interval - time.monotonic())):
                 break
             changes = live.feed.take()
+            last_refresh = time.monotonic()  # the interval runs from a refresh's start: a change waits at most that
             if changes.resync:
                 self.poll_once("resync")
                 last_full = time.monotonic()
             elif changes.targets:
                 self.refresh_once(changes)
-            last_refresh = time.monotonic()
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()

@@ -56,6 +56,7 @@ T = TypeVar("T")
 ScheduleRow = tuple[str, Heartbeat, "float | None"]  # a row of the scheduler's table (``parse.scheduler_heartbeat``)
 
 MAX_IN_FLIGHT_QUERIES = 20
+COMPANY_READS = 7  # one company's endpoints read side by side (the client allows 8 requests in flight)
 # the parts of a company's data not read by a ``CompanyReads`` step: the issues (synced on the
 # company's thread), the in-flight spend (read once the live runs are known), and the scheduler's
 # table and the companies' rows (instance-wide, read by ``refresh``)
@@ -351,7 +352,7 @@ class PaperclipSource:
         state = self._company_state(company.id)
         reads = CompanyReads(self, company.id, state)
         cs = CompanySnapshot(company=company, live_runs_known=self.caps.live_runs) if before is None else _unchanged(before, company)
-        with ThreadPoolExecutor(max_workers=4, thread_name_prefix=f"company-{self.name}") as pool:
+        with ThreadPoolExecutor(max_workers=COMPANY_READS, thread_name_prefix=f"company-{self.name}") as pool:
             steps = {t: pool.submit(reads.step(t)) for t in wanted if t not in NOT_STEPS}
             if Target.ISSUES in wanted:
                 self._sync_issues(state, now)
