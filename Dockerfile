@@ -1,11 +1,17 @@
 # agentwatch: the exporter, the demo simulator and the webhook receiver, in one image.
-# Built the way `pip install .` builds it: pyproject.toml, README.md and the package under exporter/.
+# Built the way `pip install .` builds it: pyproject.toml, README.md and the package under exporter/,
+# with the bundle files its `shipped/` symlinks point at (rules, routing, demo, runbooks, dashboards).
 # Two targets: `exporter` (the default, last below) holds the plain package; `audit` adds the
 # `audit` extra (matplotlib) for `agentwatch audit`, the only command that draws charts.
 FROM python:3.12-slim-bookworm AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY exporter ./exporter
+COPY prometheus ./prometheus
+COPY alertmanager ./alertmanager
+COPY deploy/demo ./deploy/demo
+COPY docs/runbooks ./docs/runbooks
+COPY grafana/dashboards ./grafana/dashboards
 RUN pip install --no-cache-dir --root-user-action=ignore --prefix=/install .
 
 FROM build AS build-audit
@@ -13,7 +19,7 @@ RUN pip install --no-cache-dir --root-user-action=ignore --prefix=/install ".[au
 
 FROM python:3.12-slim-bookworm AS runtime
 RUN useradd --system --uid 10001 --home-dir /var/lib/agentwatch --create-home agentwatch \
- && mkdir -p /var/lib/agentwatch/incidents /var/lib/agentwatch/secrets && chown -R agentwatch:agentwatch /var/lib/agentwatch
+ && mkdir -p /var/lib/agentwatch/incidents /var/lib/agentwatch/secrets /var/lib/agentwatch/rules && chown -R agentwatch:agentwatch /var/lib/agentwatch
 COPY deploy/demo /etc/agentwatch/demo
 COPY deploy/docker-entrypoint.sh /usr/local/bin/agentwatch-entrypoint
 USER 10001:10001

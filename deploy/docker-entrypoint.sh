@@ -3,7 +3,7 @@
 # AGENTWATCH_CONFIG_FILE unset), the exporter watches the built-in demo.
 set -eu
 case "${1:-serve}" in
-  demo|rules|incidents|--version|--help|-h) exec agentwatch "$@" ;;
+  demo|rules|incidents|help|--version|--help|-h) exec agentwatch "$@" ;;
 esac
 if [ -n "${AGENTWATCH_CONFIG_FILE:-}" ]; then
   set -- "$@" "--config.file=${AGENTWATCH_CONFIG_FILE}"

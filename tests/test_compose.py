@@ -140,15 +140,39 @@ def test_prometheus_targets_and_rules_match_the_services(model):
     config_path = mounts["/etc/prometheus/prometheus.yml"]
     assert config_path == ROOT / "prometheus" / "prometheus.yml"
     config = yaml.safe_load(config_path.read_text())
-    for rule_file in config["rule_files"]:
+    rules_volume = next(v for v in services["prometheus"]["volumes"] if v["target"] == "/etc/prometheus/rules")
+    writer = next(v for v in services["rules-init"]["volumes"] if v["source"] == rules_volume["source"])
+    assert rules_volume["type"] == "volume" and rules_volume.get("read_only")
+    assert services["prometheus"]["depends_on"]["rules-init"]["condition"] == "service_completed_successfully"
+    command = services["rules-init"]["command"]
+    assert command[0] == "rules" and f"--out.dir={writer['target']}" in command
+    for rule_file in config["rule_files"]:  # `rules --out.dir` writes every file of prometheus/rules/
         inside = Path("/etc/prometheus") / rule_file
-        mount = next(t for t in mounts if str(inside).startswith(t))
-        assert (mounts[mount] / inside.relative_to(mount)).exists(), rule_file
+        assert inside.parent == Path(rules_volume["target"]), rule_file
+        assert list((ROOT / "prometheus" / "rules").glob(inside.name)), rule_file
     jobs = {job["job_name"]: job["static_configs"][0]["targets"][0] for job in config["scrape_configs"]}
     host, port = jobs["agentwatch"].split(":")
     assert host in services and f"0.0.0.0:{port}" in " ".join(services[host]["command"])
     am_host, am_port = config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"][0].split(":")
     assert am_host in services and am_port == "9093"
+
+
+def test_alert_links_open_at_the_published_addresses(model):
+    """The rules Prometheus loads link the runbooks agentwatch serves and the Grafana compose runs,
+    at the addresses compose publishes; the generator and Alertmanager links are those addresses too."""
+    services = model["services"]
+    flags = dict(arg.split("=", 1) for arg in services["rules-init"]["command"][1:])
+    published = {name: services[name]["ports"][0]["published"] for name in ("agentwatch", "grafana", "prometheus", "alertmanager")}
+    assert flags["--runbook.base-url"] == f"http://127.0.0.1:{published['agentwatch']}/runbooks/"
+    assert flags["--dashboard.base-url"] == f"http://127.0.0.1:{published['grafana']}"
+    for name in ("prometheus", "alertmanager"):
+        assert f"--web.external-url=http://127.0.0.1:{published[name]}" in services[name]["command"], name
+    moved = compose("config", "--format", "json", env={"AGENTWATCH_PORT": "20133", "AGENTWATCH_EXTERNAL_URL": "https://aw.example"})
+    command = json.loads(moved.stdout)["services"]["rules-init"]["command"]
+    assert "--runbook.base-url=https://aw.example/runbooks/" in command
+    links = json.loads(services["agentwatch"]["environment"]["AGENTWATCH_UI__LINKS"])
+    assert links["Grafana"] == f"http://127.0.0.1:{published['grafana']}"
+    assert services["agentwatch"]["environment"]["AGENTWATCH_UI__PROMETHEUS_URL"] == "http://prometheus:9090"
 
 
 def test_alertmanager_webhooks_reach_the_incidents_service(model):
@@ -410,3 +434,15 @@ def test_the_readme_describes_every_agent_of_the_fleet():
     section = (ROOT / "README.md").read_text().split("### The demo", 1)[1].split("\n### ", 1)[0]
     for job in load_fleet().fleet():
         assert f"`{job.agent}`" in section, job.agent
+
+
+def test_the_image_build_has_what_the_package_links_to():
+    """``agentwatch/shipped/`` links into the checkout; the build stage copies each linked folder, so
+    the image's package holds the rules, routing, demo, runbooks and dashboards."""
+    shipped = ROOT / "exporter" / "agentwatch" / "shipped"
+    build = dockerfile_stages()["build"]
+    links = [p for p in shipped.rglob("*") if p.is_symlink()]
+    assert links
+    for link in links:
+        folder = link.resolve().relative_to(ROOT).as_posix()
+        assert re.search(rf"^COPY {re.escape(folder)} \./{re.escape(folder)}$", build, re.M), folder

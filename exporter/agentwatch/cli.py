@@ -1,14 +1,9 @@
-"""The ``agentwatch`` command.
+"""The ``agentwatch`` command: ``agentwatch [COMMAND] [FLAGS]``, ``serve`` when none is named.
 
-    agentwatch [serve]       poll in the background and serve /metrics (the default)
-    agentwatch once          poll every source once, print the exposition and exit
-    agentwatch check-config  validate the configuration and exit
-    agentwatch rules         print the alerting rules with your runbook and Grafana base URLs
-    agentwatch demo          serve a simulated Paperclip company where every failure mode happens
-    agentwatch stack         run the whole stack without Docker (demo, agentwatch, Prometheus, Alertmanager)
-    agentwatch incidents     receive Alertmanager webhooks: the incident log, postmortem stubs, opt-in remediation
-    agentwatch tune          propose alert thresholds from Prometheus history (prints a diff; --write applies it)
-    agentwatch audit         the monthly report (HTML with charts, and Markdown) from Prometheus history
+``COMMANDS`` below lists every command with its line (``agentwatch help``); each has a parser of
+its own (``command_parser``), so ``agentwatch stack --help`` shows the stack's flags alone, each with
+its default. The command may stand anywhere among the flags, as it could before: ``agentwatch
+--config.file=x.yml check-config``.
 
 Flags follow the Prometheus exporter convention: ``--config.file``,
 ``--web.listen-address``, ``--log.level``, ``--log.format``.
@@ -44,91 +39,209 @@ log = logging.getLogger("agentwatch")
 EXIT_CONFIG = 2
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="agentwatch", description="Prometheus exporter for AI-agent fleets on Paperclip.")
+COMMANDS: dict[str, str] = {
+    "serve": "poll the sources in the background and serve /metrics (the default command)",
+    "once": "poll every source once, print the exposition and exit (1 if a poll failed)",
+    "check-config": "validate the configuration (files included) and exit; every error at once",
+    "rules": "print the alerting rules with your runbook and Grafana base URLs",
+    "demo": "serve a simulated Paperclip company where every failure mode happens",
+    "stack": "run the whole stack without Docker: demo, agentwatch, Prometheus, Alertmanager, incidents",
+    "incidents": "receive Alertmanager webhooks: the incident log, postmortem stubs, opt-in remediation",
+    "tune": "propose alert thresholds from Prometheus history (prints a diff; --write applies it)",
+    "audit": "write the monthly report (HTML with charts, and Markdown) from Prometheus history",
+    "help": "show the commands, or one command's flags (`agentwatch help stack`)",
+}
+"""Every command and its one-line description: ``agentwatch help`` lists them."""
+
+# the flags that take no value: a word after one of them is a command, not the flag's value
+_SWITCHES = {"--write", "--version", "-h", "--help"}
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each flag's default; a flag without one (None or False) shows none."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False, argparse.SUPPRESS):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _exporter_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config.file", dest="config_file", metavar="PATH", help="the YAML configuration file (examples/agentwatch.yml)")
     p.add_argument(
-        "command",
-        nargs="?",
-        default="serve",
-        choices=("serve", "once", "check-config", "rules", "demo", "stack", "incidents", "tune", "audit"),
+        "--web.listen-address",
+        dest="listen_address",
+        metavar="HOST:PORT",
+        help=f"where /metrics is served; default {config.DEFAULT_LISTEN_ADDRESS}",
     )
-    p.add_argument("--config.file", dest="config_file", metavar="PATH", help="YAML configuration file")
-    p.add_argument("--web.listen-address", dest="listen_address", metavar="HOST:PORT", help=f"default {config.DEFAULT_LISTEN_ADDRESS}")
     p.add_argument(
         "--web.config.file",
         dest="web_config_file",
         metavar="PATH",
-        help="TLS and basic auth for /metrics, in the Prometheus exporter-toolkit web-config format",
+        help="TLS and basic auth for every path, in the Prometheus exporter-toolkit web-config format",
     )
-    p.add_argument("--log.level", dest="log_level", choices=("debug", "info", "warning", "error"))
-    p.add_argument("--log.format", dest="log_format", choices=("logfmt", "json"))
-    p.add_argument("--version", action="version", version=f"agentwatch {__version__}")
-    _bundle_flags(p)
-    _tool_flags(p)
-    return p
 
 
-def _bundle_flags(p: argparse.ArgumentParser) -> None:
-    """The flags of ``rules``, ``demo`` and ``stack``: the bundle's files and the local stack."""
-    p.add_argument("--rules.file", dest="rules_file", default="prometheus/rules/alerts.yml", help="for `rules`")
-    p.add_argument("--runbook.base-url", dest="runbook_base", metavar="URL", help="for `rules`: where the runbooks are served")
-    p.add_argument("--dashboard.base-url", dest="dashboard_base", metavar="URL", help="for `rules`: your Grafana URL")
-    p.add_argument(
-        "--time-scale",
-        dest="time_scale",
-        type=float,
-        default=1.0,
-        help="for `rules` and `stack`: compress rule durations this many times (demos)",
-    )
-    p.add_argument("--demo.listen-address", dest="demo_listen", default="127.0.0.1:3100", metavar="HOST:PORT", help="for `demo`")
-    p.add_argument("--demo.pace", dest="demo_pace", type=float, default=1.0, help="for `demo`: stretch the fault schedule")
-    p.add_argument(
-        "--bundle.dir",
-        dest="bundle_dir",
-        default=".",
-        metavar="DIR",
-        help="for `stack`: the checkout holding prometheus/, alertmanager/ and deploy/",
-    )
-    p.add_argument("--paperclip.url", dest="paperclip_url", metavar="URL", help="for `stack`: your Paperclip instead of the demo")
-    p.add_argument("--state.dir", dest="state_dir", default=".stack", metavar="DIR", help="for `stack`: data, configs and logs")
+def _log_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--log.level", dest="log_level", choices=("debug", "info", "warning", "error"), help="default info")
+    p.add_argument("--log.format", dest="log_format", choices=("logfmt", "json"), help="default logfmt")
 
 
-def _tool_flags(p: argparse.ArgumentParser) -> None:
-    """The flags of the operator tools: ``incidents``, ``tune`` and ``audit``."""
+def _link_flags(p: argparse.ArgumentParser) -> None:
+    from agentwatch.stack.bundle import DEFAULT_DASHBOARD_BASE, DEFAULT_RUNBOOK_BASE
+
     p.add_argument(
-        "--incidents.listen-address", dest="incidents_listen", metavar="HOST:PORT", help="for `incidents`: default 127.0.0.1:9096"
+        "--runbook.base-url",
+        dest="runbook_base",
+        metavar="URL",
+        help=f"where the runbooks are served (agentwatch serves them at /runbooks/); default {DEFAULT_RUNBOOK_BASE}",
     )
-    p.add_argument(
-        "--incidents.dir",
-        dest="incidents_dir",
-        metavar="DIR",
-        help="for `incidents`: the incident log and postmortem stubs, default ./incidents",
-    )
-    p.add_argument(
-        "--incidents.secret-file",
-        dest="incidents_secret_file",
-        metavar="PATH",
-        help="for `incidents`: the shared secret Alertmanager sends as a bearer token",
-    )
+    p.add_argument("--dashboard.base-url", dest="dashboard_base", metavar="URL", help=f"your Grafana; default {DEFAULT_DASHBOARD_BASE}")
+    p.add_argument("--time-scale", dest="time_scale", type=float, default=1.0, help="compress rule durations this many times (demos)")
+
+
+def _prometheus_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--prometheus.url",
         dest="prometheus_url",
         default="http://127.0.0.1:9090",
         metavar="URL",
-        help="for `tune` and `audit`: the Prometheus holding agentwatch's history",
+        help="the Prometheus holding agentwatch's history",
     )
-    p.add_argument("--window", dest="window", default="14d", metavar="DURATION", help="for `tune`: how much history to read")
+
+
+def _command_flags(command: str, p: argparse.ArgumentParser) -> None:  # noqa: C901 - one branch per command
+    """The flags of ``command`` alone."""
+    if command in ("serve", "once", "check-config"):
+        _exporter_flags(p)
+    elif command == "rules":
+        p.add_argument("--rules.file", dest="rules_file", metavar="PATH", help="the rules to print; default the shipped alerts.yml")
+        p.add_argument(
+            "--out.dir",
+            dest="out_dir",
+            metavar="DIR",
+            help="write every rule file of --rules.file's folder here (alerts and recording rules)",
+        )
+        _link_flags(p)
+    elif command == "demo":
+        p.add_argument(
+            "--demo.listen-address", dest="demo_listen", default="127.0.0.1:3100", metavar="HOST:PORT", help="where the demo listens"
+        )
+        p.add_argument("--demo.pace", dest="demo_pace", type=float, default=1.0, help="stretch the fault schedule this many times")
+    elif command == "stack":
+        _stack_flags(p)
+    elif command == "incidents":
+        p.add_argument("--config.file", dest="config_file", metavar="PATH", help="YAML with an `incidents:` section (remediation)")
+        p.add_argument("--incidents.listen-address", dest="incidents_listen", metavar="HOST:PORT", help="default 127.0.0.1:9096")
+        p.add_argument(
+            "--incidents.dir", dest="incidents_dir", metavar="DIR", help="the incident log and postmortem stubs; default ./incidents"
+        )
+        p.add_argument(
+            "--incidents.secret-file",
+            dest="incidents_secret_file",
+            metavar="PATH",
+            help="the shared secret Alertmanager sends as a bearer token",
+        )
+    elif command == "tune":
+        p.add_argument(
+            "--config.file", dest="config_file", metavar="PATH", help="the configuration whose `thresholds:` the proposal changes"
+        )
+        _prometheus_flag(p)
+        p.add_argument("--window", dest="window", default="14d", metavar="DURATION", help="how much history to read")
+        p.add_argument("--window.end", dest="window_end", metavar="TIME", help="the window's end (RFC 3339 or unix seconds); default now")
+        p.add_argument(
+            "--write", dest="write", action="store_true", help="apply the proposal to --config.file (the default only prints a diff)"
+        )
+    elif command == "audit":
+        _prometheus_flag(p)
+        p.add_argument("--month", dest="month", metavar="YYYY-MM", help="the month to report on; default the last full month")
+        p.add_argument("--out.dir", dest="out_dir", default="reports", metavar="DIR", help="where the report is written")
+    elif command == "help":
+        p.add_argument("topic", nargs="?", choices=[c for c in COMMANDS if c != "help"], help="the command to show")
+    if command not in ("rules", "help"):
+        _log_flags(p)
+
+
+def _stack_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--window.end", dest="window_end", metavar="TIME", help="for `tune`: the end of the window (RFC 3339 or unix seconds), default now"
+        "--paperclip.url", dest="paperclip_url", metavar="URL", help="watch your Paperclip instead of the demo (no canaries then)"
     )
-    p.add_argument(
-        "--write",
-        dest="write",
-        action="store_true",
-        help="for `tune`: apply the proposal to --config.file (the default only prints a diff)",
+    p.add_argument("--state.dir", dest="state_dir", default=".stack", metavar="DIR", help="data, configs and logs")
+    p.add_argument("--bundle.dir", dest="bundle_dir", metavar="DIR", help="a folder laid out like the checkout; default the shipped bundle")
+    _link_flags(p)
+    for part, default, what in (
+        ("demo", "127.0.0.1:3100", "the demo Paperclip"),
+        ("web", "127.0.0.1:10133", "agentwatch (/metrics, the landing page, /runbooks/)"),
+        ("prometheus", "127.0.0.1:9090", "Prometheus"),
+        ("alertmanager", "127.0.0.1:9093", "Alertmanager"),
+        ("incidents", "127.0.0.1:9096", "the incident webhook receiver"),
+        ("otlp", "127.0.0.1:4318", "the demo's OTLP/HTTP receiver"),
+    ):
+        p.add_argument(
+            f"--{part}.listen-address", dest=f"{part}_listen", default=default, metavar="HOST:PORT", help=f"where {what} listens"
+        )
+
+
+def command_parser(command: str) -> argparse.ArgumentParser:
+    """The parser of one command: its own flags, each with its default and a line on what it does."""
+    p = argparse.ArgumentParser(
+        prog=f"agentwatch {command}", description=COMMANDS[command], formatter_class=lambda prog: _HelpFormatter(prog, width=100)
     )
-    p.add_argument("--month", dest="month", metavar="YYYY-MM", help="for `audit`: the month to report on")
-    p.add_argument("--out.dir", dest="out_dir", default="reports", metavar="DIR", help="for `audit`: where the report is written")
+    _command_flags(command, p)
+    return p
+
+
+def overview() -> str:
+    """``agentwatch help``: every command with its line."""
+    width = max(map(len, COMMANDS))
+    lines = [
+        f"usage: agentwatch [COMMAND] [FLAGS]   (agentwatch {__version__})",
+        "",
+        "Prometheus exporter and monitoring bundle for AI-agent fleets.",
+        "",
+        "commands:",
+    ]
+    lines += [f"  {name:<{width}}  {line}" for name, line in COMMANDS.items()]
+    lines += ["", "`agentwatch help COMMAND` or `agentwatch COMMAND --help` shows the command's flags and their defaults.", ""]
+    return "\n".join(lines)
+
+
+def split_command(argv: list[str]) -> tuple[str, list[str]]:
+    """The command named anywhere in ``argv`` (``serve`` when none is), and the other words.
+
+    A word that follows a flag given without ``=`` is that flag's value, not a command:
+    ``--config.file rules`` names a file called ``rules``.
+    """
+    for index, word in enumerate(argv):
+        if word not in COMMANDS:
+            continue
+        previous = argv[index - 1] if index else ""
+        if previous.startswith("-") and "=" not in previous and previous not in _SWITCHES:
+            continue
+        return word, argv[:index] + argv[index + 1 :]
+    return "serve", list(argv)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words and words[0] in ("-h", "--help"):
+        sys.stdout.write(overview())
+        raise SystemExit(0)
+    if "--version" in words:
+        print(f"agentwatch {__version__}")
+        raise SystemExit(0)
+    command, rest = split_command(words)
+    args = command_parser(command).parse_args(rest)
+    args.command = command
+    return args
+
+
+def run_help(args: argparse.Namespace) -> int:
+    if args.topic:
+        command_parser(args.topic).print_help()
+    else:
+        sys.stdout.write(overview())
+    return 0
 
 
 def build_pollers(settings: config.Settings, web: webconfig.WebConfig | None = None) -> list[Poller]:
@@ -240,20 +353,37 @@ def build_registry(pollers: list[Poller], runners: dict[str, CanaryRunner] | Non
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = parse_args(argv)
     tool = TOOLS.get(args.command)
     return tool(args) if tool is not None else run_exporter(args)
 
 
 def run_rules(args: argparse.Namespace) -> int:
+    """The rules with your links (and ``--time-scale``): printed, or with ``--out.dir`` every rule file
+    of the folder written there (compose writes the rules Prometheus loads this way)."""
+    from pathlib import Path
+
+    from agentwatch.shipped import RULES
     from agentwatch.stack.bundle import scale_time, with_links
 
+    source = Path(args.rules_file) if args.rules_file else RULES / "alerts.yml"
     try:
-        text = open(args.rules_file).read()
+        paths = [source, *sorted(p for p in source.parent.glob("*.yml") if p != source)] if args.out_dir else [source]
+        rendered = {p.name: scale_time(with_links(p.read_text(), args.runbook_base, args.dashboard_base), args.time_scale) for p in paths}
     except OSError as exc:
         print(f"agentwatch: rules.file={args.rules_file!r}: {exc.strerror}", file=sys.stderr)
         return EXIT_CONFIG
-    sys.stdout.write(scale_time(with_links(text, args.runbook_base, args.dashboard_base), args.time_scale))
+    if not args.out_dir:
+        sys.stdout.write(rendered[source.name])
+        return 0
+    try:
+        Path(args.out_dir).mkdir(parents=True, exist_ok=True)
+        for name, text in rendered.items():
+            (Path(args.out_dir) / name).write_text(text)
+    except OSError as exc:
+        print(f"agentwatch: out.dir={args.out_dir!r}: {exc.strerror}", file=sys.stderr)
+        return EXIT_CONFIG
+    print(f"wrote {', '.join(rendered)} to {args.out_dir}", file=sys.stderr)
     return 0
 
 
@@ -277,12 +407,14 @@ def run_exporter(args: argparse.Namespace) -> int:
         "log_format": args.log_format,
         "web_config_file": args.web_config_file,
     }
-    try:
-        settings = config.load(args.config_file, overrides)
-        web = webconfig.load(settings.web_config_file) if settings.web_config_file else None
+    from agentwatch.check import load_checked, print_errors
+
+    try:  # what check-config checks is what serve checks: agentwatch/check.py
+        checked = load_checked(args.config_file, overrides)
     except config.ConfigError as exc:
-        print(f"agentwatch: invalid configuration: {exc}", file=sys.stderr)
+        print_errors(exc)
         return EXIT_CONFIG
+    settings, web = checked.settings, checked.web
     logs.setup(settings.log_level, settings.log_format)
     memory.setup()  # a long-running poller: see agentwatch/memory.py
     if args.command == "check-config":
@@ -299,8 +431,8 @@ def run_exporter(args: argparse.Namespace) -> int:
         runners = build_runners(settings, pollers)
         if args.command == "serve":
             check_canary_access(runners)
-    except config.ConfigError as exc:
-        print(f"agentwatch: invalid configuration: {exc}", file=sys.stderr)
+    except config.ConfigError as exc:  # an OTLP receiver's port is taken
+        print_errors(exc)
         return EXIT_CONFIG
     except CanaryPermissionError as exc:
         print(f"agentwatch: canary: {exc}", file=sys.stderr)
@@ -391,10 +523,11 @@ def run_incidents(args: argparse.Namespace) -> int:
 def run_stack(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from agentwatch.shipped import BUNDLE
     from agentwatch.stack import local as localstack
 
     logs.setup(args.log_level or "info", args.log_format or "logfmt")
-    bundle = Path(args.bundle_dir).resolve()
+    bundle = Path(args.bundle_dir).resolve() if args.bundle_dir else BUNDLE
     if not (bundle / "prometheus" / "prometheus.yml").exists():
         print(f"agentwatch: bundle.dir={args.bundle_dir!r}: no prometheus/prometheus.yml there (run from the checkout)", file=sys.stderr)
         return EXIT_CONFIG
@@ -433,11 +566,12 @@ def serve(
     runners: dict[str, CanaryRunner],
     web: webconfig.WebConfig | None = None,
 ) -> int:
+    from agentwatch.landing import source_statuses
     from agentwatch.server import MetricsServer
 
     host, port = config.split_listen_address(settings.listen_address)
     try:
-        server = MetricsServer(host, port, collector.exposition, web)
+        server = MetricsServer(host, port, collector.exposition, web, status=lambda: source_statuses(pollers), ui=settings.ui)
     except OSError as exc:
         print(f"agentwatch: listen_address={settings.listen_address!r}: {exc.strerror}", file=sys.stderr)
         return EXIT_CONFIG
@@ -467,6 +601,7 @@ def serve(
 
 # the commands around the exporter; any other runs the exporter itself (``run_exporter``)
 TOOLS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "help": run_help,
     "rules": run_rules,
     "demo": run_demo,
     "stack": run_stack,

@@ -1,23 +1,27 @@
 """The alerting rules with site-specific links: ``agentwatch rules``.
 
-The shipped ``prometheus/rules/alerts.yml`` points ``runbook_url`` at the project's runbooks and
-``dashboard_url`` at Grafana paths (``/d/<uid>``). This rewrites both prefixes, so a site can
-serve the runbooks from its own wiki or repository and link its own Grafana.
+The shipped ``prometheus/rules/alerts.yml`` points ``runbook_url`` at the runbooks agentwatch
+serves itself (``/runbooks/<Alert>`` on its default address, as compose publishes it and
+``agentwatch stack`` runs it) and ``dashboard_url`` at compose's Grafana. This rewrites both
+bases, so a site links its own agentwatch (or wiki) and its own Grafana.
 """
 
 from __future__ import annotations
 
 import re
 
-DEFAULT_RUNBOOK_BASE = "https://github.com/agentwatch/agentwatch/blob/main/docs/runbooks/"
+DEFAULT_RUNBOOK_BASE = "http://127.0.0.1:10133/runbooks/"
+DEFAULT_DASHBOARD_BASE = "http://127.0.0.1:3000"
 
 
 def with_links(rules_text: str, runbook_base: str | None = None, dashboard_base: str | None = None) -> str:
+    """``rules_text`` with the shipped runbook and dashboard bases replaced; a base may end in a
+    slash or not, and ``None`` (or empty) keeps the shipped one."""
     text = rules_text
     if runbook_base:
         text = text.replace(f"runbook_url: {DEFAULT_RUNBOOK_BASE}", f"runbook_url: {runbook_base.rstrip('/')}/")
     if dashboard_base:
-        text = re.sub(r"dashboard_url: /d/", f"dashboard_url: {dashboard_base.rstrip('/')}/d/", text)
+        text = text.replace(f"dashboard_url: {DEFAULT_DASHBOARD_BASE}/d/", f"dashboard_url: {dashboard_base.rstrip('/')}/d/")
     return text
 
 
