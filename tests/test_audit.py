@@ -16,17 +16,41 @@ import subprocess
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from agentwatch.audit.charts import COLOURS
+import agentwatch.audit as audit_command
+from agentwatch.audit.charts import COLOURS, SpendAxis, spend_axis
+from agentwatch.audit.charts import spend as spend_chart
+from agentwatch.audit.layout import sections
 from agentwatch.audit.period import Month, last_complete_month, parse_month
-from agentwatch.audit.report import alert_episodes, durations, episode_counts, hourly_outcomes, models_around
+from agentwatch.audit.render import to_markdown
+from agentwatch.audit.report import (
+    DurationRow,
+    Durations,
+    Report,
+    SpendRow,
+    alert_episodes,
+    durations,
+    episode_counts,
+    hour_of,
+    hourly_outcomes,
+    models_around,
+)
 from agentwatch.audit.stats import bucket_quantile, counter_increases, episodes, sample_quantile, values_within
 from agentwatch.cli import main
 from agentwatch.history.client import PrometheusHistory, Series
 from harness.history import SeededPrometheus, write_openmetrics
-from harness.history_data import DEFAULT_AGENTS, default_episodes, default_model_change, month_of_history, rule_labels
+from harness.history_data import (
+    DEFAULT_AGENTS,
+    Episode,
+    ModelChange,
+    default_episodes,
+    default_model_change,
+    month_of_history,
+    rule_labels,
+)
 from harness.paperclip import free_port
 from harness.tools import tool
 
@@ -125,13 +149,64 @@ def test_counter_growth_baseline_resets_and_new_series():
 
 
 def test_model_change_reads_the_models_either_side():
-    def info(model, hours):
-        return Series({"model": model}, [(h * 3600.0, 1.0) for h in hours])
+    def info(model, minutes):
+        return Series({"model": model}, [(m * 60.0, 1.0) for m in minutes])
 
-    # the change timestamp may lag the switch seen in model_info: the answer is still old -> new
-    assert models_around([info("old", range(1, 12)), info("new", range(11, 30))], at=12.2 * 3600) == ("old", "new")
-    assert models_around([info("only", range(5, 30))], at=4 * 3600) == ("", "only")  # a creation, not a change
+    # read every minute around the change: the last model before it, the first other one from it on
+    assert models_around([info("old", range(0, 12)), info("new", range(12, 30))], at=12 * 60) == ("old", "new")
+    assert models_around([info("new", range(13, 30)), info("old", range(0, 13))], at=12.5 * 60) == ("old", "new")  # seen a scrape later
+    assert models_around([info("a", range(0, 10)), info("b", range(10, 20)), info("c", range(20, 30))], at=10 * 60) == ("a", "b")
+    assert models_around([info("only", range(5, 30))], at=5 * 60) == ("", "only")  # a creation, not a change
+    assert models_around([info("old", range(0, 12))], at=12 * 60) == ("old", "")  # the history ends at the change
     assert values_within([(0, 5.0), (1, 5.0), (2, 50.0), (3, 500.0)], 10, 100) == [50.0]
+
+
+def test_hour_of_an_hourly_value():
+    # read just before the hour's end, or (an unfinished hour) at a time inside it
+    assert hour_of(utc(2026, 10, 10, 15) - 0.001) == utc(2026, 10, 10, 14)
+    assert hour_of(utc(2026, 10, 10, 14, 58)) == utc(2026, 10, 10, 14)
+
+
+def _report(**rows) -> Report:
+    return Report("2026-10", "2026-09", OCT.start, OCT.end, False, "http://prometheus.invalid", **rows)
+
+
+def test_spend_bars_show_beside_big_budgets():
+    """An hour of spend beside $20,000 budgets: on a log axis from below the smallest value, every
+    agent's bar spans a good part of the axis (on a linear one the smallest would be 0.002 % of it)."""
+    report = _report(
+        spend=[
+            SpendRow(("C", "big", "ceo"), 3.20, 20_000.0, None),
+            SpendRow(("C", "tiny", "qa"), 0.45, 20_000.0, 0.30),
+            SpendRow(("C", "near", "pm"), 380.0, 400.0, 350.0),
+        ]
+    )
+    ax = spend_chart(report).axes[0]
+    assert ax.get_xscale() == "log"
+    low, high = ax.get_xlim()
+    bars = [p.get_width() for p in ax.patches if p.get_width() > 0]
+    assert sorted(bars) == [0.30, 0.45, 3.20, 350.0, 380.0]
+    for width in bars:
+        assert math.log(width / low) / math.log(high / low) > 0.1, (width, low, high)
+    assert spend_axis([3.2, 0.45, 20_000.0]) == SpendAxis(True, 0.45 / 4)
+    # spends of one order as their budgets keep a linear axis from 0, where lengths compare directly
+    assert spend_axis([250.0, 300.0, 400.0, 0.0]) == SpendAxis(False, 0.0)
+    even = _report(spend=[SpendRow(("C", "a", "qa"), 250.0, 400.0, 300.0), SpendRow(("C", "b", "qa"), 90.0, 120.0, None)])
+    assert spend_chart(even).axes[0].get_xscale() == "linear"
+
+
+def test_identical_quantiles_are_explained_under_the_table():
+    same = Durations(12, 40.0, 30.0, 54.0, 57.0)  # every task under a minute: one bucket, one estimate
+    rows = [DurationRow(("C", name, "qa"), same, Durations()) for name in ("Dee", "Eve")]
+    rows.append(DurationRow(("C", "Ada", "ceo"), Durations(3, 5000.0, 4000.0, 6500.0, 7000.0), Durations()))
+    report = _report(role_durations=rows[:1], agent_durations=rows)
+    durations_section = sections(report)[0]
+    assert durations_section.id == "durations" and len(durations_section.footnotes) == 1
+    note = durations_section.footnotes[0]
+    assert "bounds 1 min, 5 min, 15 min, 30 min, 1 h, 2 h, 4 h, 8 h, 1 d, 3 d, 7 d" in note
+    assert "identical quantiles mean the same bucket" in note and note.endswith("Identical here: Dee, Eve.")
+    md = to_markdown(report, {})
+    assert md.index("| C | Ada | ceo |") < md.index("interpolated inside the histogram's buckets") < md.index("## Task age")
 
 
 # -- against a real Prometheus -----------------------------------------------------------------
@@ -389,3 +464,59 @@ def test_a_month_without_data_says_so_per_section(tmp_path):
         assert empty in md
         assert empty.replace("`AgentTaskStuck`", "<code>AgentTaskStuck</code>") in html
     assert "<svg" not in html and "![" not in md and not stale.exists()
+
+
+# -- a short or partial month ------------------------------------------------------------------
+
+# the stack ran 50 minutes inside one clock hour, mid-October: the model change 3 minutes in, the
+# quality alert after it and a stuck task, all inside the run
+RUN_START, RUN_END = utc(2026, 10, 10, 14, 5), utc(2026, 10, 10, 14, 55)
+SHORT_CHANGE = ModelChange("Bob", RUN_START + 180, "claude-haiku-4-5")
+SHORT_EPISODES = [
+    Episode("AgentTaskStuck", "Dee", RUN_START + 15 * 60, 25),
+    Episode("ModelQualityDegraded", "Bob", SHORT_CHANGE.at + 5 * 60, 40),
+]
+
+
+@pytest.fixture(scope="module")
+def short_history(tmp_path_factory):
+    tool("promtool")
+    tool("prometheus")
+    work = tmp_path_factory.mktemp("audit-short")
+    families = month_of_history(RUN_START, RUN_END, step=60.0, hist_step=300.0, change=SHORT_CHANGE, episodes=SHORT_EPISODES)
+    prom = SeededPrometheus(work / "prometheus", write_openmetrics(work / "short.om", families))
+    try:
+        yield prom
+    finally:
+        prom.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.prometheus
+@pytest.mark.parametrize(
+    "now",
+    [RUN_END + 180, utc(2026, 11, 5)],
+    ids=["month-in-progress", "data-ending-mid-month"],
+)
+def test_a_short_run_shows_its_in_progress_tasks_and_model_change(short_history, now, tmp_path, monkeypatch):
+    monkeypatch.setattr(audit_command, "time", SimpleNamespace(time=lambda: now))
+    out = tmp_path / "not" / "yet" / "there"  # audit makes --out.dir
+    assert main(["audit", "--month", "2026-10", "--prometheus.url", short_history.url, "--out.dir", str(out)]) == 0
+    md = (out / f"{STEM}.md").read_text()
+    in_progress = now < OCT.end
+    assert ("month not over" in md) == in_progress
+    if in_progress:  # a month in progress ends now, not at the month's end
+        assert f"to {datetime.fromtimestamp(now, tz=timezone.utc):%Y-%m-%d %H:%M} UTC" in md
+    ages = section(md, "Task age", "## Stuck tasks")
+    assert "No in-progress task" not in ages
+    for agent in DEFAULT_AGENTS:
+        assert md_row(ages, agent.company, agent.name, agent.role)[3] == "1", agent  # one hour busy: the run
+    slowest = section(md, "Slowest work", "**Slowest completed")
+    assert md_row(slowest, "Acme Robotics", "Dee")[4] == "2026-10-10 14:00 UTC"
+    canary = section(md, "Canary pass rates", "**Exporter's")
+    change = md_row(canary, "Acme Robotics", "Bob", "engineer")
+    assert change[3:6] == ["2026-10-10 14:08 UTC", "claude-sonnet-4", "claude-haiku-4-5"], change
+    assert "No model change" not in canary
+    assert md_row(md, "Model changes")[1] == "1"
+    assert md_row(section(md, "Stuck tasks", "**Episodes**"), "Acme Robotics", "Dee")[3] == "1"
+    assert md_row(md, "ModelQualityDegraded")[3] == "1"

@@ -234,19 +234,22 @@ def test_the_dockerfile_builds_like_pip_install():
 
 
 @pytest.mark.parametrize(
-    "env, expected",
+    "env, args, expected",
     [
-        ({}, "serve --config.file=/etc/agentwatch/demo/agentwatch.yml"),
-        ({"AGENTWATCH_PAPERCLIP_URL": "http://paperclip:3100"}, "serve"),
-        ({"AGENTWATCH_CONFIG_FILE": "/etc/agentwatch/mine.yml"}, "serve --config.file=/etc/agentwatch/mine.yml"),
+        ({}, [], "serve --config.file=/etc/agentwatch/demo/agentwatch.yml"),
+        ({"AGENTWATCH_PAPERCLIP_URL": "http://paperclip:3100"}, [], "serve"),
+        ({"AGENTWATCH_CONFIG_FILE": "/etc/agentwatch/mine.yml"}, [], "serve --config.file=/etc/agentwatch/mine.yml"),
+        # a config named on the command line (docker run IMAGE serve --config.file=X, Kubernetes args) is kept alone
+        ({}, ["--config.file=/etc/agentwatch/agentwatch.yml"], "serve --config.file=/etc/agentwatch/agentwatch.yml"),
+        ({}, ["--config.file", "/x.yml"], "serve --config.file /x.yml"),
     ],
 )
-def test_the_entrypoint_defaults_to_the_demo(tmp_path, env, expected):
+def test_the_entrypoint_defaults_to_the_demo(tmp_path, env, args, expected):
     fake = tmp_path / "agentwatch"
     fake.write_text('#!/bin/sh\necho "$@"\n')
     fake.chmod(0o755)
     result = subprocess.run(
-        ["sh", str(ROOT / "deploy" / "docker-entrypoint.sh"), "serve"],
+        ["sh", str(ROOT / "deploy" / "docker-entrypoint.sh"), "serve", *args],
         capture_output=True,
         text=True,
         env={"PATH": f"{tmp_path}:{os.environ['PATH']}", **env},

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import matplotlib
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from agentwatch.audit.layout import pct, usd
 from agentwatch.audit.report import Key, Report, agent_key
 
 COLOURS = {
@@ -206,15 +208,39 @@ def slowest(report: Report) -> Figure | None:
     return fig
 
 
+@dataclass(frozen=True)
+class SpendAxis:
+    """How the spend chart's USD axis is scaled: ``log`` from ``low`` when the values span more than
+    ``LOG_SPREAD`` (an hour's spend beside a $20,000 budget would be an invisible sliver on a linear
+    axis), else linear from 0 (where bar lengths compare directly)."""
+
+    log: bool
+    low: float
+
+
+LOG_SPREAD = 50.0
+
+
+def spend_axis(values: list[float]) -> SpendAxis:
+    """The scale for bars and budget ticks of ``values`` (USD): on a log axis the smallest positive
+    value's bar still spans a factor of 4 (0.6 of a decade)."""
+    positive = [v for v in values if v > 0]
+    if not positive or max(positive) / min(positive) <= LOG_SPREAD:
+        return SpendAxis(False, 0.0)
+    return SpendAxis(True, min(positive) / 4)
+
+
 def spend(report: Report) -> Figure | None:
     spent = [(r, r.spend) for r in report.spend if r.spend is not None]
     if not spent:
         return None
     rows = [r for r, _ in spent]
+    prev = [r.prev_spend or 0 for r in rows]
+    axis = spend_axis([v for _, v in spent] + prev + [r.budget or 0 for r in rows])
     fig, ax = _figure(_hbar_height(len(rows)))
-    ys = _versus(
-        ax, [label(r.key, report) for r in rows], [r.prev_spend or 0 for r in rows], [v for _, v in spent], COLOURS["spend"], report
-    )
+    if axis.log:
+        ax.set_xscale("log")
+    ys = _versus(ax, [label(r.key, report) for r in rows], prev, [v for _, v in spent], COLOURS["spend"], report)
     budgets = [(y + 0.2, r.budget) for y, r in zip(ys, rows, strict=False) if r.budget]
     if budgets:
         ax.plot(
@@ -228,17 +254,20 @@ def spend(report: Report) -> Figure | None:
             label="monthly budget",
         )
     for y, (r, v) in zip(ys, spent, strict=False):
-        if r.ratio is not None:
-            ax.annotate(
-                f"{r.ratio * 100:.0f}%",
-                (max(v, r.budget or 0.0), y),
-                xytext=(6, 0),
-                textcoords="offset points",
-                va="center",
-                fontsize=8,
-                color=INK,
-            )
-    ax.set_xlabel("USD")
+        ax.annotate(
+            usd(v) + (f" ({pct(r.ratio)})" if r.ratio is not None else ""),
+            (max(v, r.budget or 0.0, axis.low), y),
+            xytext=(6, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=8,
+            color=INK,
+        )
+    if axis.log:
+        ax.set_xlim(left=axis.low)
+        ax.set_xlabel("USD, log scale (×10 per gridline), so that a small spend shows beside a large budget")
+    else:
+        ax.set_xlabel("USD")
     _legend_outside(ax)
     return fig
 

@@ -3,9 +3,11 @@ the HTML and the Markdown renderers. Pure."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from agentwatch.analysis.tasks import TASK_DURATION_BUCKETS
 from agentwatch.audit.report import STUCK_ALERT, Durations, Key, Report, agent_key
 
 
@@ -25,6 +27,7 @@ class Section:
     charts: list[str] = field(default_factory=list)  # names of charts.CHARTS
     tables: list[Table] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    footnotes: list[str] = field(default_factory=list)  # under the tables: how to read them
 
 
 NONE = "–"
@@ -59,6 +62,14 @@ def change(now: float | None, before: float | None) -> str:
 
 def when(t: float | None) -> str:
     return NONE if t is None else datetime.fromtimestamp(t, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def bound(seconds: float) -> str:
+    """A histogram bucket bound in its own round unit: 60 -> ``1 min``, 86400 -> ``1 d``."""
+    for div, unit in ((86400, "d"), (3600, "h"), (60, "min")):
+        if seconds >= div and seconds % div == 0:
+            return f"{seconds / div:g} {unit}"
+    return f"{seconds:g} s"
 
 
 def agent_cells(key: Key) -> list[str]:
@@ -105,7 +116,26 @@ def _durations(report: Report) -> Section:
             ],
         )
     )
+    s.footnotes.append(_quantile_note(report))
     return s
+
+
+def _quantile_note(report: Report) -> str:
+    """Why two agents can show the very same p50, p90 and p95: say it under the tables, and name them."""
+    note = (
+        "p50, p90 and p95 are estimates, interpolated inside the histogram's buckets (bounds "
+        f"{', '.join(bound(b) for b in TASK_DURATION_BUCKETS)}), as `histogram_quantile` does: agents whose "
+        "tasks fall in the same bucket get the same estimate, so identical quantiles mean the same bucket, not "
+        "the same durations. Tasks and the mean (`_sum` over `_count`) are exact."
+    )
+    alike: dict[tuple, list[str]] = defaultdict(list)
+    for r in report.agent_durations:
+        if r.this.p50 is not None:
+            alike[(r.this.p50, r.this.p90, r.this.p95)].append(r.key[1])
+    same = [names for names in alike.values() if len(names) > 1]
+    if same:
+        note += " Identical here: " + "; ".join(", ".join(names) for names in same) + "."
+    return note
 
 
 def _ages(report: Report) -> Section:

@@ -14,7 +14,7 @@ CSS = """
 body { margin: 0; background: #f6f6f6; color: #222; font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; }
 main { max-width: 1120px; margin: 0 auto; padding: 24px 28px 60px; background: #fff; }
 h1 { font-size: 26px; margin: 0 0 4px; } h2 { font-size: 20px; margin: 36px 0 6px; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
-h3 { font-size: 15px; margin: 18px 0 6px; } p.meta, p.source { color: #555; font-size: 13px; margin: 4px 0 10px; }
+h3 { font-size: 15px; margin: 18px 0 6px; } p.meta, p.source, p.footnote { color: #555; font-size: 13px; margin: 4px 0 10px; }
 p.empty { background: #f1f1f1; border-left: 4px solid #888; padding: 8px 12px; }
 nav a { color: #333; margin-right: 14px; font-size: 13px; }
 table { border-collapse: collapse; font-size: 13px; margin: 4px 0 12px; }
@@ -73,6 +73,7 @@ def _html_section(s: Section, charts: dict[str, str]) -> str:
     parts += [f"<p>{_text(n)}</p>" for n in s.notes]
     parts += [f'<figure class="chart" id="chart-{n}">{inline_svg(charts[n], n)}</figure>' for n in s.charts if n in charts]
     parts += [_html_table(t) for t in s.tables]
+    parts += [f'<p class="footnote">{_text(n)}</p>' for n in s.footnotes]
     parts.append("</section>")
     return "\n".join(parts)
 
@@ -148,4 +149,5 @@ def to_markdown(report: Report, chart_files: dict[str, str]) -> str:
         lines += [x for n in s.charts if n in chart_files for x in (f"![{s.title}]({chart_files[n]})", "")]
         for t in s.tables:
             lines += _md_table(t)
+        lines += [x for n in s.footnotes for x in (f"_{n}_", "")]
     return "\n".join(lines).rstrip() + "\n"

@@ -244,13 +244,19 @@ def _hourly_busy(series: list[Series]) -> dict[Key, list[tuple[float, float]]]:
     return out
 
 
+def hour_of(t: float) -> float:
+    """The start of the clock hour an hourly value at ``t`` covers: ``queries.hours`` reads each hour
+    just before its end, and an unfinished last hour at a time inside it."""
+    return HOUR * math.floor((t - 0.5) / HOUR)
+
+
 def _age_row(key: Key, now: list[tuple[float, float]], prev: list[tuple[float, float]]) -> AgeRow:
     values, prev_values = [v for _, v in now], [v for _, v in prev]
     top = max(now, key=lambda tv: tv[1], default=(None, None))
     return AgeRow(
         key,
         top[1],
-        round(top[0]) - HOUR if top[0] is not None else None,  # the hour the maximum was seen in
+        hour_of(top[0]) if top[0] is not None else None,  # the hour the maximum was seen in
         sample_quantile(0.5, values),
         sample_quantile(0.95, values),
         len(values),
@@ -350,12 +356,14 @@ def daily_pass_ratio(hours: dict[float, dict[str, float]], start: float, end: fl
 
 
 def models_around(models: list[Series], at: float) -> tuple[str, str]:
-    """(before, after) a model change at ``at``, from an agent's hourly ``agentwatch_agent_model_info``
-    series: after, the model first seen an hour or more after ``at``; before, the other model seen
-    last until then ("" when there is none: the timestamp was the agent's creation)."""
-    seen = [(ts, s.labels.get("model", "")) for s in models for ts, _ in s.samples]
-    after = min(((ts, m) for ts, m in seen if ts >= at + HOUR), default=(0, ""))[1]
-    before = max(((ts, m) for ts, m in seen if ts < at + HOUR and m != after), default=(0, ""))[1]
+    """(before, after) a model change at ``at``, from an agent's ``agentwatch_agent_model_info``
+    read every minute around it (``queries.around``): before, the model seen last before ``at``
+    ("" when there is none: the timestamp was the agent's creation); after, the first other model
+    seen from ``at`` on ("" when the history ends first). The exporter shows the new model and the
+    change's timestamp in the same scrape, so the new model is never seen before ``at``."""
+    seen = sorted((ts, s.labels.get("model", "")) for s in models for ts, _ in s.samples)
+    before = max(((ts, m) for ts, m in seen if ts < at), default=(0.0, ""))[1]
+    after = next((m for ts, m in seen if ts >= at and m != before), "")
     return before, after
 
 
