@@ -87,19 +87,22 @@ def run_cli(*args, env=None):
 
 
 BAD = [
-    ("bogus: 1\n", "unknown key bogus"),
+    ("bogus: 1\n", "bogus: unknown key"),
     ("sources: [{name: a, url: 'ftp://x'}]\n", "sources.0.url='ftp://x'"),
     ("poll_interval: often\n", "poll_interval='often'"),
     ("listen_address: nowhere\n", "listen_address='nowhere'"),
     ("sources: [{name: a, timeout: -3}]\n", "sources.0.timeout=-3"),
     ("sources: [{name: a}, {name: a}]\n", "'a' is repeated"),
-    ("sources: [{name: a, token_file: /nonexistent/token}]\n", "token_file '/nonexistent/token' cannot be read"),
+    ("sources: [{name: a, token_file: /nonexistent/token}]\n", "sources.0.token_file='/nonexistent/token': cannot be read"),
     ("sources: [{name: a, canary: {enabled: true}}]\n", "canary.enabled needs canary.suite_file"),
     ("sources: [{name: a, live_events: {debounce: soon}}]\n", "sources.0.live_events.debounce='soon'"),
     ("sources: [{name: a, live_events: {max_frame_bytes: 10}}]\n", "sources.0.live_events.max_frame_bytes=10"),
     ("sources: [{name: a, live_events: {reconnect_min: 5m, reconnect_max: 1s}}]\n", "reconnect_max (1s) is less than reconnect_min (300s)"),
-    ("sources: [{name: a, live_events: {token_file: /nonexistent/key}}]\n", "token_file '/nonexistent/key' cannot be read"),
-    ("sources: [{name: a, live_events: {bogus: 1}}]\n", "unknown key sources.0.live_events.bogus"),
+    (
+        "sources: [{name: a, live_events: {token_file: /nonexistent/key}}]\n",
+        "sources.0.live_events.token_file='/nonexistent/key': cannot be read",
+    ),
+    ("sources: [{name: a, live_events: {bogus: 1}}]\n", "sources.0.live_events.bogus: unknown key"),
     ("sources: [a, b\n", "not valid YAML"),
     ("- just\n- a list\n", "expected a mapping"),
 ]
@@ -167,15 +170,16 @@ def test_shipped_examples_validate(monkeypatch, tmp_path):
     from agentwatch.canary.suite import load_suite
 
     examples = Path(__file__).resolve().parents[1] / "examples"
-    # the example points at secret files; stand them in
+    # the example names its secret files in comments (tests/test_check_config.py runs it as shipped): stand them in
     text = (examples / "agentwatch.yml").read_text()
     for name in ("paperclip_board_token", "paperclip_canary_token", "otlp_token"):
         (tmp_path / name).write_text("pcp_board_x\n")
-        text = text.replace(f"/run/secrets/{name}", str(tmp_path / name))
+        text = text.replace(f"# token_file: /run/secrets/{name}", f"token_file: {tmp_path / name}")
     path = tmp_path / "agentwatch.yml"
     path.write_text(text)
     settings = config.load(path)
-    assert [s.name for s in settings.sources] == ["prod", "staging", "frameworks"] and settings.sources[0].canary.enabled
+    assert [s.name for s in settings.sources] == ["prod", "staging", "frameworks"]
+    assert settings.sources[0].token is not None and settings.sources[0].canary.token is not None and settings.sources[2].token is not None
     otel = settings.sources[2]
     assert isinstance(otel, config.OtelSourceConfig) and otel.agents["researcher"].heartbeat_interval == 900
     suite = load_suite(examples / "canaries.yml")

@@ -2,18 +2,38 @@
 
 With no file, one Paperclip source comes from ``AGENTWATCH_PAPERCLIP_URL`` and
 ``AGENTWATCH_PAPERCLIP_TOKEN`` / ``AGENTWATCH_PAPERCLIP_TOKEN_FILE``. Every value is
-validated; ``load()`` raises ``ConfigError`` naming the key and the bad value.
+validated; ``load()`` raises ``ConfigError`` naming every bad key and its value, with a
+"did you mean" for a misspelt key (``agentwatch.check`` adds the files the keys name).
 """
 
 from __future__ import annotations
 
+import difflib
+import ipaddress
 import os
 import re
+import types
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
+from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, SecretStr, Tag, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    SecretStr,
+    Tag,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -27,7 +47,50 @@ _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, No
 
 
 class ConfigError(Exception):
-    """A configuration value is invalid. The message names the key and the value."""
+    """Configuration values are invalid. Each of ``errors`` names one key and its value; the
+    message is all of them, so a caller that prints one line still says everything."""
+
+    def __init__(self, *errors: str) -> None:
+        super().__init__("; ".join(errors))
+        self.errors = list(errors)
+
+
+_URL_HOST = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?\.?$")
+
+
+def http_url(value: str) -> str:
+    """An http(s) URL a client can open: the one check of every URL-valued key, so that
+    ``http://paperclip internal:3100`` or ``http://:99999`` fails at start-up, not at the first poll."""
+    if any(c.isspace() or ord(c) < 32 for c in value):
+        raise ValueError("a URL has no spaces")
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        raise ValueError("the host in brackets is not an IPv6 address") from None
+    if parts.scheme not in ("http", "https"):
+        raise ValueError("expected an http:// or https:// URL")
+    host = parts.hostname or ""
+    if not host:
+        raise ValueError("the URL names no host")
+    if not (_URL_HOST.match(host) or _is_ipv6(host)):
+        raise ValueError(f"{host!r} is not a host name")
+    try:
+        port = parts.port
+    except ValueError:  # not a number, or beyond 65535
+        port = -1
+    if port is not None and not 0 < port < 65536:
+        raise ValueError("the port must be a number from 1 to 65535")
+    return value
+
+
+def _is_ipv6(host: str) -> bool:
+    try:
+        return isinstance(ipaddress.ip_address(host), ipaddress.IPv6Address)
+    except ValueError:
+        return False
+
+
+HttpUrlStr = Annotated[str, AfterValidator(http_url)]
 
 
 def parse_duration(value: Any) -> float:
@@ -50,6 +113,47 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+@dataclass(frozen=True)
+class KeysOf:
+    """``Annotated`` metadata of a mapping kept as written whose keys are ``model``'s fields:
+    where a misspelt key there finds its "did you mean" (pydantic ignores it)."""
+
+    model: type[BaseModel]
+
+
+def source_name(value: str) -> str:
+    """A source's name, the ``source`` label of its series."""
+    if not re.match(r"^[A-Za-z0-9_.:-]{1,64}$", value):
+        raise ValueError("use 1-64 letters, digits, '_', '.', ':' or '-'")
+    return value
+
+
+def read_secret_file(path: Path) -> str:
+    """The secret in ``path``; the error says why not, for a caller that names the key and the path."""
+    try:
+        return path.read_text().strip()
+    except OSError as exc:
+        raise ValueError(f"cannot be read: {exc.strerror}") from None
+
+
+def read_token(path: Path) -> str:
+    """``read_secret_file`` for a model validator, whose error names no key: the message names the file."""
+    try:
+        return read_secret_file(path)
+    except ValueError as exc:
+        raise ValueError(f"token_file {str(path)!r} {exc}") from None
+
+
+def readable_token_file(value: Path | None, info: ValidationInfo) -> Path | None:
+    """A ``token_file`` field validator: an unreadable file is an error of its own key, reported
+    beside the other fields' errors (the model validator that reads it runs only when all pass).
+    A token given inline (``token`` beside ``token_file``) wins, and then the file is not read."""
+    inline = info.data.get((info.field_name or "token_file").removesuffix("_file"))
+    if value is not None and inline is None:
+        read_secret_file(value)
+    return value
+
+
 class CanaryConfig(StrictModel):
     """The canary runner of one source (off by default)."""
 
@@ -58,6 +162,8 @@ class CanaryConfig(StrictModel):
     token: SecretStr | None = None  # a separate token for the canary's writes; defaults to the source token
     token_file: Path | None = None
     check_interval: float = 5.0
+
+    _token_file = field_validator("token_file")(readable_token_file)
 
     @field_validator("check_interval", mode="before")
     @classmethod
@@ -71,20 +177,6 @@ class CanaryConfig(StrictModel):
         if self.token_file is not None and self.token is None:
             self.token = SecretStr(read_token(self.token_file))
         return self
-
-
-def source_name(value: str) -> str:
-    """A source's name, the ``source`` label of its series."""
-    if not re.match(r"^[A-Za-z0-9_.:-]{1,64}$", value):
-        raise ValueError("use 1-64 letters, digits, '_', '.', ':' or '-'")
-    return value
-
-
-def read_token(path: Path) -> str:
-    try:
-        return path.read_text().strip()
-    except OSError as exc:
-        raise ValueError(f"token_file {str(path)!r} cannot be read: {exc.strerror}") from None
 
 
 class LiveEventsConfig(StrictModel):
@@ -105,6 +197,8 @@ class LiveEventsConfig(StrictModel):
     reconnect_max: float = 60.0  # the longest backoff
     unavailable_retry: float = 600.0  # after a 404, 401 or 403: how long before trying the socket again
     max_frame_bytes: int = Field(default=1 << 20, ge=1024, le=64 << 20)  # a larger frame drops the socket
+
+    _token_file = field_validator("token_file")(readable_token_file)
 
     @field_validator(
         "full_poll_interval",
@@ -134,7 +228,7 @@ class SourceConfig(StrictModel):
 
     type: Literal["paperclip"] = "paperclip"
     name: str = "paperclip"
-    url: str = DEFAULT_PAPERCLIP_URL
+    url: HttpUrlStr = DEFAULT_PAPERCLIP_URL
     token: SecretStr | None = None
     token_file: Path | None = None
     companies: list[str] = Field(default_factory=list)  # allowlist of company ids or names; empty = all
@@ -148,6 +242,8 @@ class SourceConfig(StrictModel):
     canary: CanaryConfig = Field(default_factory=CanaryConfig)
     live_events: LiveEventsConfig = Field(default_factory=LiveEventsConfig)
 
+    _token_file = field_validator("token_file")(readable_token_file)
+
     @field_validator("poll_interval", "timeout", "full_resync_interval", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
@@ -156,9 +252,7 @@ class SourceConfig(StrictModel):
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^\s/]+", value):
-            raise ValueError("expected an http:// or https:// URL")
-        return value.rstrip("/")
+        return value.rstrip("/")  # checked by ``http_url`` first
 
     @field_validator("name")
     @classmethod
@@ -231,6 +325,8 @@ class OtelSourceConfig(StrictModel):
     max_tasks: int = Field(default=50_000, ge=1)
     canary_suite_file: Path | None = None  # the suite that scores the canary answers the agents' harness reports
 
+    _token_file = field_validator("token_file")(readable_token_file)
+
     @field_validator("poll_interval", "run_timeout", "trace_idle_timeout", "conversation_idle_timeout", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
@@ -240,6 +336,14 @@ class OtelSourceConfig(StrictModel):
     @classmethod
     def _listen(cls, value: str) -> str:
         split_listen_address(value)
+        return value
+
+    @field_validator("queue_bytes")
+    @classmethod
+    def _request_fits(cls, value: int, info: ValidationInfo) -> int:
+        largest = info.data.get("max_request_bytes", 0)
+        if value < largest:  # else the OTLP receiver refuses to start
+            raise ValueError(f"less than max_request_bytes ({largest}): a request must fit in the queue")
         return value
 
     @field_validator("name")
@@ -302,7 +406,16 @@ class AnalysisConfig(StrictModel):
     """Definitions used by the context detector (alert thresholds live in ``thresholds``)."""
 
     context_high_ratio: float = Field(default=0.8, gt=0, le=1)  # prompt / window marking "high" runs
-    context_windows: dict[str, int] = Field(default_factory=dict)  # model -> window, overrides the table
+    context_windows: dict[str, Annotated[int, Field(gt=0)]] = Field(default_factory=dict)  # model -> window, overrides the table
+
+
+class UiConfig(StrictModel):
+    """What the landing page at ``/`` shows beyond agentwatch's own state (all optional)."""
+
+    # queried by the exporter itself (/api/v1/alerts) for the firing alerts on the landing page
+    prometheus_url: HttpUrlStr | None = None
+    # the links the landing page lists, name -> URL as a browser reaches it (Grafana, Alertmanager, ...)
+    links: dict[str, HttpUrlStr] = Field(default_factory=dict)
 
 
 class Thresholds(StrictModel):
@@ -350,18 +463,19 @@ class Thresholds(StrictModel):
         return parse_duration(value)
 
 
+_THRESHOLD_OVERRIDES = TypeAdapter(dict[str, Thresholds])
+
+
 class ThresholdsConfig(StrictModel):
     defaults: Thresholds = Field(default_factory=Thresholds)
-    roles: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    agents: dict[str, dict[str, Any]] = Field(default_factory=dict)  # by agent name or id
+    # kept as written (``resolve`` and ``tune`` merge only the keys given), validated as Thresholds
+    roles: dict[str, Annotated[dict[str, Any], KeysOf(Thresholds)]] = Field(default_factory=dict)
+    agents: dict[str, Annotated[dict[str, Any], KeysOf(Thresholds)]] = Field(default_factory=dict)  # by agent name or id
 
     @field_validator("roles", "agents")
     @classmethod
     def _known_keys(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        for scope, overrides in value.items():
-            if not isinstance(overrides, dict):
-                raise ValueError(f"{scope}: expected a mapping of threshold: value")
-            Thresholds(**overrides)  # validates names and values
+        _THRESHOLD_OVERRIDES.validate_python(value)  # every error, at thresholds.roles.<scope>.<key>
         return value
 
     def resolve(self, agent_name: str = "", agent_id: str = "", role: str = "") -> Thresholds:
@@ -386,10 +500,13 @@ class Settings(BaseSettings):
     canary_marker: CanaryMarkerConfig = Field(default_factory=CanaryMarkerConfig)
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
     thresholds: ThresholdsConfig = Field(default_factory=ThresholdsConfig)
+    ui: UiConfig = Field(default_factory=UiConfig)
     # Single-source shorthand (the usual env-only setup).
-    paperclip_url: str | None = None
+    paperclip_url: HttpUrlStr | None = None
     paperclip_token: SecretStr | None = None
     paperclip_token_file: Path | None = None
+
+    _token_file = field_validator("paperclip_token_file")(readable_token_file)
 
     @field_validator("poll_interval", mode="before")
     @classmethod
@@ -460,8 +577,9 @@ def split_listen_address(value: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)
 
 
-def describe_error(error: ErrorDetails) -> str:
-    """One pydantic error as ``key=value: message``, with secrets and nested values hidden."""
+def describe_error(error: ErrorDetails, model: type[BaseModel] | None = None) -> str:
+    """One pydantic error as ``key=value: message``, with secrets and nested values hidden; an
+    unknown key as ``key: unknown key (did you mean 'k'?)``, the guess among ``model``'s keys there."""
     raw = list(error.get("loc", ()))
     # a source's type tag is in the location of its errors (``sources.0.otel.url``): leave it out
     loc = [str(p) for i, p in enumerate(raw) if not (p in SOURCE_TYPES and i and isinstance(raw[i - 1], int))]
@@ -471,15 +589,56 @@ def describe_error(error: ErrorDetails) -> str:
         tag = value.get("type") if isinstance(value, dict) else value
         return f"{key}.type={tag!r}: expected one of {', '.join(SOURCE_TYPES)}"
     if error.get("type") == "extra_forbidden":
-        return f"unknown key {key}"
-    if isinstance(value, (dict, list)) and error.get("type") not in ("missing",):
-        value = "…"
-    if isinstance(value, SecretStr):
-        value = "**********"
-    if "token" in key.lower():
-        value = "**********"
+        guess = difflib.get_close_matches(str(raw[-1]), keys_beside(model, raw), n=1) if model and raw else []
+        return f"{key}: unknown key" + (f" (did you mean {guess[0]!r}?)" if guess else "")
     msg = error.get("msg", "invalid").removeprefix("Value error, ")
+    if isinstance(value, (dict, list)) and error.get("type") not in ("missing",):
+        return f"{key}: {msg}" if loc else msg  # a section's error: the message names what is wrong in it
+    if isinstance(value, SecretStr) or any(_secret_key(part) for part in loc):
+        value = "**********"
     return f"{key}={value!r}: {msg}"
+
+
+def _secret_key(part: str) -> bool:
+    """A key whose value is a secret (``token``, ``paperclip_token``, ``secret``), not the path of one (``token_file``)."""
+    part = part.lower()
+    return ("token" in part or "secret" in part) and not part.endswith("_file")
+
+
+def keys_beside(model: type[BaseModel], loc: Sequence[str | int]) -> list[str]:
+    """The keys allowed where the last part of ``loc`` stands: the fields of the model holding it."""
+    annotation: Any = model
+    for part in loc[:-1]:
+        annotation = _inside(annotation, part)
+    annotation = _unannotated(annotation)
+    return list(annotation.model_fields) if isinstance(annotation, type) and issubclass(annotation, BaseModel) else []
+
+
+def _unannotated(annotation: Any) -> Any:
+    """``annotation`` without ``Annotated``, or the model a ``KeysOf`` names."""
+    while get_origin(annotation) is Annotated:
+        base, *metadata = get_args(annotation)
+        annotation = next((m.model for m in metadata if isinstance(m, KeysOf)), base)
+    return annotation
+
+
+def _inside(annotation: Any, part: str | int) -> Any:
+    """The type at ``part`` of a value of type ``annotation`` (``Any`` where it cannot be followed)."""
+    annotation = _unannotated(annotation)
+    origin, args = get_origin(annotation), get_args(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        field = annotation.model_fields.get(str(part))
+        return field.annotation if field is not None else Any
+    if origin in (list, dict) and args:
+        return args[-1]
+    if origin in (Union, types.UnionType):
+        for member in args:  # a tagged union: ``part`` is the tag (``sources.0.otel``)
+            base, *metadata = get_args(member) if get_origin(member) is Annotated else (member,)
+            if any(isinstance(m, Tag) and m.tag == part for m in metadata):
+                return base
+        members = [a for a in args if a is not type(None)]
+        return _inside(members[0], part) if len(members) == 1 else Any
+    return Any
 
 
 def read_yaml_mapping(path: str | os.PathLike[str], key: str) -> dict[str, Any]:
@@ -511,11 +670,11 @@ def load(path: str | os.PathLike[str] | None = None, overrides: dict[str, Any] |
 
 
 def build(model: type[M], data: dict[str, Any]) -> M:
-    """``model(**data)``, or ``ConfigError`` naming the first bad key and its value."""
+    """``model(**data)``, or ``ConfigError`` naming every bad key and its value. (A model
+    validator runs only once its fields are valid: its errors come in the next round.)"""
     try:
         return model(**data)
     except ValidationError as exc:
-        errors = exc.errors(include_url=False)
-        raise ConfigError(describe_error(errors[0])) from None
+        raise ConfigError(*dict.fromkeys(describe_error(error, model) for error in exc.errors(include_url=False))) from None
     except ValueError as exc:  # raised outside field validation (e.g. a model validator)
         raise ConfigError(str(exc)) from None

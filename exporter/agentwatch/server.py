@@ -1,26 +1,43 @@
-"""The HTTP endpoint: /metrics, a landing page at /, and /-/healthy; TLS and basic auth from a
-web-config file (``agentwatch.webconfig``) protect every path."""
+"""The HTTP endpoint and its router: /metrics, the landing page at / (``agentwatch.landing``), the
+runbooks under /runbooks/ (``agentwatch.runbooks``), /-/healthy (liveness: the process serves)
+and /-/ready (every source has had a good poll). TLS and basic auth from a web-config file
+(``agentwatch.webconfig``) protect every path."""
 
 from __future__ import annotations
 
 import gzip
 import threading
-from typing import Callable
+from typing import Callable, Sequence
 from wsgiref.simple_server import make_server
 
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from agentwatch import __version__
+from agentwatch import landing, runbooks
+from agentwatch.config import UiConfig
+from agentwatch.landing import SourceStatus
 from agentwatch.webconfig import WebConfig
 from agentwatch.webserver import Credentials, QuietHandler, ThreadingServer
 
-LANDING = f"""<!doctype html><html><head><title>agentwatch</title></head><body>
-<h1>agentwatch {__version__}</h1><p>Prometheus exporter for AI-agent fleets.</p>
-<ul><li><a href="metrics">metrics</a></li><li><a href="-/healthy">health</a></li></ul></body></html>""".encode()
+HTML = ("Content-Type", "text/html; charset=utf-8")
+TEXT = ("Content-Type", "text/plain; charset=utf-8")
+RUNBOOKS_PREFIX = "/runbooks/"
+
+Statuses = Callable[[], Sequence[SourceStatus]]
 
 
-def make_app(exposition: Callable[[], bytes], auth: Credentials | None = None):
-    """``exposition()`` gives the text format body (``AgentwatchCollector.exposition``)."""
+def no_sources() -> Sequence[SourceStatus]:
+    return ()
+
+
+def make_app(
+    exposition: Callable[[], bytes],
+    auth: Credentials | None = None,
+    status: Statuses = no_sources,
+    ui: UiConfig | None = None,
+):
+    """``exposition()`` gives the text format body (``AgentwatchCollector.exposition``);
+    ``status()`` each source's state, for / and /-/ready; ``ui`` what else / shows."""
+    ui = ui or UiConfig()
 
     def metrics(environ, start_response):
         body = exposition()
@@ -31,28 +48,59 @@ def make_app(exposition: Callable[[], bytes], auth: Credentials | None = None):
         start_response("200 OK", headers)
         return [body]
 
+    def landing_page() -> bytes:
+        alerts = landing.firing_alerts(ui.prometheus_url) if ui.prometheus_url else None
+        return landing.render(status(), ui, alerts)
+
+    def ready() -> tuple[str, bytes]:
+        waiting = landing.not_ready(status())
+        if waiting:
+            return "503 Service Unavailable", f"not ready: no good poll yet of {', '.join(waiting)}\n".encode()
+        return "200 OK", b"OK\n"
+
     def app(environ, start_response):
         if auth is not None and not auth.check(environ.get("HTTP_AUTHORIZATION")):
-            start_response("401 Unauthorized", [("Content-Type", "text/plain"), *auth.challenges])
+            start_response("401 Unauthorized", [TEXT, *auth.challenges])
             return [b"Unauthorized\n"]
-        path = environ.get("PATH_INFO", "/")
+        path = environ.get("PATH_INFO", "/")  # percent-decoded by the server: "%2e%2e" is ".." here
         if path == "/metrics":
             return metrics(environ, start_response)
         if path == "/":
-            start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
-            return [LANDING]
-        if path in ("/-/healthy", "/-/ready"):
-            start_response("200 OK", [("Content-Type", "text/plain")])
-            return [b"OK\n"]
-        start_response("404 Not Found", [("Content-Type", "text/plain")])
-        return [b"not found\n"]
+            return _answer(start_response, "200 OK", HTML, landing_page())
+        if path == "/-/healthy":
+            return _answer(start_response, "200 OK", TEXT, b"OK\n")
+        if path == "/-/ready":
+            code, body = ready()
+            return _answer(start_response, code, TEXT, body)
+        if path == RUNBOOKS_PREFIX.rstrip("/"):  # relative links on the index need the slash
+            start_response("301 Moved Permanently", [("Location", "runbooks/"), TEXT])
+            return [b"see runbooks/\n"]
+        if path == RUNBOOKS_PREFIX:
+            return _answer(start_response, "200 OK", HTML, runbooks.index())
+        if path.startswith(RUNBOOKS_PREFIX) and (page := runbooks.page(path[len(RUNBOOKS_PREFIX) :])) is not None:
+            return _answer(start_response, "200 OK", HTML, page)
+        return _answer(start_response, "404 Not Found", TEXT, b"not found\n")
 
     return app
 
 
+def _answer(start_response, code: str, content_type: tuple[str, str], body: bytes) -> list[bytes]:
+    start_response(code, [content_type])
+    return [body]
+
+
 class MetricsServer:
-    def __init__(self, host: str, port: int, exposition: Callable[[], bytes], web: WebConfig | None = None) -> None:
-        self.httpd = make_server(host, port, make_app(exposition, Credentials.from_web(web)), ThreadingServer, handler_class=QuietHandler)
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        exposition: Callable[[], bytes],
+        web: WebConfig | None = None,
+        status: Statuses = no_sources,
+        ui: UiConfig | None = None,
+    ) -> None:
+        app = make_app(exposition, Credentials.from_web(web), status, ui)
+        self.httpd = make_server(host, port, app, ThreadingServer, handler_class=QuietHandler)
         self.httpd.ssl_context = web.ssl_context if web is not None else None
         self.port = self.httpd.server_port
         self.scheme = "https" if self.httpd.ssl_context is not None else "http"
