@@ -107,3 +107,27 @@ def test_notifications_reach_the_right_webhook_receiver(stack):
     } <= pairs
     loop = next(a for r, a in got if a["labels"]["alertname"] == "AgentReasoningLoop")
     assert loop["annotations"]["runbook_url"].endswith("AgentReasoningLoop.md")
+    stubs = [p.name for p in hook.store.stubs.glob("*.md")]
+    assert any("AgentReasoningLoop" in name for name in stubs) and not any("Watchdog" in name for name in stubs), stubs
+
+
+def test_paperclip_down_inhibits_the_poll_failures_it_causes(stack):
+    """One outage pages ``ops`` once: PaperclipDown, not also AgentwatchPollFailing for its source.
+    Both carry only ``source``, as the shipped rules label them; another source's poll failures still page."""
+    am, hook = stack
+    am.post(
+        [
+            alert("PaperclipDown", "critical", "platform", company="", agent=""),
+            alert("AgentwatchPollFailing", "warning", "exporter", company="", agent=""),
+            alert("AgentwatchPollFailing", "warning", "exporter", company="", agent="", source="other"),
+        ]
+    )
+
+    def notified():
+        got = {(r, a["labels"]["alertname"], a["labels"]["source"]) for r, a in hook.alerts()}
+        return got if {("ops", "PaperclipDown", "s"), ("ops", "AgentwatchPollFailing", "other")} <= got else ("waiting", got)
+
+    got = wait_for(notified, timeout=30)
+    assert ("ops", "AgentwatchPollFailing", "s") not in got
+    states = {(a["labels"]["alertname"], a["labels"]["source"]): bool(a["status"]["inhibitedBy"]) for a in am.alerts()}
+    assert states == {("PaperclipDown", "s"): False, ("AgentwatchPollFailing", "s"): True, ("AgentwatchPollFailing", "other"): False}

@@ -164,7 +164,7 @@ def test_each_fault_pages_with_the_right_labels(faults):
         assert labels["severity"] in ("critical", "warning") and labels["failure_class"]
         assert labels["company"] == "E2E Faults Co" and labels["source"] == "e2e"
         annotations = matches[0][1]["annotations"]
-        assert annotations["runbook_url"].endswith(f"/{name}.md") and annotations["summary"] and annotations["description"]
+        assert annotations["runbook_url"].endswith(f"/runbooks/{name}") and annotations["summary"] and annotations["description"]
 
 
 HUNG_SERIES = tuple(

@@ -25,6 +25,7 @@ import pytest
 import yaml
 
 from agentwatch.config import Thresholds
+from agentwatch.stack.bundle import DEFAULT_DASHBOARD_BASE
 from harness.dashboards import annotation_queries, dashboards, panel_queries, substitute, variable_queries
 from harness.tools import tool
 
@@ -469,5 +470,5 @@ def test_every_alert_links_to_a_dashboard():
     rules = [r for g in alerts["groups"] for r in g["rules"] if "alert" in r]
     assert len(rules) >= 18
     for rule in rules:
-        url = rule["annotations"]["dashboard_url"]
+        url = rule["annotations"]["dashboard_url"].removeprefix(DEFAULT_DASHBOARD_BASE)
         assert url.startswith("/d/") and url.removeprefix("/d/") in boards, (rule["alert"], url)

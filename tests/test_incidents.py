@@ -108,6 +108,28 @@ def test_bad_payloads_are_refused_and_nothing_is_written(receiver):
     assert r.status_code == 400 and not receiver.store.path.exists()
 
 
+def heartbeat(name="Watchdog", severity="none"):
+    body = alert(name=name, agent="")
+    body["labels"] = {"alertname": name, "severity": severity, "failure_class": "meta"}
+    return body
+
+
+def test_the_watchdog_is_a_heartbeat_never_an_incident(receiver):
+    """No postmortem stub, no incident line for the dead man's switch (nor any alert of severity
+    none); its last notification per receiver is kept, and survives a restart."""
+    body = payload(heartbeat(), heartbeat(name="InfoOnly"), alert(), receiver="watchdog")
+    assert post(receiver, body, path="/alerts/watchdog").status_code == 200
+    assert post(receiver, payload(heartbeat(), receiver="watchdog"), path="/alerts/watchdog").status_code == 200  # the minutely repeat
+    assert [r["alertname"] for r in lines(receiver)] == ["AgentReasoningLoop"]
+    assert [p.name.split("-")[3] for p in receiver.store.stubs.glob("*.md")] == ["AgentReasoningLoop"]
+    assert receiver.store.duplicates == 0
+    beats = json.loads(receiver.store.heartbeats_path.read_text())
+    assert sorted(beats) == ["InfoOnly/watchdog", "Watchdog/watchdog"]
+    assert beats["Watchdog/watchdog"]["event"] == "firing" and beats["Watchdog/watchdog"]["received_at"]
+    assert ("watchdog", "Watchdog") in {(r, a["labels"]["alertname"]) for r, a in receiver.alerts("firing")}
+    assert sorted(IncidentLog(receiver.store.dir).heartbeats) == sorted(beats)
+
+
 def test_a_restart_keeps_the_log_the_dedup_and_human_edits(tmp_path):
     first = IncidentReceiver(tmp_path)
     post(first, payload(alert()))

@@ -360,14 +360,15 @@ def test_write_applies_once_and_is_idempotent(seeded, capsys, cfg, tmp_path):
 def test_write_that_fails_check_config_leaves_the_file(seeded, capsys, tmp_path):
     url, _ = seeded
     cfg = tmp_path / "agentwatch.yml"
-    shutil.copy("examples/agentwatch.yml", cfg)  # its token files are not on this machine
-    original = cfg.read_text()
+    shutil.copy("examples/agentwatch.yml", cfg)
+    missing = tmp_path / "absent" / "paperclip_board_token"  # a token file serve could not read
+    original = cfg.read_text().replace("    # token_file: /run/secrets/paperclip_board_token", f"    token_file: {missing}", 1)
+    assert str(missing) in original
+    cfg.write_text(original)
     rc, out, err = _run(capsys, url, "--config.file", str(cfg))
     assert rc == 0 and "+    stuck_factor: " in out  # the dry run only needs the thresholds
     rc, out, err = _run(capsys, url, "--config.file", str(cfg), "--write")
-    if rc == 0:
-        pytest.skip("the example's token files exist on this machine")
-    assert rc == 2 and "invalid configuration" in err and "left untouched" in err
+    assert rc == 2 and "invalid configuration" in err and "left untouched" in err and "token_file" in err
     assert cfg.read_text() == original and [p.name for p in tmp_path.iterdir()] == ["agentwatch.yml"]
 
 

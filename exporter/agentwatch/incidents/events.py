@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 ZERO_TIME = "0001-01-01T00:00:00Z"  # Alertmanager's endsAt of an alert with no end yet
+HEARTBEAT_ALERTS = ("Watchdog",)  # the dead man's switch: always firing, never a fault
+NO_FAULT_SEVERITY = "none"
 
 
 def parse_time(value: object) -> datetime | None:
@@ -46,6 +48,12 @@ class AlertEvent:
     @property
     def alertname(self) -> str:
         return self.labels.get("alertname", "")
+
+    @property
+    def is_heartbeat(self) -> bool:
+        """The Watchdog, or any alert of severity none: proof that the pipeline is alive, not a fault,
+        so it is kept as the last heartbeat and never opens an incident or a postmortem stub."""
+        return self.alertname in HEARTBEAT_ALERTS or self.labels.get("severity") == NO_FAULT_SEVERITY
 
     @property
     def key(self) -> tuple[str, str, str]:

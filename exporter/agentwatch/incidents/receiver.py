@@ -77,10 +77,11 @@ class IncidentReceiver:
             self.work.put(None)
 
     def alerts(self, status: str = "firing") -> list[tuple[str, dict]]:
-        """(receiver, alert) for every recorded event with ``status``; the stack and its tests read this."""
+        """(receiver, alert) for every recorded event with ``status``, and the last heartbeats; the
+        stack and its tests read this."""
         return [
             (r["receiver"], {"labels": r["labels"], "annotations": r["annotations"], "status": r["event"]})
-            for r in self.store.records()
+            for r in [*self.store.records(), *self.store.last_heartbeats()]
             if r["event"] == status
         ]
 

@@ -1,5 +1,6 @@
 """The incident log on disk: ``incidents.jsonl`` (append-only, one event per line) and one
-Markdown postmortem stub per incident under ``postmortems/``.
+Markdown postmortem stub per incident under ``postmortems/``; heartbeats (the Watchdog) only as
+their last notification per alert and receiver in ``heartbeats.json``, since they are no fault.
 
 Every line is written whole and fsynced before the webhook is answered, so an incident that
 Alertmanager was told about is on disk (if the write fails, Alertmanager gets a 5xx and sends
@@ -28,12 +29,26 @@ class IncidentLog:
         self.dir = Path(directory)
         self.path = self.dir / "incidents.jsonl"
         self.stubs = self.dir / "postmortems"
+        self.heartbeats_path = self.dir / "heartbeats.json"
         self.stubs.mkdir(parents=True, exist_ok=True)
         self.lock = threading.Lock()
         self.seen: set[tuple[str, str, str]] = set()
         self.timelines: dict[str, list[dict]] = {}
         self.duplicates = 0
+        self.heartbeats: dict[str, dict] = {}  # "<alertname>/<receiver>" -> its last notification
         self._load()
+        self._load_heartbeats()
+
+    def _load_heartbeats(self) -> None:
+        try:
+            loaded = json.loads(self.heartbeats_path.read_text())
+        except FileNotFoundError:
+            return
+        except ValueError:  # written atomically, so only a hand edit breaks it; the next heartbeat rewrites it
+            log.warning("heartbeats.json is not JSON; starting afresh")
+            return
+        if isinstance(loaded, dict):
+            self.heartbeats = {k: v for k, v in loaded.items() if isinstance(v, dict)}
 
     def _load(self) -> None:
         if not self.path.exists():
@@ -80,10 +95,17 @@ class IncidentLog:
         return self.stubs / stub_name(next((r for r in timeline if r["event"] in ("firing", "resolved")), timeline[0]))
 
     def record_alerts(self, events: list[AlertEvent], now: datetime) -> list[AlertEvent]:
-        """Appends the events not seen before; returns them (the repeats are only counted)."""
+        """Appends the events not seen before; returns them (the repeats are only counted).
+        Heartbeats only refresh ``heartbeats.json``: every repeat is news there, none is an incident."""
         fresh = []
         with self.lock:
+            beats = [event for event in events if event.is_heartbeat]
+            if beats:
+                self.heartbeats.update({f"{e.alertname}/{e.receiver}": e.record(now) for e in beats})
+                write_atomic(self.heartbeats_path, json.dumps(self.heartbeats, sort_keys=True, indent=1) + "\n")
             for event in events:
+                if event.is_heartbeat:
+                    continue
                 if event.key in self.seen:
                     self.duplicates += 1
                     continue
@@ -130,3 +152,8 @@ class IncidentLog:
     def records(self) -> list[dict]:
         with self.lock:
             return [r for timeline in self.timelines.values() for r in timeline]
+
+    def last_heartbeats(self) -> list[dict]:
+        """The last notification of each heartbeat alert per receiver, shaped as ``records()``."""
+        with self.lock:
+            return list(self.heartbeats.values())

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from agentwatch import config
+from agentwatch import check, config
 from agentwatch.files import write_atomic
 
 # (scope, threshold) -> value; scope None is `thresholds.defaults`, else the role name
@@ -176,12 +176,12 @@ def diff(old: str, new: str, path: str) -> str:
 
 
 def write(path: str, new_text: str) -> None:
-    """Check the new text with ``config.load`` (what ``check-config`` runs), then replace the file
+    """Check the new text with ``check.load_checked`` (what ``check-config`` and ``serve`` run), then replace the file
     atomically with its mode kept. On ``ConfigError`` the file is left untouched."""
     target = Path(path)
     mode = target.stat().st_mode & 0o7777
     with tempfile.NamedTemporaryFile("w", dir=target.parent, prefix=f".{target.name}.", suffix=".check") as probe:
         probe.write(new_text)
         probe.flush()
-        config.load(probe.name)
+        check.load_checked(probe.name, {})
     write_atomic(target, new_text, mode=mode)
