@@ -3,10 +3,11 @@
 Each poll reads the platform, updates the run ledger and prebuilds the source's metric
 families. A source with live events (Paperclip's sockets, ``source.paperclip.live_events``)
 is also refreshed in part whenever its events say something changed: the events of a
-``debounce`` window are gathered into one refresh, refreshes are ``min_refresh_interval``
-apart, and the full poll slows to ``full_poll_interval`` while every socket is open. A failed poll keeps the last good families (their age is exposed), sets the
-source down and writes one log line when the failure starts or changes kind, not one per
-poll. A scrape reads only what is stored here.
+``debounce`` window are gathered into one refresh, refreshes start at most one per
+``min_refresh_interval`` (spaced from their starts), and the full poll slows to
+``full_poll_interval`` while every socket is open. A failed poll keeps the last good families
+(their age is exposed), sets the source down and writes one log line when the failure starts or
+changes kind, not one per poll. A scrape reads only what is stored here.
 """
 
 from __future__ import annotations
