@@ -185,6 +185,21 @@ def test_the_flaky_instance_goes_down_on_schedule():
     assert not world.down(1005) and world.down(1015) and not world.down(1025)
 
 
+def test_the_flaky_instance_refuses_the_key_between_outages(monkeypatch):
+    """Up but answering 401, as a revoked board key: a fault of the exporter's access alone
+    (AgentwatchPollFailing), which PaperclipDown must not claim."""
+    from agentwatch.demo import api
+    from agentwatch.demo.server import FLAKY_OUTAGES, FLAKY_REFUSALS
+
+    assert all(out_end < refused_start for (_, out_end), (refused_start, _) in zip(FLAKY_OUTAGES, FLAKY_REFUSALS, strict=True))
+    world = World("Flaky Labs", "FLK", start=1000.0, outages=((10, 20),), refusals=((30, 40),), cast="healthy")
+    assert not world.refusing(1025) and world.refusing(1035) and not world.refusing(1045) and not world.down(1035)
+    monkeypatch.setattr(time, "time", lambda: 1035.0)
+    assert api.handle(world, "GET", "/api/health", {})[0] == 401
+    monkeypatch.setattr(time, "time", lambda: 1045.0)
+    assert api.handle(world, "GET", "/api/health", {})[0] == 200
+
+
 def test_the_scrape_serves_the_same_samples_as_the_registry(server):
     """/metrics joins the families pre-rendered at poll time; with two sources sharing family
     names, the result must hold exactly the samples client_python renders from collect()."""

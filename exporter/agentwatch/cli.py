@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from agentwatch.exposition.collector import AgentwatchCollector
     from agentwatch.model import Snapshot
     from agentwatch.poller import Poller
+    from agentwatch.stack.local import Addresses
 
 log = logging.getLogger("agentwatch")
 
@@ -179,6 +180,13 @@ def _stack_flags(p: argparse.ArgumentParser) -> None:
     ):
         p.add_argument(
             f"--{part}.listen-address", dest=f"{part}_listen", default=default, metavar="HOST:PORT", help=f"where {what} listens"
+        )
+    for part, env in (("prometheus", "AGENTWATCH_PROMETHEUS_BIN"), ("alertmanager", "AGENTWATCH_ALERTMANAGER_BIN")):
+        p.add_argument(
+            f"--{part}.binary",
+            dest=f"{part}_binary",
+            metavar="PATH",
+            help=f"the {part} to run; default ${env}, else the newest on PATH and in $AGENTWATCH_PROMETHEUS3_BIN",
         )
 
 
@@ -529,33 +537,72 @@ def run_stack(args: argparse.Namespace) -> int:
     logs.setup(args.log_level or "info", args.log_format or "logfmt")
     bundle = Path(args.bundle_dir).resolve() if args.bundle_dir else BUNDLE
     if not (bundle / "prometheus" / "prometheus.yml").exists():
-        print(f"agentwatch: bundle.dir={args.bundle_dir!r}: no prometheus/prometheus.yml there (run from the checkout)", file=sys.stderr)
+        print(
+            f"agentwatch: bundle.dir={args.bundle_dir!r}: no prometheus/prometheus.yml (it takes a folder laid out like the checkout)",
+            file=sys.stderr,
+        )
         return EXIT_CONFIG
-    ports = {"demo": 3100, "agentwatch": 10133, "prometheus": 9090, "alertmanager": 9093, "webhook": 9096}
+    addresses = localstack.Addresses(
+        demo=args.demo_listen,
+        agentwatch=args.web_listen,
+        prometheus=args.prometheus_listen,
+        alertmanager=args.alertmanager_listen,
+        incidents=args.incidents_listen,
+        otlp=args.otlp_listen,
+    )
+    return _run_stack_at(args, bundle, addresses)
+
+
+def _run_stack_at(args: argparse.Namespace, bundle: Path, addresses: Addresses) -> int:
+    """Start the stack (SIGTERM while starting stops what started), log its addresses, run until a signal."""
+    from pathlib import Path
+
+    from agentwatch.stack import local as localstack
+
+    def _stop_starting(signum, _frame):
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    # SIGTERM before _wait_for_signal takes over unwinds like Ctrl-C: the children started so far stop
+    previous = signal.signal(signal.SIGTERM, _stop_starting)
     try:
+        prometheus = localstack.choose_binary(("prometheus",), args.prometheus_binary, "AGENTWATCH_PROMETHEUS_BIN")
+        alertmanager = localstack.choose_binary(
+            ("prometheus-alertmanager", "alertmanager"), args.alertmanager_binary, "AGENTWATCH_ALERTMANAGER_BIN"
+        )
         stack = localstack.Stack(
             bundle,
             Path(args.state_dir).resolve(),
             paperclip_url=args.paperclip_url,
             time_scale=args.time_scale,
             interval="5s" if args.time_scale > 1 else None,
-            ports=ports,
+            addresses=addresses,
+            prometheus_binary=prometheus.path,
+            alertmanager_binary=alertmanager.path,
+            runbook_base=args.runbook_base,
+            dashboard_base=args.dashboard_base,
         )
-    except (OSError, RuntimeError, TimeoutError) as exc:
-        print(f"agentwatch: stack: {exc}", file=sys.stderr)
-        return 1
-    log.info(
-        "stack running",
-        extra={
-            "paperclip": stack.demo.url if stack.demo else args.paperclip_url,
-            "agentwatch": stack.exporter.url,
-            "prometheus": stack.prometheus.url,
-            "alertmanager": stack.alertmanager.url,
-            "incidents": str(Path(args.state_dir) / "incidents"),
-        },
-    )
-    _wait_for_signal()
-    stack.stop()
+    except (OSError, RuntimeError, TimeoutError, KeyboardInterrupt) as exc:  # StackError names the address and its flag
+        signal.signal(signal.SIGTERM, previous)
+        interrupted = isinstance(exc, KeyboardInterrupt)
+        print(f"agentwatch: stack: {'stopped while starting' if interrupted else exc}", file=sys.stderr)
+        return 130 if interrupted else 1
+    try:
+        log.info(
+            "stack running",
+            extra={
+                "paperclip": stack.demo.url if stack.demo else args.paperclip_url,
+                "agentwatch": stack.exporter.url,
+                "prometheus": stack.prometheus.url,
+                "prometheus_ui": stack.prometheus.ui() or "none (this package has no web UI: see agentwatch's landing page)",
+                "alertmanager": stack.alertmanager.url,
+                "incidents": str(Path(args.state_dir) / "incidents"),
+            },
+        )
+        _wait_for_signal()
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        stack.stop()
     return 0
 
 

@@ -27,6 +27,8 @@ def route(method: str, pattern: str):
 def handle(world: World, method: str, path: str, query: dict[str, str], body: Any = None) -> Response:
     if world.down():
         return 503, {"error": "Service Unavailable"}
+    if world.refusing():
+        return 401, {"error": "Unauthorized"}
     world.advance()
     with world.lock:
         for verb, pattern, fn in ROUTES:

@@ -156,12 +156,14 @@ class World:
         pace: float = 1.0,
         outages: tuple[tuple[float, float], ...] = (),
         cast: str = "full",
+        refusals: tuple[tuple[float, float], ...] = (),
     ) -> None:
         self.lock = threading.RLock()
         self.start = time.time() if start is None else start
         self.now = self.start
         self.pace = pace
         self.outages = tuple((self.start + a * pace, self.start + b * pace) for a, b in outages)
+        self.refusals = tuple((self.start + a * pace, self.start + b * pace) for a, b in refusals)
         self.company_id = uid(name, "company")
         self.company_name = name
         self.prefix = prefix
@@ -242,6 +244,11 @@ class World:
     def down(self, now: float | None = None) -> bool:
         now = time.time() if now is None else now
         return any(a <= now < b for a, b in self.outages)
+
+    def refusing(self, now: float | None = None) -> bool:
+        """Up, but refusing the exporter's key (a revoked board key): 401 to every request."""
+        now = time.time() if now is None else now
+        return any(a <= now < b for a, b in self.refusals)
 
     # -- events ---------------------------------------------------------------------------
 

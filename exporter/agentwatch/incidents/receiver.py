@@ -80,7 +80,10 @@ class IncidentReceiver:
         """(receiver, alert) for every recorded event with ``status``, and the last heartbeats; the
         stack and its tests read this."""
         return [
-            (r["receiver"], {"labels": r["labels"], "annotations": r["annotations"], "status": r["event"]})
+            (
+                r["receiver"],
+                {"labels": r["labels"], "annotations": r["annotations"], "status": r["event"], "generatorURL": r.get("generator_url", "")},
+            )
             for r in [*self.store.records(), *self.store.last_heartbeats()]
             if r["event"] == status
         ]
