@@ -94,3 +94,26 @@ def test_every_dashboard_query_returns_data(stack):
         if not stack.prometheus.query(expr):
             empty.append((uid, title, expr))
     assert not empty, "panels without data:\n" + "\n".join(map(str, empty))
+
+
+def test_every_page_links_open(stack):
+    """What a page carries opens: its runbook from this agentwatch (rendered, 200), its generator
+    link at this Prometheus, its dashboard link at the Grafana base (not run here), and no page
+    about the Watchdog became an incident."""
+    import requests
+
+    from agentwatch.stack.bundle import DEFAULT_DASHBOARD_BASE
+
+    alerts = {a["labels"]["alertname"]: a for _, a in stack.webhook.alerts("firing")}
+    assert len(alerts) >= len(CLASSES)
+    for name, alert in alerts.items():
+        runbook = alert["annotations"]["runbook_url"]
+        assert runbook == f"{stack.exporter.url}/runbooks/{name}", runbook
+        page = requests.get(runbook, timeout=10)
+        assert page.status_code == 200 and "text/html" in page.headers["Content-Type"] and name in page.text, name
+        assert alert["generatorURL"].startswith(stack.prometheus.url + "/"), alert["generatorURL"]
+        if "dashboard_url" in alert["annotations"]:
+            assert alert["annotations"]["dashboard_url"].startswith(DEFAULT_DASHBOARD_BASE + "/d/"), name
+    landing = requests.get(stack.exporter.url + "/", timeout=10).text
+    assert "Prometheus could not be reached" not in landing and "AgentReasoningLoop" in landing
+    assert not list((stack.webhook.store.stubs).glob("*Watchdog*"))
