@@ -104,16 +104,23 @@ def test_rules_name_a_missing_file(tmp_path, capsys):
 
 
 def test_the_shipped_bundle_is_the_checkout():
-    """``agentwatch.shipped`` reaches the checkout's own files: one copy of each."""
-    assert (BUNDLE / "prometheus" / "rules").resolve() == (ROOT / "prometheus" / "rules").resolve()
-    assert sorted(p.name for p in RUNBOOKS.glob("*.md")) == sorted(p.name for p in (ROOT / "docs" / "runbooks").glob("*.md"))
-    for part in (
-        "prometheus/prometheus.yml",
-        "alertmanager/alertmanager.yml",
-        "deploy/demo/agentwatch.yml",
-        "grafana/dashboards/fleet.json",
+    """``agentwatch.shipped`` holds the checkout's own files: the same folders, file for file and byte
+    for byte, whether the package is installed from the checkout (copies) or editable (the links)."""
+    for folder, pattern in (
+        ("prometheus", "*.yml"),
+        ("prometheus/rules", "*.yml"),
+        ("alertmanager", "*.yml"),
+        ("alertmanager/templates", "*.tmpl"),
+        ("deploy/demo", "*.yml"),
+        ("docs/runbooks", "*.md"),
+        ("grafana/dashboards", "*.json"),
     ):
-        assert (BUNDLE / part).is_file(), part
+        checkout = sorted((ROOT / folder).glob(pattern))
+        assert checkout, folder
+        assert [p.name for p in checkout] == sorted(p.name for p in (BUNDLE / folder).glob(pattern)), folder
+        for path in checkout:
+            assert (BUNDLE / folder / path.name).read_bytes() == path.read_bytes(), path
+    assert RULES == BUNDLE / "prometheus" / "rules" and RUNBOOKS == BUNDLE / "docs" / "runbooks"
 
 
 @pytest.mark.slow
