@@ -10,8 +10,8 @@ FAST = not paperclip and not prometheus and not slow
 venv:  ## .venv with the package (editable) and the test and lint tools
 	python3 -m venv .venv && .venv/bin/pip install -q --upgrade pip && .venv/bin/pip install -q -e ".[test]"
 
-test:  ## the whole suite, as CI runs it (the real Paperclip, Prometheus and Alertmanager included)
-	$(PYTEST) tests
+test:  ## the whole suite, as CI runs it (the real Paperclip, Prometheus and Alertmanager included); lists the 25 slowest tests
+	$(PYTEST) --durations=25 tests
 
 test-fast:  ## the unit, golden, oracle, parser and fuzz tests: no real Paperclip, Prometheus or frameworks, nothing slow (about 80 s)
 	$(PYTEST) -m "$(FAST)" tests

@@ -32,9 +32,9 @@ IDENTITY_HEADER = "X-Agentwatch-Demo"
 
 # the flaky instance is down for two minutes every ten, from minute four (times pace)
 FLAKY_OUTAGES = tuple((240 + 600 * k, 360 + 600 * k) for k in range(144))
-# and, a minute after each outage, refuses the exporter's key for 80 s (a revoked board key): the
-# platform is up, so only AgentwatchPollFailing pages, not PaperclipDown
-FLAKY_REFUSALS = tuple((420 + 600 * k, 500 + 600 * k) for k in range(144))
+# and, two minutes before each outage, refuses the exporter's key for 80 s (a revoked board key):
+# the platform is up and the last outage over 5 minutes old, so AgentwatchPollFailing pages alone
+FLAKY_REFUSALS = tuple((120 + 600 * k, 200 + 600 * k) for k in range(144))
 
 
 def make_worlds(pace: float = 1.0, start: float | None = None) -> dict[str, World]:
