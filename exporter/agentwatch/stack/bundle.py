@@ -28,7 +28,8 @@ def with_links(rules_text: str, runbook_base: str | None = None, dashboard_base:
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
-def _duration(value: str) -> int:
+def duration_seconds(value: str) -> int:
+    """A Prometheus duration of one unit (``90s``, ``5m``, ``4h``) in seconds."""
     return int(value[:-1]) * _UNITS[value[-1]]
 
 
@@ -45,7 +46,7 @@ def scale_time(rules_text: str, factor: float, min_range: int = 30, interval: st
         return rules_text
 
     def seconds(value: str, floor: int) -> str:
-        return f"{max(floor, round(_duration(value) / factor))}s"
+        return f"{max(floor, round(duration_seconds(value) / factor))}s"
 
     text = re.sub(r"for: (\d+[smhdw])\b", lambda m: f"for: {seconds(m.group(1), 1)}", rules_text)
     if ranges:

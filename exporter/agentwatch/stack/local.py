@@ -27,7 +27,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields, replace
 from functools import lru_cache
 from pathlib import Path
@@ -39,7 +39,7 @@ import yaml
 from agentwatch.config import split_listen_address
 from agentwatch.demo.server import IDENTITY_ENV, IDENTITY_HEADER
 from agentwatch.files import write_atomic
-from agentwatch.stack.bundle import _duration, scale_time, with_links
+from agentwatch.stack.bundle import duration_seconds, scale_time, with_links
 
 if TYPE_CHECKING:
     from agentwatch.incidents.receiver import IncidentReceiver
@@ -276,18 +276,23 @@ def wait_ready(
 ROUTE_TIMERS = {"group_wait": "30s", "group_interval": "5m", "repeat_interval": "4h"}
 
 
-def scale_routes(route: dict, factor: float, root: bool = True) -> None:
+def each_route(route: dict) -> Iterator[dict]:
+    """``route`` and every route under it, depth first."""
+    yield route
+    for child in route.get("routes", []):
+        yield from each_route(child)
+
+
+def scale_routes(route: dict, factor: float) -> None:
     """Divide every route's timers by ``factor`` (floor 1 s; 0 stays 0), so that under
     ``--time-scale`` notifications and resolutions keep pace with the compressed rules."""
-    if root:
-        for key, default in ROUTE_TIMERS.items():
-            route.setdefault(key, default)
-    for key in ROUTE_TIMERS:
-        if key in route:
-            seconds = _duration(route[key])
-            route[key] = f"{max(1, round(seconds / factor))}s" if seconds else route[key]
-    for child in route.get("routes", []):
-        scale_routes(child, factor, root=False)
+    for key, default in ROUTE_TIMERS.items():
+        route.setdefault(key, default)
+    for each in each_route(route):
+        for key in ROUTE_TIMERS:
+            if key in each:
+                seconds = duration_seconds(each[key])
+                each[key] = f"{max(1, round(seconds / factor))}s" if seconds else each[key]
 
 
 def alertmanager_config(bundle: Path, webhook_url: str, fast: bool = False, secret_file: Path | None = None, time_scale: float = 1) -> dict:
@@ -306,16 +311,10 @@ def alertmanager_config(bundle: Path, webhook_url: str, fast: bool = False, secr
     if time_scale > 1:
         scale_routes(config["route"], time_scale)
     if fast:
-
-        def squash(route: dict) -> None:
-            for key, value in (("group_wait", "1s"), ("group_interval", "1s"), ("repeat_interval", "1m")):
-                if key in route:
-                    route[key] = value
-            for child in route.get("routes", []):
-                squash(child)
-
-        config["route"].update(group_wait="1s", group_interval="1s", repeat_interval="1m")
-        squash(config["route"])
+        fast_timers = {"group_wait": "1s", "group_interval": "1s", "repeat_interval": "1m"}
+        config["route"].update(fast_timers)
+        for route in each_route(config["route"]):
+            route.update({key: value for key, value in fast_timers.items() if key in route})
     return config
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 
 from agentwatch.history.client import PrometheusHistory, Series
-from agentwatch.stack.bundle import _duration as rule_duration
+from agentwatch.stack.bundle import duration_seconds
 
 BY = "source, company, agent, role"
 # A window's step: one evaluation every 5 minutes over 14 days (Prometheus refuses more than
@@ -167,7 +167,7 @@ def for_durations(rules_file: str | None) -> tuple[dict[str, float], str]:
         for group in doc.get("groups") or []:
             for rule in group.get("rules") or []:
                 if rule.get("alert") in fors:
-                    fors[rule["alert"]] = float(rule_duration(str(rule["for"]))) if rule.get("for") else 0.0
+                    fors[rule["alert"]] = float(duration_seconds(str(rule["for"]))) if rule.get("for") else 0.0
     except (OSError, yaml.YAMLError, AttributeError, KeyError, ValueError, TypeError):
         return dict(FOR_SECONDS), f"shipped rules ({rules_file} could not be read)"
     return fors, rules_file
